@@ -1,0 +1,78 @@
+/**
+ * Shared measurement helpers for the micro-benchmarks. Each scenario is warmed up, then
+ * timed in several rounds; the median round is reported, so one GC pause or a noisy
+ * neighbour moves the result less than a mean would.
+ */
+import { performance } from 'node:perf_hooks';
+
+export interface MeasureOptions {
+  /** Calls per round. Default 200,000. */
+  iterations?: number;
+  /** Timed rounds; the median is reported. Default 5. */
+  rounds?: number;
+  /** Untimed calls first, so the JIT has settled. Default: one round's worth. */
+  warmup?: number;
+}
+
+export interface Measurement {
+  opsPerSec: number;
+  nsPerOp: number;
+  rounds: number[];
+}
+
+export function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+}
+
+/** Times `fn` called sequentially (each call awaited) and returns the median ops/s. */
+export async function measureAsync(fn: (i: number) => unknown, options: MeasureOptions = {}): Promise<Measurement> {
+  const iterations = options.iterations ?? 200_000;
+  const roundsCount = options.rounds ?? 5;
+  const warmup = options.warmup ?? iterations;
+  for (let i = 0; i < warmup; i++) await fn(i);
+  const rounds: number[] = [];
+  for (let r = 0; r < roundsCount; r++) {
+    const start = performance.now();
+    for (let i = 0; i < iterations; i++) await fn(i);
+    const ms = performance.now() - start;
+    rounds.push((iterations / ms) * 1000);
+  }
+  const opsPerSec = median(rounds);
+  return { opsPerSec, nsPerOp: 1e9 / opsPerSec, rounds };
+}
+
+/** Times a synchronous `fn`. */
+export function measureSync(fn: (i: number) => unknown, options: MeasureOptions = {}): Measurement {
+  const iterations = options.iterations ?? 1_000_000;
+  const roundsCount = options.rounds ?? 5;
+  const warmup = options.warmup ?? iterations;
+  let sink: unknown;
+  for (let i = 0; i < warmup; i++) sink = fn(i);
+  const rounds: number[] = [];
+  for (let r = 0; r < roundsCount; r++) {
+    const start = performance.now();
+    for (let i = 0; i < iterations; i++) sink = fn(i);
+    const ms = performance.now() - start;
+    rounds.push((iterations / ms) * 1000);
+  }
+  if (sink === Symbol.for('never')) console.log(sink);
+  const opsPerSec = median(rounds);
+  return { opsPerSec, nsPerOp: 1e9 / opsPerSec, rounds };
+}
+
+/** Prints a human table to stderr and the final JSON line to stdout. */
+export function report(bench: string, figures: Record<string, number | string | boolean>, notes: Record<string, unknown> = {}): void {
+  for (const [k, v] of Object.entries(figures)) {
+    process.stderr.write(`${k.padEnd(28)} ${typeof v === 'number' ? Math.round(v).toLocaleString('en-US') : v}\n`);
+  }
+  for (const [k, v] of Object.entries(notes)) process.stderr.write(`${k.padEnd(28)} ${JSON.stringify(v)}\n`);
+  process.stdout.write(`${JSON.stringify({ bench, ...roundFigures(figures) })}\n`);
+}
+
+function roundFigures(figures: Record<string, number | string | boolean>): Record<string, number | string | boolean> {
+  const out: Record<string, number | string | boolean> = {};
+  for (const [k, v] of Object.entries(figures)) out[k] = typeof v === 'number' ? Math.round(v * 100) / 100 : v;
+  return out;
+}

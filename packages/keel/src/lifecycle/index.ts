@@ -1,0 +1,2 @@
+export type { Resource, ScopeOptions } from './scope.ts';
+export { Scope, ScopeClosedError } from './scope.ts';

@@ -1,0 +1,24 @@
+import { describe, expect, it } from 'vitest';
+
+// Proves the suite-wide leak check can fail: a test that leaves an interval running must be
+// reported. The hook's error is captured by running the check logic through a child vitest.
+describe('leak check', () => {
+  it('reports an interval left running by a test', async () => {
+    const { execFile } = await import('node:child_process');
+    const { promisify } = await import('node:util');
+    const run = promisify(execFile);
+    const result = await run(
+      process.execPath,
+      ['node_modules/vitest/vitest.mjs', 'run', '--config', 'test-support/leak-fixture/vitest.config.ts'],
+      {
+        cwd: process.cwd(),
+        env: { ...process.env, CI: 'true' },
+      },
+    ).then(
+      () => ({ code: 0, out: '' }),
+      (err: { code: number; stdout: string; stderr: string }) => ({ code: err.code, out: err.stdout + err.stderr }),
+    );
+    expect(result.code).not.toBe(0);
+    expect(result.out).toMatch(/test left handles behind: Timeout x1/);
+  });
+});

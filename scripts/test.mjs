@@ -1,0 +1,46 @@
+#!/usr/bin/env node
+// `npm test`: the one test command (README, CI). Installs the servers the tests start
+// (Redis, PostgreSQL, Chromium, promtool, wrk) when missing, then type-checks, lints and runs
+// the whole suite. Extra arguments go to vitest (e.g. `npm test -- packages/keel/test/cache`).
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+const NEEDED = [
+  // [binary, Debian package]
+  ['redis-server', 'redis-server'],
+  ['chromium', 'chromium'],
+  ['promtool', 'prometheus'],
+  ['wrk', 'wrk'],
+];
+
+function has(bin) {
+  return spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0;
+}
+
+function run(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { stdio: 'inherit', ...opts });
+  if (r.status !== 0) {
+    console.error(`\n${cmd} ${args.join(' ')} failed (exit ${r.status ?? r.signal})`);
+    process.exit(r.status ?? 1);
+  }
+}
+
+const missing = NEEDED.filter(([bin]) => !has(bin)).map(([, pkg]) => pkg);
+if (missing.length > 0) {
+  if (process.getuid?.() === 0 && existsSync('/usr/bin/apt-get')) {
+    console.log(`installing test servers: ${missing.join(' ')}`);
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    run('apt-get', ['update', '-qq'], { env });
+    run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { env });
+  } else {
+    console.error(`missing test servers: ${missing.join(' ')}; install them (e.g. sudo apt-get install ${missing.join(' ')})`);
+    process.exit(1);
+  }
+}
+
+const args = process.argv.slice(2);
+if (args.length === 0) {
+  run('npm', ['run', '--silent', 'typecheck']);
+  run('npm', ['run', '--silent', 'lint']);
+}
+run(process.execPath, ['node_modules/vitest/vitest.mjs', 'run', ...args]);
