@@ -1,0 +1,129 @@
+/**
+ * Decides whether a failure is worth retrying and how bad it is. Retry asks
+ * `transient`; the circuit breaker (by default) ignores `severity: 'low'` failures, which
+ * are the caller's own fault or choice (a 404, an abort) and say nothing about the service.
+ */
+
+export type Severity = 'low' | 'medium' | 'high' | 'critical';
+
+export interface Classification {
+  /** Worth trying again: the same call may succeed later. */
+  transient: boolean;
+  severity: Severity;
+  /** A short stable reason, e.g. `'network:ECONNRESET'`, `'http:503'`, `'abort'`. */
+  reason: string;
+}
+
+/** A user rule: return a classification to decide, or `undefined` to defer to the next rule. */
+export type ClassifyRule = (error: unknown) => Classification | undefined;
+
+/** A classifier function, as made by {@link createClassifier}. */
+export type Classifier = (error: unknown) => Classification;
+
+// Node's and undici's codes for failures where the peer or the path, not the request, is at fault.
+const NETWORK_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EAI_AGAIN',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EHOSTUNREACH',
+  'EHOSTDOWN',
+]);
+
+const TRANSIENT_KEEL: Record<string, Classification> = {
+  KEEL_TIMEOUT: { transient: true, severity: 'medium', reason: 'timeout' },
+  KEEL_RATE_LIMITED: { transient: true, severity: 'low', reason: 'rate-limited' },
+  KEEL_BULKHEAD_REJECTED: { transient: true, severity: 'low', reason: 'bulkhead-rejected' },
+  // Retrying into an open breaker only burns attempts; it reports when it will admit calls.
+  KEEL_BROKEN_CIRCUIT: { transient: false, severity: 'medium', reason: 'broken-circuit' },
+  KEEL_RETRY_EXHAUSTED: { transient: false, severity: 'high', reason: 'retry-exhausted' },
+};
+
+function field(err: unknown, name: string): unknown {
+  return typeof err === 'object' && err !== null ? (err as Record<string, unknown>)[name] : undefined;
+}
+
+/** The HTTP status carried by an error (`status`, `statusCode` or `response.status`). */
+export function statusOf(err: unknown): number | undefined {
+  const s = field(err, 'status') ?? field(err, 'statusCode') ?? field(field(err, 'response'), 'status');
+  return typeof s === 'number' && s >= 100 && s <= 599 ? s : undefined;
+}
+
+function codeOf(err: unknown): string | undefined {
+  const c = field(err, 'code');
+  if (typeof c === 'string') return c;
+  // fetch() wraps socket errors: TypeError('fetch failed', { cause: { code: 'ECONNRESET' } }).
+  const inner = field(field(err, 'cause'), 'code');
+  return typeof inner === 'string' ? inner : undefined;
+}
+
+function classifyStatus(status: number): Classification {
+  if (status === 408 || status === 425 || status === 429) return { transient: true, severity: 'low', reason: `http:${status}` };
+  if (status >= 500) {
+    const severity: Severity = status === 501 || status === 505 ? 'high' : 'medium';
+    return { transient: status !== 501 && status !== 505, severity, reason: `http:${status}` };
+  }
+  return { transient: false, severity: 'low', reason: `http:${status}` };
+}
+
+/**
+ * The default classifier. Network codes (ECONNRESET, ECONNREFUSED, ETIMEDOUT, EPIPE,
+ * EAI_AGAIN, …, undici's `UND_ERR_*` except aborts and bad requests), HTTP 408/425/429/5xx,
+ * TimeoutError and Keel's rate-limit/bulkhead rejections are transient; other 4xx,
+ * aborts and everything unknown are permanent.
+ *
+ * @example
+ * ```ts
+ * import { classify } from 'keel/resilience';
+ * classify(Object.assign(new Error('reset'), { code: 'ECONNRESET' }));
+ * // { transient: true, severity: 'medium', reason: 'network:ECONNRESET' }
+ * ```
+ */
+export function classify(error: unknown): Classification {
+  const code = codeOf(error);
+  if (code !== undefined) {
+    const keel = TRANSIENT_KEEL[code];
+    if (keel) return keel;
+    if (NETWORK_CODES.has(code)) return { transient: true, severity: 'medium', reason: `network:${code}` };
+    if (code === 'UND_ERR_ABORTED' || code === 'ABORT_ERR') return { transient: false, severity: 'low', reason: 'abort' };
+    if (code === 'UND_ERR_INVALID_ARG' || code === 'UND_ERR_NOT_SUPPORTED' || code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH') {
+      return { transient: false, severity: 'high', reason: `undici:${code}` };
+    }
+    if (code.startsWith('UND_ERR_')) return { transient: true, severity: 'medium', reason: `undici:${code}` };
+  }
+  const name = field(error, 'name');
+  if (name === 'AbortError') return { transient: false, severity: 'low', reason: 'abort' };
+  if (name === 'TimeoutError') return { transient: true, severity: 'medium', reason: 'timeout' };
+  const status = statusOf(error);
+  if (status !== undefined) return classifyStatus(status);
+  return { transient: false, severity: 'high', reason: code === undefined ? 'unknown' : `code:${code}` };
+}
+
+/**
+ * A classifier that tries `rules` in order and falls back to {@link classify}.
+ *
+ * @example
+ * ```ts
+ * import { createClassifier } from 'keel/resilience';
+ * const classifyRedis = createClassifier([
+ *   (err) => (err instanceof Error && err.message.startsWith('LOADING') ? { transient: true, severity: 'medium', reason: 'redis:loading' } : undefined),
+ * ]);
+ * ```
+ */
+export function createClassifier(rules: readonly ClassifyRule[]): Classifier {
+  if (!Array.isArray(rules) || rules.some((r) => typeof r !== 'function')) {
+    throw new TypeError('keel: createClassifier option "rules" must be an array of functions');
+  }
+  const list = [...rules];
+  return (error) => {
+    for (const rule of list) {
+      const c = rule(error);
+      if (c !== undefined) return c;
+    }
+    return classify(error);
+  };
+}
