@@ -173,7 +173,8 @@ export class CircuitBreaker implements Policy {
   }
 
   #closedFailure(now: number): void {
-    if (this.#strategy.failure(now)) this.#open(now);
+    // `now` is 0 for untimed strategies; opening needs the real time.
+    if (this.#strategy.failure(now)) this.#open(this.#clock.now());
   }
 
   #open(now: number): void {
