@@ -5,7 +5,7 @@ import { CHANNELS } from '../../src/channels.ts';
 import { ConsecutiveBreaker } from '../../src/resilience/breakers/consecutive.ts';
 import { TimeWindowBreaker } from '../../src/resilience/breakers/time-window.ts';
 import { CircuitBreaker } from '../../src/resilience/circuit-breaker.ts';
-import { BrokenCircuitError, isBrokenCircuitError } from '../../src/resilience/errors.ts';
+import { type BrokenCircuitError, isBrokenCircuitError } from '../../src/resilience/errors.ts';
 import { MemoryStateStore } from '../../src/resilience/state-store.ts';
 import { FakeClock } from '../../src/testing/index.ts';
 

@@ -5,12 +5,18 @@ import { BrokenCircuitError, RateLimitedError, TimeoutError } from '../../src/re
 const withCode = (code: string) => Object.assign(new Error(code), { code });
 
 describe('classify', () => {
-  it.each(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT'])(
-    'treats %s as transient',
-    (code) => {
-      expect(classify(withCode(code))).toMatchObject({ transient: true });
-    },
-  );
+  it.each([
+    'ECONNRESET',
+    'ECONNREFUSED',
+    'ETIMEDOUT',
+    'EPIPE',
+    'EAI_AGAIN',
+    'UND_ERR_SOCKET',
+    'UND_ERR_CONNECT_TIMEOUT',
+    'UND_ERR_HEADERS_TIMEOUT',
+  ])('treats %s as transient', (code) => {
+    expect(classify(withCode(code))).toMatchObject({ transient: true });
+  });
 
   it('reads the code of a fetch failure from its cause', () => {
     const err = new TypeError('fetch failed', { cause: withCode('ECONNRESET') });
@@ -46,7 +52,9 @@ describe('classify', () => {
   });
 
   it('lets user rules decide first and falls back to the defaults', () => {
-    const c = createClassifier([(e) => (e instanceof Error && e.message === 'LOADING' ? { transient: true, severity: 'medium', reason: 'redis:loading' } : undefined)]);
+    const c = createClassifier([
+      (e) => (e instanceof Error && e.message === 'LOADING' ? { transient: true, severity: 'medium', reason: 'redis:loading' } : undefined),
+    ]);
     expect(c(new Error('LOADING')).reason).toBe('redis:loading');
     expect(c(withCode('EPIPE')).reason).toBe('network:EPIPE');
   });

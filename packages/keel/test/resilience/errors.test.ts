@@ -23,7 +23,7 @@ describe('resilience errors', () => {
       [new RetryExhaustedError('r', [new Error('a')], 'attempts'), isRetryExhaustedError, 'KEEL_RETRY_EXHAUSTED'],
     ];
     for (const [err, guard, code] of cases) {
-      expect((err as { code: string }).code).toBe(code);
+      expect((err as unknown as { code: string }).code).toBe(code);
       expect(guard(err)).toBe(true);
       expect(isKeelError(err)).toBe(true);
     }

@@ -1,7 +1,7 @@
 import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { Bulkhead } from '../../src/resilience/bulkhead.ts';
 import { ConsecutiveBreaker } from '../../src/resilience/breakers/consecutive.ts';
+import { Bulkhead } from '../../src/resilience/bulkhead.ts';
 import { CircuitBreaker } from '../../src/resilience/circuit-breaker.ts';
 import { isBrokenCircuitError, isRetryExhaustedError, isTimeoutError } from '../../src/resilience/errors.ts';
 import { pipeline } from '../../src/resilience/pipeline.ts';
@@ -52,7 +52,9 @@ describe('pipeline', () => {
   it('reports timeouts as exhausted retries carrying TimeoutErrors', async () => {
     const clock = new FakeClock();
     const p = pipeline(new Retry({ clock, maxAttempts: 2, backoff: { kind: 'constant', baseMs: 10 } }), new Timeout(50, { clock }));
-    const run = p.execute(({ signal }) => new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason)))).catch((e: unknown) => e);
+    const run = p
+      .execute(({ signal }) => new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason))))
+      .catch((e: unknown) => e);
     await clock.advanceAsync(200);
     const err = await run;
     expect(isRetryExhaustedError(err)).toBe(true);
@@ -98,8 +100,16 @@ describe('pipeline', () => {
   it('hands fn a signal that the caller can abort through every layer', async () => {
     const clock = new FakeClock();
     const ac = new AbortController();
-    const p = pipeline(new Bulkhead({ clock }), new RateLimit({ clock }), new Retry({ clock }), new CircuitBreaker({ clock }), new Timeout(1_000, { clock }));
-    const run = p.execute(({ signal }) => new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason))), { signal: ac.signal });
+    const p = pipeline(
+      new Bulkhead({ clock }),
+      new RateLimit({ clock }),
+      new Retry({ clock }),
+      new CircuitBreaker({ clock }),
+      new Timeout(1_000, { clock }),
+    );
+    const run = p.execute(({ signal }) => new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason))), {
+      signal: ac.signal,
+    });
     ac.abort(new Error('shutdown'));
     await expect(run).rejects.toThrow('shutdown');
     expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);

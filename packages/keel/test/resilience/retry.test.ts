@@ -1,10 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { FakeClock } from '../../src/testing/index.ts';
 import { backoff } from '../../src/resilience/backoff.ts';
-import { isRetryExhaustedError, RetryExhaustedError } from '../../src/resilience/errors.ts';
-import { RateLimitedError } from '../../src/resilience/errors.ts';
+import { isRetryExhaustedError, RateLimitedError, RetryExhaustedError } from '../../src/resilience/errors.ts';
 import { Retry } from '../../src/resilience/retry.ts';
 import { RetryBudget } from '../../src/resilience/retry-budget.ts';
+import { FakeClock } from '../../src/testing/index.ts';
 
 const reset = () => Object.assign(new Error('reset'), { code: 'ECONNRESET' });
 
@@ -102,7 +101,12 @@ describe('Retry', () => {
 
   it('retries a result that retryOnResult rejects and returns the last one when exhausted', async () => {
     const clock = new FakeClock();
-    const r = new Retry({ clock, maxAttempts: 2, backoff: { kind: 'constant', baseMs: 5 }, retryOnResult: (res) => (res as Response).status === 503 });
+    const r = new Retry({
+      clock,
+      maxAttempts: 2,
+      backoff: { kind: 'constant', baseMs: 5 },
+      retryOnResult: (res) => (res as Response).status === 503,
+    });
     let calls = 0;
     const p = r.execute(async () => {
       calls++;
@@ -143,9 +147,12 @@ describe('Retry', () => {
     const r = new Retry({ clock: new FakeClock() });
     const ac = new AbortController();
     let seen: AbortSignal | undefined;
-    await r.execute(({ signal }) => {
-      seen = signal;
-    }, { signal: ac.signal });
+    await r.execute(
+      ({ signal }) => {
+        seen = signal;
+      },
+      { signal: ac.signal },
+    );
     expect(seen).toBe(ac.signal);
   });
 

@@ -1,6 +1,6 @@
 import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { isTimeoutError, TimeoutError } from '../../src/resilience/errors.ts';
+import { isTimeoutError, type TimeoutError } from '../../src/resilience/errors.ts';
 import { Timeout } from '../../src/resilience/timeout.ts';
 import { FakeClock } from '../../src/testing/index.ts';
 
@@ -57,7 +57,8 @@ describe('Timeout', () => {
   it('times out each of several overlapping calls at its own deadline with one timer', async () => {
     const clock = new FakeClock();
     const t = new Timeout(100, { clock });
-    const never = ({ signal }: { signal: AbortSignal }) => new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason)));
+    const never = ({ signal }: { signal: AbortSignal }) =>
+      new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason)));
     const a = t.execute(never).catch((e: unknown) => e);
     await clock.advanceAsync(30);
     const b = t.execute(never).catch((e: unknown) => e);
@@ -93,7 +94,9 @@ describe('Timeout', () => {
     const clock = new FakeClock();
     const t = new Timeout(1_000, { clock });
     const ac = new AbortController();
-    const p = t.execute(({ signal }) => new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason))), { signal: ac.signal });
+    const p = t.execute(({ signal }) => new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason))), {
+      signal: ac.signal,
+    });
     ac.abort(new Error('bye'));
     await expect(p).rejects.toThrow('bye');
     expect(clock.pending).toBe(0);
