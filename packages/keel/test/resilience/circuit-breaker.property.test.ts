@@ -76,9 +76,17 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   fc.integer({ min: 1, max: 300 }).map<Op>((ms) => ({ kind: 'wait', ms })),
 );
 
-async function check(kind: 'consecutive' | 'window', threshold: number, size: number, minimumCalls: number, rate: number, ops: Op[]): Promise<boolean> {
+async function check(
+  kind: 'consecutive' | 'window',
+  threshold: number,
+  size: number,
+  minimumCalls: number,
+  rate: number,
+  ops: Op[],
+): Promise<boolean> {
   const clock = new FakeClock(0);
-  const strategy = kind === 'consecutive' ? new ConsecutiveBreaker(threshold) : new CountWindowBreaker({ size, minimumCalls, failureRateThreshold: rate });
+  const strategy =
+    kind === 'consecutive' ? new ConsecutiveBreaker(threshold) : new CountWindowBreaker({ size, minimumCalls, failureRateThreshold: rate });
   const breaker = new CircuitBreaker({ clock, strategy, halfOpenAfterMs: BASE, maxHalfOpenAfterMs: MAX, slowCallMs: SLOW });
   const model = new Model(kind, threshold, size, minimumCalls, rate);
   for (const o of ops) {
@@ -109,7 +117,9 @@ async function check(kind: 'consecutive' | 'window', threshold: number, size: nu
 describe('CircuitBreaker (property)', () => {
   it('matches the reference model for consecutive-failure breakers', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.integer({ min: 1, max: 5 }), fc.array(op, { maxLength: 120 }), (threshold, ops) => check('consecutive', threshold, 0, 0, 0, ops)),
+      fc.asyncProperty(fc.integer({ min: 1, max: 5 }), fc.array(op, { maxLength: 120 }), (threshold, ops) =>
+        check('consecutive', threshold, 0, 0, 0, ops),
+      ),
       { numRuns: 300 },
     );
   });

@@ -8,8 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { CountWindowBreaker } from '../../src/resilience/breakers/count-window.ts';
 import { CircuitBreaker } from '../../src/resilience/circuit-breaker.ts';
 import { classify } from '../../src/resilience/classify.ts';
-import { isTimeoutError } from '../../src/resilience/errors.ts';
 import type { ExecuteContext } from '../../src/resilience/context.ts';
+import { isTimeoutError } from '../../src/resilience/errors.ts';
 import { pipeline } from '../../src/resilience/pipeline.ts';
 import { Retry } from '../../src/resilience/retry.ts';
 import { Timeout } from '../../src/resilience/timeout.ts';
@@ -29,7 +29,11 @@ describe('resilience leak check', () => {
       new Retry({ clock, maxAttempts: 2, backoff: { kind: 'constant', baseMs: 10 }, budget: false }),
       // Timeouts and aborts do not count and resets are interleaved with successes, so the breaker
       // stays closed and every path below runs through it.
-      new CircuitBreaker({ clock, strategy: new CountWindowBreaker({ size: 100, failureRateThreshold: 1 }), isFailure: (e) => !isTimeoutError(e) && classify(e).severity !== 'low' }),
+      new CircuitBreaker({
+        clock,
+        strategy: new CountWindowBreaker({ size: 100, failureRateThreshold: 1 }),
+        isFailure: (e) => !isTimeoutError(e) && classify(e).severity !== 'low',
+      }),
       new Timeout(100, { clock }),
     );
     const shared = new AbortController();
