@@ -37,7 +37,7 @@ describe('docs/resilience.md', () => {
 
   blocks.forEach((block, i) => {
     it(`runs example ${i + 1} (${headingOf(block)})`, async () => {
-      const source = block.replace(/from '(keel\/[a-z]+)'/g, (whole, spec: string) => {
+      const source = block.replace(/from '(keel\/[a-z]+)'/g, (_whole, spec: string) => {
         const target = targets[spec];
         if (!target) throw new Error(`docs import ${spec} has no mapping in docs.test.ts`);
         return `from ${JSON.stringify(target)}`;
