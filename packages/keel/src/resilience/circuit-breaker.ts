@@ -81,6 +81,9 @@ export class CircuitBreaker implements Policy {
   #openUntil = 0;
   #trips = 0;
   #admitted = 0;
+  #halfOpenAt = 0;
+  // The length of the current (or last) open period.
+  #openMs = 0;
   #succeeded = 0;
 
   constructor(options?: CircuitBreakerOptions) {
@@ -147,6 +150,12 @@ export class CircuitBreaker implements Policy {
   async #guarded<T>(fn: Work<T>, ctx: ExecuteContext): Promise<T> {
     const now = this.#clock.now();
     if (this.#state === 'open' && now >= this.#openUntil) this.#to('half-open');
+    // A probe that never settles would hold the breaker half-open, rejecting everything,
+    // for ever. After another open period, its slot is given to a new probe.
+    if (this.#state === 'half-open' && this.#admitted >= this.#probes && now - this.#halfOpenAt >= this.#openMs) {
+      this.#admitted = 0;
+      this.#halfOpenAt = now;
+    }
     if (this.#state === 'open' || this.#state === 'isolated' || (this.#state === 'half-open' && this.#admitted >= this.#probes)) {
       const state = this.#state as 'open' | 'isolated' | 'half-open';
       if (this.#rejectCh.hasSubscribers) this.#rejectCh.publish({ name: this.name });
@@ -179,9 +188,14 @@ export class CircuitBreaker implements Policy {
 
   #open(now: number): void {
     this.#trips++;
-    const grown = this.#halfOpenAfterMs * this.#factor ** Math.min(this.#trips - 1, 64);
-    this.#openUntil = now + Math.min(this.#maxHalfOpenAfterMs, grown);
+    this.#openMs = this.#openDuration();
+    this.#openUntil = now + this.#openMs;
     this.#to('open');
+  }
+
+  #openDuration(): number {
+    const grown = this.#halfOpenAfterMs * this.#factor ** Math.min(Math.max(this.#trips - 1, 0), 64);
+    return Math.min(this.#maxHalfOpenAfterMs, grown);
   }
 
   #close(): void {
@@ -195,6 +209,7 @@ export class CircuitBreaker implements Policy {
     this.#state = next;
     this.#admitted = 0;
     this.#succeeded = 0;
+    if (next === 'half-open') this.#halfOpenAt = this.#clock.now();
     if (from === next) return;
     if (this.#stateCh.hasSubscribers) this.#stateCh.publish({ name: this.name, from, to: next });
     this.#onStateChange?.(from, next);
@@ -256,6 +271,7 @@ export class CircuitBreaker implements Policy {
     if (!isBreakerSnapshot(snapshot)) throw new TypeError('keel: CircuitBreaker.restore needs a snapshot from toJSON()');
     this.#trips = snapshot.trips;
     this.#openUntil = snapshot.openUntil;
+    this.#openMs = this.#openDuration();
     this.#strategy.reset();
     this.#strategy.restore(snapshot.strategy);
     const state = snapshot.state === 'half-open' ? 'open' : snapshot.state;

@@ -77,6 +77,18 @@ describe('CircuitBreaker', () => {
     expect(b.state).toBe('closed');
   });
 
+  it('gives the probe slot of a probe that never settles to a new probe after another open period', async () => {
+    const clock = new FakeClock();
+    const b = new CircuitBreaker({ clock, strategy: new ConsecutiveBreaker(1), halfOpenAfterMs: 100 });
+    await trip(b, 1);
+    clock.advance(100);
+    void b.execute(() => new Promise(() => {}));
+    await expect(b.execute(ok)).rejects.toMatchObject({ state: 'half-open' });
+    clock.advance(100);
+    await expect(b.execute(ok)).resolves.toBe('ok');
+    expect(b.state).toBe('closed');
+  });
+
   it('grows the open duration on repeated trips up to maxHalfOpenAfterMs', async () => {
     const clock = new FakeClock();
     const b = new CircuitBreaker({ clock, strategy: new ConsecutiveBreaker(1), halfOpenAfterMs: 100, maxHalfOpenAfterMs: 300 });
