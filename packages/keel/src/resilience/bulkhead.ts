@@ -10,7 +10,7 @@ import type { AbortListener, CallContext, ExecuteContext, ExecuteOptions } from 
 import { toContext } from './context.ts';
 import type { DeadlineEntry } from './deadline-queue.ts';
 import { DeadlineQueue } from './deadline-queue.ts';
-import { BulkheadRejectedError } from './errors.ts';
+import { BulkheadRejectedError, PolicyClosedError } from './errors.ts';
 import type { Policy, Work } from './policy.ts';
 
 export interface BulkheadOptions {
@@ -67,6 +67,7 @@ export class Bulkhead implements Policy {
   readonly #queue: DeadlineQueue;
   readonly #ch = channel(CHANNELS.resilience.bulkheadRejected);
   #active = 0;
+  #closed = false;
 
   constructor(options?: BulkheadOptions) {
     const o = objectOptions('bulkhead', options);
@@ -91,6 +92,7 @@ export class Bulkhead implements Policy {
   }
 
   execute<T>(fn: Work<T>, options?: ExecuteOptions | ExecuteContext): Promise<T> {
+    if (this.#closed) return Promise.reject(new PolicyClosedError(this.name));
     const ctx = toContext(options);
     if (this.#active < this.maxConcurrent) {
       this.#active++;
@@ -120,6 +122,29 @@ export class Bulkhead implements Policy {
         next.start();
       }
     }
+  }
+
+  /**
+   * Rejects every queued call with PolicyClosedError and refuses new calls. Calls already
+   * running are left to finish (they hold no timer of the bulkhead's).
+   *
+   * @example
+   * ```ts
+   * await previews.close();
+   * ```
+   */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const error = new PolicyClosedError(this.name);
+    this.#queue.drain((e) => {
+      const w = e as Waiter;
+      w.ctx.unsubscribe(w);
+      w.reject(error);
+    });
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   /** @internal */

@@ -205,22 +205,38 @@ export function toContext(options: ExecuteOptions | ExecuteContext | undefined):
   return key === undefined ? ROOT : new RootContext(key);
 }
 
-/** Resolves after `ms` on `clock`, or rejects with the context's abort reason. */
-export function sleep(clock: Clock, ms: number, ctx: CallContext): Promise<void> {
+/** A pending {@link sleep}; `cancel` ends it early (used by a policy's close()). */
+export interface Sleep {
+  cancel(reason: unknown): void;
+}
+
+/**
+ * Resolves after `ms` on `clock`, or rejects with the context's abort reason. While it
+ * waits it sits in `registry` (if given), so the owning policy can cancel it on close().
+ */
+export function sleep(clock: Clock, ms: number, ctx: CallContext, registry?: Set<Sleep>): Promise<void> {
   if (ctx.aborted) return Promise.reject(ctx.reason);
   return new Promise<void>((resolve, reject) => {
-    const sleeper: AbortListener & { timer: TimerHandle | undefined } = {
-      timer: undefined,
+    let timer: TimerHandle | undefined;
+    const end = () => {
+      ctx.unsubscribe(sleeper);
+      registry?.delete(sleeper);
+    };
+    const sleeper: AbortListener & Sleep = {
       handleEvent() {
-        ctx.unsubscribe(sleeper);
-        clock.clearTimeout(sleeper.timer as TimerHandle);
-        reject(ctx.reason);
+        sleeper.cancel(ctx.reason);
+      },
+      cancel(reason) {
+        end();
+        clock.clearTimeout(timer as TimerHandle);
+        reject(reason);
       },
     };
-    sleeper.timer = clock.setTimeout(() => {
-      ctx.unsubscribe(sleeper);
+    timer = clock.setTimeout(() => {
+      end();
       resolve();
     }, ms);
     ctx.subscribe(sleeper);
+    registry?.add(sleeper);
   });
 }

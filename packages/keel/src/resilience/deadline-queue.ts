@@ -77,11 +77,11 @@ export class DeadlineQueue {
     }
   }
 
-  /** Expires everything queued now (used by close()). */
-  clear(): void {
+  /** Unlinks every entry, oldest first, handing each to `each` (used by close()). */
+  drain(each: (entry: DeadlineEntry) => void): void {
     for (let e = this.#head; e; e = this.#head) {
       this.remove(e);
-      e.expire();
+      each(e);
     }
   }
 

@@ -108,6 +108,22 @@ export class RetryExhaustedError extends KeelError {
   }
 }
 
+/**
+ * Thrown by a policy that was closed: to calls made after close(), and to calls that were
+ * waiting in it (a retry backoff, a bulkhead queue, a rate-limit wait, a deadline).
+ *
+ * @example
+ * ```ts
+ * await policy.close();
+ * await policy.execute(work).catch((err) => isPolicyClosedError(err)); // true
+ * ```
+ */
+export class PolicyClosedError extends KeelError {
+  constructor(name: string) {
+    super('KEEL_POLICY_CLOSED', `keel: policy "${name}" is closed`);
+  }
+}
+
 /** @example `if (isBrokenCircuitError(err)) …` */
 export const isBrokenCircuitError = guardFor<BrokenCircuitError>('KEEL_BROKEN_CIRCUIT');
 /** @example `if (isBulkheadRejectedError(err)) …` */
@@ -118,3 +134,5 @@ export const isRateLimitedError = guardFor<RateLimitedError>('KEEL_RATE_LIMITED'
 export const isTimeoutError = guardFor<TimeoutError>('KEEL_TIMEOUT');
 /** @example `if (isRetryExhaustedError(err)) …` */
 export const isRetryExhaustedError = guardFor<RetryExhaustedError>('KEEL_RETRY_EXHAUSTED');
+/** @example `if (isPolicyClosedError(err)) …` */
+export const isPolicyClosedError = guardFor<PolicyClosedError>('KEEL_POLICY_CLOSED');

@@ -9,6 +9,7 @@ import type { Clock, TimerHandle } from '../clock.ts';
 import { clockOption, durationOption, intOption, objectOptions, stringOption } from '../internal/options.ts';
 import type { AbortListener, CallContext, ExecuteContext, ExecuteOptions } from './context.ts';
 import { ChildContext, toContext } from './context.ts';
+import { PolicyClosedError } from './errors.ts';
 import type { Policy, Work } from './policy.ts';
 
 export interface HedgeOptions {
@@ -42,14 +43,27 @@ class HedgedCall<T> implements AbortListener {
     this.#launch();
   };
 
-  constructor(owner: Hedge, fn: Work<T>, parent: CallContext, resolve: (v: T) => void, reject: (e: unknown) => void) {
+  constructor(
+    owner: Hedge,
+    fn: Work<T>,
+    parent: CallContext,
+    resolve: (v: T) => void,
+    reject: (e: unknown) => void,
+    readonly registry: Set<{ close(e: unknown): void }>,
+  ) {
     this.#owner = owner;
     this.#fn = fn;
     this.#parent = parent;
     this.#resolve = resolve;
     this.#reject = reject;
     parent.subscribe(this);
+    registry.add(this);
     this.#launch();
+  }
+
+  /** The policy closed. */
+  close(error: unknown): void {
+    this.#finish(() => this.#reject(error));
   }
 
   #launch(): void {
@@ -88,6 +102,7 @@ class HedgedCall<T> implements AbortListener {
   #finish(settle: () => void): void {
     if (this.#done) return;
     this.#done = true;
+    this.registry.delete(this);
     this.#clearTimer();
     this.#parent.unsubscribe(this);
     for (const a of this.#attempts) {
@@ -123,6 +138,8 @@ export class Hedge implements Policy {
   readonly maxHedges: number;
   readonly clock: Clock;
   readonly #ch = channel(CHANNELS.resilience.hedge);
+  readonly #calls = new Set<{ close(e: unknown): void }>();
+  #closed = false;
 
   constructor(options?: HedgeOptions) {
     const o = objectOptions('hedge', options);
@@ -133,11 +150,31 @@ export class Hedge implements Policy {
   }
 
   execute<T>(fn: Work<T>, options?: ExecuteOptions | ExecuteContext): Promise<T> {
+    if (this.#closed) return Promise.reject(new PolicyClosedError(this.name));
     const parent = toContext(options);
     if (parent.aborted) return Promise.reject(parent.reason);
     return new Promise<T>((resolve, reject) => {
-      new HedgedCall(this, fn, parent, resolve, reject);
+      new HedgedCall(this, fn, parent, resolve, reject, this.#calls);
     });
+  }
+
+  /**
+   * Ends every hedged call in flight (they reject with PolicyClosedError and their attempts
+   * are aborted), clears their timers and refuses new calls.
+   *
+   * @example
+   * ```ts
+   * await h.close();
+   * ```
+   */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const error = new PolicyClosedError(this.name);
+    for (const c of [...this.#calls]) c.close(error);
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   /** @internal */

@@ -7,9 +7,9 @@
 import { CHANNELS, channel } from '../channels.ts';
 import type { Clock } from '../clock.ts';
 import { booleanOption, clockOption, durationOption, intOption, numberOption, objectOptions, stringOption } from '../internal/options.ts';
-import type { ExecuteContext, ExecuteOptions } from './context.ts';
+import type { ExecuteContext, ExecuteOptions, Sleep } from './context.ts';
 import { sleep, toContext } from './context.ts';
-import { RateLimitedError } from './errors.ts';
+import { PolicyClosedError, RateLimitedError } from './errors.ts';
 import type { Policy, Work } from './policy.ts';
 
 export interface RateLimitOptions {
@@ -58,6 +58,8 @@ export class RateLimit implements Policy {
   readonly #shared: Bucket;
   // Map keeps insertion order: re-inserting on use makes the first key the least recently used.
   readonly #keys = new Map<string, Bucket>();
+  readonly #sleeps = new Set<Sleep>();
+  #closed = false;
 
   constructor(options?: RateLimitOptions) {
     const o = objectOptions('rateLimit', options);
@@ -110,11 +112,12 @@ export class RateLimit implements Policy {
   }
 
   async execute<T>(fn: Work<T>, options?: ExecuteOptions | ExecuteContext): Promise<T> {
+    if (this.#closed) throw new PolicyClosedError(this.name);
     const ctx = toContext(options);
     const wait = this.#take(ctx.key);
     if (wait > 0) {
       try {
-        await sleep(this.#clock, wait, ctx);
+        await sleep(this.#clock, wait, ctx, this.#sleeps);
       } catch (error) {
         // An abandoned reservation goes back to the bucket.
         const b = this.#perKey && ctx.key !== undefined ? this.#keys.get(ctx.key) : this.#shared;
@@ -123,6 +126,26 @@ export class RateLimit implements Policy {
       }
     }
     return await fn(ctx);
+  }
+
+  /**
+   * Ends every wait for a token (those calls reject with PolicyClosedError), refuses new
+   * calls and drops all buckets.
+   *
+   * @example
+   * ```ts
+   * await limiter.close();
+   * ```
+   */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const error = new PolicyClosedError(this.name);
+    for (const s of [...this.#sleeps]) s.cancel(error);
+    this.#keys.clear();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 }
 

@@ -11,9 +11,9 @@ import { booleanOption, clockOption, durationOption, functionOption, intOption, 
 import type { Backoff, BackoffOptions } from './backoff.ts';
 import { backoff, isBackoff } from './backoff.ts';
 import { classify } from './classify.ts';
-import type { CallContext, ExecuteContext, ExecuteOptions } from './context.ts';
+import type { CallContext, ExecuteContext, ExecuteOptions, Sleep } from './context.ts';
 import { sleep, toContext } from './context.ts';
-import { RetryExhaustedError } from './errors.ts';
+import { PolicyClosedError, RetryExhaustedError } from './errors.ts';
 import type { Policy, Work } from './policy.ts';
 import { retryAfterOf } from './retry-after.ts';
 import type { RetryBudgetOptions } from './retry-budget.ts';
@@ -63,6 +63,9 @@ export class Retry implements Policy {
   readonly #retryCh = channel(CHANNELS.resilience.retry);
   readonly #exhaustedCh = channel(CHANNELS.resilience.retryExhausted);
   readonly #budgetCh = channel(CHANNELS.resilience.retryBudgetExceeded);
+  // Backoff waits in progress, so close() can end them; empty unless a call is retrying.
+  readonly #sleeps = new Set<Sleep>();
+  #closed = false;
 
   constructor(options?: RetryOptions) {
     const o = objectOptions('retry', options);
@@ -82,6 +85,7 @@ export class Retry implements Policy {
   }
 
   async execute<T>(fn: Work<T>, options?: ExecuteOptions | ExecuteContext): Promise<T> {
+    if (this.#closed) throw new PolicyClosedError(this.name);
     const ctx = toContext(options);
     this.#budget?.recordCall();
     let result: T;
@@ -117,7 +121,8 @@ export class Retry implements Policy {
         return this.#exhausted(outcome, isResult, causes, 'budget', attempt);
       }
       if (this.#retryCh.hasSubscribers) this.#retryCh.publish({ name: this.name, attempt, delayMs: delay, error: outcome });
-      if (delay > 0) await sleep(this.#clock, delay, ctx);
+      if (delay > 0) await sleep(this.#clock, delay, ctx, this.#sleeps);
+      if (this.#closed) throw new PolicyClosedError(this.name);
       else if (ctx.aborted) throw ctx.reason;
       try {
         outcome = await fn(ctx);
@@ -128,6 +133,24 @@ export class Retry implements Policy {
         isResult = false;
       }
     }
+  }
+
+  /**
+   * Ends every backoff wait (those calls reject with PolicyClosedError) and refuses new calls.
+   *
+   * @example
+   * ```ts
+   * await using r = retry(); // closed when the block ends
+   * ```
+   */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const error = new PolicyClosedError(this.name);
+    for (const s of [...this.#sleeps]) s.cancel(error);
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   #exhausted<T>(outcome: unknown, isResult: boolean, causes: unknown[], reason: 'attempts' | 'budget', attempts: number): T {

@@ -12,7 +12,7 @@ import type { ExecuteContext, ExecuteOptions } from './context.ts';
 import { ChildContext, toContext } from './context.ts';
 import type { DeadlineEntry } from './deadline-queue.ts';
 import { DeadlineQueue } from './deadline-queue.ts';
-import { TimeoutError } from './errors.ts';
+import { PolicyClosedError, TimeoutError } from './errors.ts';
 import type { Policy, Work } from './policy.ts';
 
 export interface TimeoutOptions {
@@ -47,6 +47,12 @@ class TimedCall extends ChildContext implements DeadlineEntry {
     this.owner.published();
     this.reject?.(error);
   }
+
+  /** The policy closed: stop the work now, whatever the strategy. */
+  close(error: PolicyClosedError): void {
+    this.abort(error);
+    this.reject?.(error);
+  }
 }
 
 /**
@@ -72,6 +78,7 @@ export class Timeout implements Policy {
   readonly #clock: Clock;
   readonly #queue: DeadlineQueue;
   readonly #ch = channel(CHANNELS.resilience.timeout);
+  #closed = false;
 
   constructor(ms: number, options?: TimeoutOptions) {
     this.ms = durationOption('timeout', 'ms', ms === undefined ? null : ms, 0, 1);
@@ -93,9 +100,29 @@ export class Timeout implements Policy {
   }
 
   execute<T>(fn: Work<T>, options?: ExecuteOptions | ExecuteContext): Promise<T> {
+    if (this.#closed) return Promise.reject(new PolicyClosedError(this.name));
     const call = new TimedCall(toContext(options), this);
     this.#queue.push(call, this.#clock.now(), this.ms);
     return this.strategy === 'cooperative' ? this.#cooperative(fn, call) : this.#aggressive(fn, call);
+  }
+
+  /**
+   * Aborts every call in flight (their signals abort with PolicyClosedError; aggressive
+   * calls reject at once), releases the shared timer and refuses new calls.
+   *
+   * @example
+   * ```ts
+   * await t.close();
+   * ```
+   */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const error = new PolicyClosedError(this.name);
+    this.#queue.drain((e) => (e as TimedCall).close(error));
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   async #cooperative<T>(fn: Work<T>, call: TimedCall): Promise<T> {

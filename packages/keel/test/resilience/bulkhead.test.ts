@@ -1,7 +1,7 @@
 import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { Bulkhead } from '../../src/resilience/bulkhead.ts';
-import { type BulkheadRejectedError, isBulkheadRejectedError } from '../../src/resilience/errors.ts';
+import { type BulkheadRejectedError, isBulkheadRejectedError, isPolicyClosedError } from '../../src/resilience/errors.ts';
 import { FakeClock } from '../../src/testing/index.ts';
 
 function gate() {
@@ -79,6 +79,22 @@ describe('Bulkhead', () => {
       })
       .catch(() => {});
     await expect(b.execute(async () => 'next')).resolves.toBe('next');
+  });
+
+  it('rejects queued calls on close and leaves running ones to finish', async () => {
+    const clock = new FakeClock();
+    const b = new Bulkhead({ clock, maxConcurrent: 1 });
+    const g = gate();
+    const running = b.execute(async () => {
+      await g.p;
+      return 'done';
+    });
+    const queued = b.execute(async () => 'never').catch((e: unknown) => e);
+    await b.close();
+    expect(isPolicyClosedError(await queued)).toBe(true);
+    expect(clock.pending).toBe(0);
+    g.open();
+    await expect(running).resolves.toBe('done');
   });
 
   it('rejects bad options at construction', () => {

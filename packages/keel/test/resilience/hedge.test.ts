@@ -1,5 +1,6 @@
 import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
+import { isPolicyClosedError } from '../../src/resilience/errors.ts';
 import { Hedge } from '../../src/resilience/hedge.ts';
 import { FakeClock } from '../../src/testing/index.ts';
 
@@ -69,6 +70,22 @@ describe('Hedge', () => {
       .catch((e: unknown) => e);
     expect(attempts).toBe(2);
     expect((err as Error).message).toBe('fail 2');
+    expect(clock.pending).toBe(0);
+  });
+
+  it('ends hedged calls on close, aborting their attempts', async () => {
+    const clock = new FakeClock();
+    const h = new Hedge({ clock, delayMs: 10 });
+    let signal: AbortSignal | undefined;
+    const p = h
+      .execute(({ signal: s }) => {
+        signal = s;
+        return new Promise(() => {});
+      })
+      .catch((e: unknown) => e);
+    await h.close();
+    expect(isPolicyClosedError(await p)).toBe(true);
+    expect(signal?.aborted).toBe(true);
     expect(clock.pending).toBe(0);
   });
 

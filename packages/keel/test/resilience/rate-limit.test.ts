@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isRateLimitedError, RateLimitedError } from '../../src/resilience/errors.ts';
+import { isPolicyClosedError, isRateLimitedError, RateLimitedError } from '../../src/resilience/errors.ts';
 import { RateLimit } from '../../src/resilience/rate-limit.ts';
 import { FakeClock } from '../../src/testing/index.ts';
 
@@ -67,6 +67,16 @@ describe('RateLimit', () => {
     expect(clock.pending).toBe(0);
     clock.advance(100);
     await expect(rl.execute(one)).resolves.toBe(1);
+  });
+
+  it('ends token waits on close', async () => {
+    const clock = new FakeClock();
+    const rl = new RateLimit({ clock, tokensPerInterval: 1, intervalMs: 100, maxWaitMs: 100 });
+    await rl.execute(one);
+    const waiting = rl.execute(one).catch((e: unknown) => e);
+    await rl.close();
+    expect(isPolicyClosedError(await waiting)).toBe(true);
+    expect(clock.pending).toBe(0);
   });
 
   it('rejects bad options at construction', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { backoff } from '../../src/resilience/backoff.ts';
-import { isRetryExhaustedError, RateLimitedError, RetryExhaustedError } from '../../src/resilience/errors.ts';
+import { isPolicyClosedError, isRetryExhaustedError, RateLimitedError, RetryExhaustedError } from '../../src/resilience/errors.ts';
 import { Retry } from '../../src/resilience/retry.ts';
 import { RetryBudget } from '../../src/resilience/retry-budget.ts';
 import { FakeClock } from '../../src/testing/index.ts';
@@ -154,6 +154,17 @@ describe('Retry', () => {
       { signal: ac.signal },
     );
     expect(seen).toBe(ac.signal);
+  });
+
+  it('ends backoff waits with PolicyClosedError on close and refuses new calls', async () => {
+    const clock = new FakeClock();
+    const r = new Retry({ clock, backoff: { kind: 'constant', baseMs: 1_000 } });
+    const p = r.execute(flaky(1).fn).catch((e: unknown) => e);
+    await clock.advanceAsync(1);
+    await r.close();
+    expect(isPolicyClosedError(await p)).toBe(true);
+    expect(clock.pending).toBe(0);
+    await expect(r.execute(async () => 1)).rejects.toMatchObject({ code: 'KEEL_POLICY_CLOSED' });
   });
 
   it('rejects maxAttempts outside 1..100 at construction', () => {

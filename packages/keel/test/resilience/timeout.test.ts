@@ -1,6 +1,6 @@
 import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { isTimeoutError, type TimeoutError } from '../../src/resilience/errors.ts';
+import { isPolicyClosedError, isTimeoutError, type TimeoutError } from '../../src/resilience/errors.ts';
 import { Timeout } from '../../src/resilience/timeout.ts';
 import { FakeClock } from '../../src/testing/index.ts';
 
@@ -110,6 +110,18 @@ describe('Timeout', () => {
         throw boom;
       }),
     ).rejects.toBe(boom);
+  });
+
+  it('aborts calls in flight on close, clears its timer and refuses new calls', async () => {
+    const clock = new FakeClock();
+    const t = new Timeout(1_000, { clock });
+    const p = t
+      .execute(({ signal }) => new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason))))
+      .catch((e: unknown) => e);
+    await t.close();
+    expect(isPolicyClosedError(await p)).toBe(true);
+    expect(clock.pending).toBe(0);
+    await expect(t.execute(async () => 1)).rejects.toMatchObject({ code: 'KEEL_POLICY_CLOSED' });
   });
 
   it('rejects a missing or non-positive duration and an unknown strategy at construction', () => {
