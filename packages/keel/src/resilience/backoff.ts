@@ -15,7 +15,7 @@ export interface BackoffOptions {
   kind?: 'constant' | 'exponential' | 'decorrelated';
   /** First (and for constant, every) delay in ms. Default `100`. */
   baseMs?: number;
-  /** Cap on any delay in ms. Default `30_000`. */
+  /** Cap on any delay in ms. Default `30_000` (or `baseMs` if larger). */
   maxDelayMs?: number;
   /** Uniform random in [0, 1), injectable for tests. Default `Math.random`. */
   random?: () => number;
@@ -42,7 +42,8 @@ export function backoff(options?: BackoffOptions): Backoff {
   const o = objectOptions('backoff', options);
   const kind = oneOfOption('backoff', 'kind', o.kind, ['constant', 'exponential', 'decorrelated'] as const, 'decorrelated');
   const base = durationOption('backoff', 'baseMs', o.baseMs, 100);
-  const max = durationOption('backoff', 'maxDelayMs', o.maxDelayMs, 30_000);
+  // The default cap grows with a large base rather than rejecting it.
+  const max = durationOption('backoff', 'maxDelayMs', o.maxDelayMs, Math.max(30_000, base));
   if (max < base) throw optionError('backoff', 'maxDelayMs', `>= baseMs (${base})`, max);
   const random = functionOption<() => number>('backoff', 'random', o.random, Math.random);
   if (kind === 'constant') return { next: () => base };
