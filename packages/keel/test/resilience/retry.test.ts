@@ -1,4 +1,6 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { describe, expect, it } from 'vitest';
+import { CHANNELS } from '../../src/channels.ts';
 import { backoff } from '../../src/resilience/backoff.ts';
 import { isPolicyClosedError, isRetryExhaustedError, RateLimitedError, RetryExhaustedError } from '../../src/resilience/errors.ts';
 import { Retry } from '../../src/resilience/retry.ts';
@@ -165,6 +167,31 @@ describe('Retry', () => {
     expect(isPolicyClosedError(await p)).toBe(true);
     expect(clock.pending).toBe(0);
     await expect(r.execute(async () => 1)).rejects.toMatchObject({ code: 'KEEL_POLICY_CLOSED' });
+  });
+
+  it('publishes each scheduled retry and the exhaustion', async () => {
+    const clock = new FakeClock();
+    const r = new Retry({ clock, name: 'upstream', maxAttempts: 2, backoff: { kind: 'constant', baseMs: 5 } });
+    const retries: unknown[] = [];
+    const exhausted: unknown[] = [];
+    const onRetry = (m: unknown) => retries.push(m);
+    const onExhausted = (m: unknown) => exhausted.push(m);
+    subscribe(CHANNELS.resilience.retry, onRetry);
+    subscribe(CHANNELS.resilience.retryExhausted, onExhausted);
+    try {
+      const p = r
+        .execute(async () => {
+          throw reset();
+        })
+        .catch(() => {});
+      await clock.advanceAsync(5);
+      await p;
+    } finally {
+      unsubscribe(CHANNELS.resilience.retry, onRetry);
+      unsubscribe(CHANNELS.resilience.retryExhausted, onExhausted);
+    }
+    expect(retries).toMatchObject([{ name: 'upstream', attempt: 1, delayMs: 5 }]);
+    expect(exhausted).toMatchObject([{ name: 'upstream', attempts: 2 }]);
   });
 
   it('rejects maxAttempts outside 1..100 at construction', () => {

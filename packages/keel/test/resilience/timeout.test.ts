@@ -1,5 +1,7 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
+import { CHANNELS } from '../../src/channels.ts';
 import { isPolicyClosedError, isTimeoutError, type TimeoutError } from '../../src/resilience/errors.ts';
 import { Timeout } from '../../src/resilience/timeout.ts';
 import { FakeClock } from '../../src/testing/index.ts';
@@ -122,6 +124,24 @@ describe('Timeout', () => {
     expect(isPolicyClosedError(await p)).toBe(true);
     expect(clock.pending).toBe(0);
     await expect(t.execute(async () => 1)).rejects.toMatchObject({ code: 'KEEL_POLICY_CLOSED' });
+  });
+
+  it('publishes a timeout event naming the policy', async () => {
+    const clock = new FakeClock();
+    const t = new Timeout(10, { clock, name: 'slow-api' });
+    const seen: unknown[] = [];
+    const listener = (m: unknown) => seen.push(m);
+    subscribe(CHANNELS.resilience.timeout, listener);
+    try {
+      const p = t
+        .execute(({ signal }) => new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason))))
+        .catch(() => {});
+      await clock.advanceAsync(10);
+      await p;
+    } finally {
+      unsubscribe(CHANNELS.resilience.timeout, listener);
+    }
+    expect(seen).toEqual([{ name: 'slow-api', timeoutMs: 10 }]);
   });
 
   it('rejects a missing or non-positive duration and an unknown strategy at construction', () => {
