@@ -47,7 +47,14 @@ function field(err: unknown, name: string): unknown {
   return typeof err === 'object' && err !== null ? (err as Record<string, unknown>)[name] : undefined;
 }
 
-/** The HTTP status carried by an error (`status`, `statusCode` or `response.status`). */
+/**
+ * The HTTP status carried by an error (`status`, `statusCode` or `response.status`).
+ *
+ * @example
+ * ```ts
+ * statusOf({ response: { status: 503 } }); // 503
+ * ```
+ */
 export function statusOf(err: unknown): number | undefined {
   const s = field(err, 'status') ?? field(err, 'statusCode') ?? field(field(err, 'response'), 'status');
   return typeof s === 'number' && s >= 100 && s <= 599 ? s : undefined;

@@ -11,7 +11,15 @@ function field(x: unknown, name: string): unknown {
   return typeof x === 'object' && x !== null ? (x as Record<string, unknown>)[name] : undefined;
 }
 
-/** Parses a `Retry-After` value (seconds or HTTP date) into ms from `now`; undefined if unusable. */
+/**
+ * Parses a `Retry-After` value (seconds or HTTP date) into ms from `now`; undefined if unusable.
+ *
+ * @example
+ * ```ts
+ * parseRetryAfter('120', Date.now()); // 120000
+ * parseRetryAfter('Wed, 21 Oct 2015 07:28:00 GMT', Date.now()); // 0 (in the past)
+ * ```
+ */
 export function parseRetryAfter(value: unknown, now: number): number | undefined {
   if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value * 1000 : undefined;
   if (value instanceof Date) {
@@ -32,7 +40,15 @@ function fromHeaders(headers: unknown, now: number): number | undefined {
   return parseRetryAfter((headers as Record<string, unknown>)['retry-after'], now);
 }
 
-/** The wait in ms that `x` asks for, or undefined when it carries no usable hint. */
+/**
+ * The wait in ms that `x` (an error or a Response-like result) asks for, or undefined
+ * when it carries no usable hint.
+ *
+ * @example
+ * ```ts
+ * retryAfterOf(new Response(null, { status: 429, headers: { 'retry-after': '2' } }), Date.now()); // 2000
+ * ```
+ */
 export function retryAfterOf(x: unknown, now: number): number | undefined {
   if (typeof x !== 'object' || x === null) return undefined;
   const ms = field(x, 'retryAfterMs');
