@@ -205,6 +205,9 @@ export function toContext(options: ExecuteOptions | ExecuteContext | undefined):
   return key === undefined ? ROOT : new RootContext(key);
 }
 
+/** The longest delay a Node timer honours. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** A pending {@link sleep}; `cancel` ends it early (used by a policy's close()). */
 export interface Sleep {
   cancel(reason: unknown): void;
@@ -232,10 +235,14 @@ export function sleep(clock: Clock, ms: number, ctx: CallContext, registry?: Set
         reject(reason);
       },
     };
-    timer = clock.setTimeout(() => {
-      end();
-      resolve();
-    }, ms);
+    // Node timers overflow past 2^31 - 1 ms and fire at once; a longer wait is clamped.
+    timer = clock.setTimeout(
+      () => {
+        end();
+        resolve();
+      },
+      Math.min(ms, MAX_TIMER_MS),
+    );
     ctx.subscribe(sleeper);
     registry?.add(sleeper);
   });

@@ -6,9 +6,9 @@
 
 import { CHANNELS, channel } from '../channels.ts';
 import type { Clock, TimerHandle } from '../clock.ts';
-import { clockOption, durationOption, intOption, objectOptions, stringOption } from '../internal/options.ts';
+import { clockOption, intOption, numberOption, objectOptions, stringOption } from '../internal/options.ts';
 import type { AbortListener, CallContext, ExecuteContext, ExecuteOptions } from './context.ts';
-import { ChildContext, toContext } from './context.ts';
+import { ChildContext, MAX_TIMER_MS, toContext } from './context.ts';
 import { PolicyClosedError } from './errors.ts';
 import type { Policy, Work } from './policy.ts';
 
@@ -144,7 +144,7 @@ export class Hedge implements Policy {
   constructor(options?: HedgeOptions) {
     const o = objectOptions('hedge', options);
     this.name = stringOption('hedge', 'name', o.name, 'hedge');
-    this.delayMs = durationOption('hedge', 'delayMs', o.delayMs, 100);
+    this.delayMs = numberOption('hedge', 'delayMs', o.delayMs, 100, { min: 0, max: MAX_TIMER_MS });
     this.maxHedges = intOption('hedge', 'maxHedges', o.maxHedges, 1, { min: 1, max: 10 });
     this.clock = clockOption('hedge', o.clock);
   }

@@ -7,7 +7,7 @@
 
 import { CHANNELS, channel } from '../channels.ts';
 import type { Clock } from '../clock.ts';
-import { clockOption, durationOption, objectOptions, oneOfOption, stringOption } from '../internal/options.ts';
+import { clockOption, numberOption, objectOptions, oneOfOption, stringOption } from '../internal/options.ts';
 import type { ExecuteContext, ExecuteOptions } from './context.ts';
 import { ChildContext, toContext } from './context.ts';
 import type { DeadlineEntry } from './deadline-queue.ts';
@@ -81,7 +81,8 @@ export class Timeout implements Policy {
   #closed = false;
 
   constructor(ms: number, options?: TimeoutOptions) {
-    this.ms = durationOption('timeout', 'ms', ms === undefined ? null : ms, 0, 1);
+    // Node timers overflow past 2^31 - 1 ms and fire at once, so that is the ceiling.
+    this.ms = numberOption('timeout', 'ms', ms === undefined ? null : ms, 0, { min: 1, max: 2 ** 31 - 1 });
     const o = objectOptions('timeout', options);
     this.name = stringOption('timeout', 'name', o.name, 'timeout');
     this.strategy = oneOfOption('timeout', 'strategy', o.strategy, ['cooperative', 'aggressive'] as const, 'cooperative');

@@ -67,4 +67,16 @@ describe('call context', () => {
     expect(clock.pending).toBe(0);
     expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
   });
+
+  it('clamps a sleep longer than a Node timer can hold instead of firing at once', async () => {
+    const clock = new FakeClock();
+    let resolved = false;
+    const p = sleep(clock, Number.POSITIVE_INFINITY, toContext(undefined)).then(() => (resolved = true));
+    clock.advance(1_000);
+    await Promise.resolve();
+    expect(resolved).toBe(false);
+    clock.advance(2 ** 31);
+    await p;
+    expect(resolved).toBe(true);
+  });
 });

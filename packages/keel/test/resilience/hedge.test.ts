@@ -93,5 +93,6 @@ describe('Hedge', () => {
     expect(() => new Hedge({ maxHedges: 0 })).toThrow(/"maxHedges"/);
     expect(() => new Hedge({ maxHedges: 11 })).toThrow(/"maxHedges"/);
     expect(() => new Hedge({ delayMs: -1 })).toThrow(/"delayMs"/);
+    expect(() => new Hedge({ delayMs: Number.POSITIVE_INFINITY })).toThrow(/"delayMs"/);
   });
 });

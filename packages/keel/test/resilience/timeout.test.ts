@@ -147,6 +147,7 @@ describe('Timeout', () => {
   it('rejects a missing or non-positive duration and an unknown strategy at construction', () => {
     expect(() => new Timeout(undefined as never)).toThrow(/"ms"/);
     expect(() => new Timeout(0)).toThrow(/"ms"/);
+    expect(() => new Timeout(Number.POSITIVE_INFINITY)).toThrow(/"ms"/);
     expect(() => new Timeout(10, { strategy: 'rude' as never })).toThrow(/"strategy"/);
   });
 });
