@@ -124,6 +124,13 @@ describe('pipeline', () => {
     await expect(p.execute(async () => 1, { key: 'a' })).rejects.toMatchObject({ code: 'KEEL_RATE_LIMITED', key: 'a' });
   });
 
+  it('runs the link-preview shape: bulkhead, rate limit, retry, breaker, timeout around fetch', async () => {
+    const p = pipeline(new Bulkhead(), new RateLimit({ perKey: true }), new Retry(), new CircuitBreaker(), new Timeout(5_000));
+    // Typed end to end: the pipeline returns what fn returns.
+    const res: Response = await p.execute(({ signal }) => fetch('data:text/plain,preview', { signal }), { key: 'example.com' });
+    expect(await res.text()).toBe('preview');
+  });
+
   it('rejects an empty pipeline and non-policies', () => {
     expect(() => pipeline()).toThrow(TypeError);
     expect(() => pipeline({} as never)).toThrow(/argument 0/);
