@@ -41,8 +41,6 @@ export abstract class CallContext implements ExecuteContext {
   abstract unsubscribe(l: AbortListener): void;
 }
 
-let neverSignal: AbortSignal | undefined;
-
 /** No caller signal: it can never abort, so it needs no listeners at all. */
 class RootContext extends CallContext {
   readonly key: string | undefined;
@@ -51,9 +49,10 @@ class RootContext extends CallContext {
     this.key = key;
   }
   get signal(): AbortSignal {
-    // One shared, never-aborted signal: nothing can abort it, so sharing leaks nothing.
-    neverSignal ??= new AbortController().signal;
-    return neverSignal;
+    // A fresh never-aborting signal per read, not a shared one: a listener that `fn` adds and
+    // never removes must die with the call, not pile up on a module-level object. The cost
+    // (≈ 3 µs) is paid only by callers that read `signal`.
+    return new AbortController().signal;
   }
   get aborted(): boolean {
     return false;

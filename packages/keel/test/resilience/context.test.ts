@@ -9,6 +9,14 @@ describe('call context', () => {
     expect(toContext({ signal: ac.signal }).signal).toBe(ac.signal);
   });
 
+  it('gives each call without a caller signal its own signal, so stray listeners die with the call', () => {
+    const a = toContext(undefined).signal;
+    const b = toContext(undefined).signal;
+    a.addEventListener('abort', () => {});
+    expect(a).not.toBe(b);
+    expect(getEventListeners(b, 'abort')).toHaveLength(0);
+  });
+
   it('returns a context passed as options unchanged', () => {
     const ctx = toContext({ key: 'k' });
     expect(toContext(ctx)).toBe(ctx);
