@@ -70,7 +70,11 @@ export interface LoadResult {
   rps: number;
   bytes: number;
   statusCodes: Record<string, number>;
-  errors: { total: number; non2xx: number; timeouts: number; socket: number; rate: number };
+  /**
+   * `timeouts` and `socket` count requests lost that way; `connections` counts connections
+   * lost or refused (a refused target shows here even with nothing in flight).
+   */
+  errors: { total: number; non2xx: number; timeouts: number; socket: number; connections: number; rate: number };
   /** From the intended send time (open model) or the send time (closed model, equal). */
   latency: LatencySummary;
   uncorrected: LatencySummary;
@@ -157,6 +161,7 @@ class Run implements ConnectionSink {
   #status = new Uint32Array(600);
   #timeouts = 0;
   #socket = 0;
+  #connErrors = 0;
   #errors = 0;
   #delayed = 0;
   #starved = false;
@@ -210,6 +215,7 @@ class Run implements ConnectionSink {
   failed(_conn: HttpConnection, lost: number, err: Error): void {
     if (err === TIMEOUT) this.#timeouts += lost;
     else this.#socket += lost;
+    if (this.#sending) this.#connErrors++;
     this.#errors += lost;
     for (let i = 0; i < lost; i++) this.#rec.recordError();
     if (!this.#sending && !this.#finished && this.#inFlight() === 0) this.#finish();
@@ -381,7 +387,7 @@ class Run implements ConnectionSink {
       rps: Math.round((this.#completed * 1000) / Math.max(1, elapsed)),
       bytes: this.#bytes,
       statusCodes,
-      errors: { total: this.#errors, non2xx, timeouts: this.#timeouts, socket: this.#socket, rate: input.rate },
+      errors: { total: this.#errors, non2xx, timeouts: this.#timeouts, socket: this.#socket, connections: this.#connErrors, rate: input.rate },
       latency,
       uncorrected,
       windows: this.#rec.windows,
