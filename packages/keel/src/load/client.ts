@@ -164,7 +164,7 @@ export class HttpConnection {
           return;
         }
         this.#status = (buf[i + 9]! - 48) * 100 + (buf[i + 10]! - 48) * 10 + (buf[i + 11]! - 48);
-        const head = buf.latin1Slice(i, end).toLowerCase();
+        const head = buf.toString('latin1', i, end).toLowerCase();
         this.#close = head.includes('\r\nconnection: close');
         this.#bytes = end + 4 - i;
         i = end + 4;
@@ -204,7 +204,7 @@ export class HttpConnection {
           this.#pending = buf.subarray(i);
           return;
         }
-        const line = buf.latin1Slice(i, eol);
+        const line = buf.toString('latin1', i, eol);
         this.#bytes += eol + 2 - i;
         i = eol + 2;
         if (state === State.Trailer) {

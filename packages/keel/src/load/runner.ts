@@ -115,7 +115,7 @@ export function runLoad(options: LoadOptions): Promise<LoadResult> {
   const windowMs = durationOption('runLoad', 'windowMs', o.windowMs, 1000, 10);
   const maxWindows = intOption('runLoad', 'maxWindows', o.maxWindows, 3600, { min: 1 });
   const abortOnFail = booleanOption('runLoad', 'abortOnFail', o.abortOnFail, false);
-  const onWindow = functionOption('runLoad', 'onWindow', o.onWindow);
+  const onWindow = functionOption('runLoad', 'onWindow', o.onWindow) as LoadOptions['onWindow'];
   if (o.stages !== undefined && (!Array.isArray(o.stages) || o.stages.length === 0)) {
     throw new TypeError('keel: runLoad option "stages" must be a non-empty array');
   }

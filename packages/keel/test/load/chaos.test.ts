@@ -1,0 +1,166 @@
+import { request } from 'node:http';
+import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createFaultProxy, type FaultProxy } from '../../src/load/chaos.ts';
+import { startServer, type TestServer } from './servers.ts';
+
+let echo: Server | undefined;
+let proxy: FaultProxy | undefined;
+let http: TestServer | undefined;
+const sockets: Socket[] = [];
+
+afterEach(async () => {
+  for (const s of sockets) s.destroy();
+  sockets.length = 0;
+  await proxy?.close();
+  await http?.close();
+  if (echo) await new Promise((r) => echo!.close(r));
+  echo = proxy = http = undefined;
+});
+
+async function startEcho(): Promise<number> {
+  const conns = new Set<Socket>();
+  echo = createServer((s) => {
+    conns.add(s);
+    s.on('close', () => conns.delete(s));
+    s.on('error', () => {});
+    s.pipe(s);
+  });
+  const close = echo.close.bind(echo);
+  echo.close = ((cb?: (err?: Error) => void) => {
+    for (const c of conns) c.destroy();
+    return close(cb);
+  }) as Server['close'];
+  await new Promise<void>((r) => echo!.listen(0, '127.0.0.1', r));
+  return (echo.address() as AddressInfo).port;
+}
+
+function open(port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ port, host: '127.0.0.1' });
+    sockets.push(s);
+    s.once('connect', () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+/** Sends `data` and resolves with the echo (or 'timeout' after `ms`). */
+function roundTrip(s: Socket, data: string, ms = 2000): Promise<string> {
+  return new Promise((resolve) => {
+    let got = '';
+    const t = setTimeout(() => done('timeout'), ms);
+    const onData = (c: Buffer): void => {
+      got += c.toString();
+      if (got.length >= data.length) done(got);
+    };
+    const done = (v: string): void => {
+      clearTimeout(t);
+      s.off('data', onData);
+      resolve(v);
+    };
+    s.on('data', onData);
+    s.write(data);
+  });
+}
+
+function post(port: number, path: string, body: unknown): Promise<{ status: number; json: unknown }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ port, host: '127.0.0.1', path, method: 'POST', agent: false, headers: { 'content-type': 'application/json' } }, (res) => {
+      let text = '';
+      res.on('data', (c) => {
+        text += c;
+      });
+      res.on('end', () => resolve({ status: res.statusCode!, json: JSON.parse(text) }));
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
+}
+
+describe('createFaultProxy', () => {
+  it('forwards bytes both ways unchanged when no fault is set', async () => {
+    proxy = await createFaultProxy({ target: { port: await startEcho() } });
+    const s = await open(proxy.port);
+    expect(await roundTrip(s, 'hello')).toBe('hello');
+    expect(proxy.connections).toBe(1);
+  });
+
+  it('adds latency to each round trip', async () => {
+    proxy = await createFaultProxy({ target: { port: await startEcho() }, faults: { latencyMs: 150 } });
+    const s = await open(proxy.port);
+    const t0 = performance.now();
+    expect(await roundTrip(s, 'ping')).toBe('ping');
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(145);
+  });
+
+  it('limits bandwidth per connection', async () => {
+    proxy = await createFaultProxy({ target: { port: await startEcho() } });
+    await proxy.set({ bandwidthBps: 100_000 });
+    const s = await open(proxy.port);
+    const t0 = performance.now();
+    const payload = 'x'.repeat(40_000);
+    expect((await roundTrip(s, payload, 5000)).length).toBe(40_000);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(390);
+  });
+
+  it('blackholes open connections until the fault is cleared', async () => {
+    proxy = await createFaultProxy({ target: { port: await startEcho() } });
+    const s = await open(proxy.port);
+    await proxy.set({ blackhole: true });
+    expect(await roundTrip(s, 'lost', 300)).toBe('timeout');
+    await proxy.reset();
+    expect(await roundTrip(s, 'back')).toBe('back');
+  });
+
+  it('resets open connections and new ones while reset is set', async () => {
+    proxy = await createFaultProxy({ target: { port: await startEcho() } });
+    const s = await open(proxy.port);
+    const closed = new Promise<string>((r) => {
+      s.on('error', (e: NodeJS.ErrnoException) => r(e.code ?? 'error'));
+      s.on('close', () => r('close'));
+    });
+    await proxy.set({ reset: true });
+    expect(['ECONNRESET', 'close']).toContain(await closed);
+    await proxy.reset();
+    expect(await roundTrip(await open(proxy.port), 'again')).toBe('again');
+  });
+
+  it('refuses new connections while refuse is set, keeping open ones', async () => {
+    proxy = await createFaultProxy({ target: { port: await startEcho() } });
+    const kept = await open(proxy.port);
+    await proxy.set({ refuse: true });
+    await expect(open(proxy.port)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    expect(await roundTrip(kept, 'still')).toBe('still');
+    await proxy.reset();
+    expect(await roundTrip(await open(proxy.port), 'open')).toBe('open');
+  });
+
+  it('switches faults through the HTTP control API in front of an HTTP upstream', async () => {
+    http = await startServer((_req, res) => res.end('upstream'));
+    proxy = await createFaultProxy({ target: { port: http.port }, controlPort: 0 });
+    const set = await post(proxy.controlPort!, '/faults', { latencyMs: 100 });
+    expect(set).toEqual({ status: 200, json: expect.objectContaining({ latencyMs: 100 }) });
+    const t0 = performance.now();
+    const body = await new Promise<string>((resolve, reject) => {
+      request({ port: proxy!.port, host: '127.0.0.1', agent: false }, (res) => {
+        let text = '';
+        res.on('data', (c) => {
+          text += c;
+        });
+        res.on('end', () => resolve(text));
+      })
+        .on('error', reject)
+        .end();
+    });
+    expect(body).toBe('upstream');
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(95);
+    expect((await post(proxy.controlPort!, '/faults', { latencyMs: -1 })).status).toBe(400);
+    expect((await post(proxy.controlPort!, '/reset', {})).json).toMatchObject({ latencyMs: 0 });
+  });
+
+  it('rejects invalid options with a TypeError naming the option', async () => {
+    await expect(createFaultProxy({ target: { port: 0 } })).rejects.toThrow(/"target"/);
+    await expect(createFaultProxy({ target: { port: 1 }, faults: { latencyMs: -5 } })).rejects.toThrow(/"latencyMs"/);
+    await expect(createFaultProxy({ target: { port: 1 }, controlPort: -1 })).rejects.toThrow(/"controlPort"/);
+  });
+});
