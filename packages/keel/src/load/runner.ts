@@ -167,6 +167,8 @@ class Run implements ConnectionSink {
   #starved = false;
   #next = 0;
   #rr = 0;
+  #started = false;
+  #up = 0;
   #tick: NodeJS.Timeout | undefined;
   #timers: NodeJS.Timeout[] = [];
   #endAt: number;
@@ -181,13 +183,28 @@ class Run implements ConnectionSink {
     if (c.schedule && c.schedule.rateAt(0) === 0) this.#next = c.schedule.next(0);
     const port = Number(c.target.port || 80);
     for (let i = 0; i < c.connections; i++) this.#conns.push(new HttpConnection(i, c.target.hostname, port, this));
+    // The clock starts once every connection is up (or after a bounded wait), as in wrk2:
+    // connection set-up is not the service's latency and would mark the first requests late.
+    this.#timers.push(setTimeout(() => this.#start(), Math.min(2000, c.timeoutMs)));
+  }
+
+  #start(): void {
+    if (this.#started) return;
+    this.#started = true;
+    const c = this.#c;
+    this.#t0 = performance.now();
     this.#timers.push(setInterval(() => this.#roll(), c.windowMs));
     this.#timers.push(setInterval(() => this.#checkTimeouts(), Math.min(250, Math.max(10, c.timeoutMs / 4))));
     this.#timers.push(setTimeout(() => this.#stopSending(), this.#endAt));
     if (c.schedule) this.#pump();
+    else for (const conn of this.#conns) if (conn.connected) this.ready(conn);
   }
 
   ready(conn: HttpConnection): void {
+    if (!this.#started) {
+      if (++this.#up === this.#conns.length) this.#start();
+      return;
+    }
     if (!this.#sending) return;
     if (this.#c.schedule) this.#pump();
     else while (conn.inFlight < this.#c.pipelining) this.#send(conn, performance.now());

@@ -80,7 +80,7 @@ describe('runLoad, closed model', () => {
     expect(r.errors.socket).toBe(0);
   });
 
-  it('counts refused connections as socket errors', async () => {
+  it('counts refused connections as connection errors', async () => {
     const s = await startServer(() => {});
     const url = s.url;
     await s.close();

@@ -1,0 +1,277 @@
+/**
+ * The `keel` command line: `keel load | soak | chaos | help`. Exit codes: 0 ok, 1 a
+ * threshold or the soak verdict failed, 2 a usage error (bad flag or value).
+ */
+import { writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { createFaultProxy } from './load/chaos.ts';
+import { type HeapSampler, httpHeapSampler, inspectorHeapSampler } from './load/heap-sampler.ts';
+import { renderHtmlReport } from './load/html-report.ts';
+import { createProgress } from './load/progress.ts';
+import { formatJson, formatReport } from './load/report.ts';
+import { runLoad } from './load/runner.ts';
+import { loadScenario } from './load/scenario.ts';
+import { parseDuration, parseStages } from './load/schedule.ts';
+import { runSoak } from './load/soak.ts';
+import { parseBytes } from './load/stats.ts';
+
+/** Where the CLI writes, and what stops `keel chaos` (tests pass their own). */
+export interface CliIo {
+  stdout: { write(s: string): unknown; isTTY?: boolean };
+  stderr: { write(s: string): unknown; isTTY?: boolean };
+  signal?: AbortSignal;
+}
+
+class UsageError extends Error {}
+
+const USAGE = `usage: keel <command> [options]
+
+  keel load <url> [options]     drive HTTP load (closed model, or open with --rate/--stages)
+  keel soak <url> [options]     run N cycles and fail on heap growth per cycle
+  keel chaos --target host:port  TCP fault proxy with an HTTP control API
+  keel help                     this text
+
+See docs/load.md for every flag and its default.
+`;
+
+const LOAD_FLAGS = {
+  connections: { type: 'string', short: 'c', default: '10' },
+  pipelining: { type: 'string', short: 'p', default: '1' },
+  duration: { type: 'string', short: 'd', default: '10s' },
+  rate: { type: 'string', short: 'r' },
+  stages: { type: 'string' },
+  timeout: { type: 'string', default: '10s' },
+  scenario: { type: 'string', short: 's' },
+  method: { type: 'string', short: 'm', default: 'GET' },
+  header: { type: 'string', short: 'H', multiple: true },
+  body: { type: 'string', short: 'b' },
+  threshold: { type: 'string', short: 't', multiple: true },
+  'abort-on-fail': { type: 'boolean', default: false },
+  window: { type: 'string', default: '1s' },
+  seed: { type: 'string', default: '1' },
+  json: { type: 'boolean', default: false },
+  html: { type: 'string' },
+  quiet: { type: 'boolean', short: 'q', default: false },
+} as const;
+
+const SOAK_FLAGS = {
+  cycles: { type: 'string', short: 'n', default: '1000' },
+  'sample-every': { type: 'string', short: 'k', default: '100' },
+  warmup: { type: 'string' },
+  concurrency: { type: 'string', short: 'c', default: '1' },
+  'max-slope': { type: 'string', default: '64B' },
+  admin: { type: 'string' },
+  inspect: { type: 'string' },
+  'snapshot-dir': { type: 'string' },
+  method: { type: 'string', short: 'm', default: 'GET' },
+  message: { type: 'string' },
+  json: { type: 'boolean', default: false },
+} as const;
+
+const CHAOS_FLAGS = {
+  target: { type: 'string' },
+  host: { type: 'string', default: '127.0.0.1' },
+  port: { type: 'string', default: '0' },
+  control: { type: 'string' },
+  latency: { type: 'string' },
+  jitter: { type: 'string' },
+  bandwidth: { type: 'string' },
+  blackhole: { type: 'boolean', default: false },
+  refuse: { type: 'boolean', default: false },
+  reset: { type: 'boolean', default: false },
+} as const;
+
+function int(name: string, text: string, min: number): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min} (got "${text}")`);
+  return n;
+}
+
+function positive(name: string, text: string): number {
+  const n = Number(text);
+  if (!(Number.isFinite(n) && n > 0)) throw new UsageError(`--${name} must be a number > 0 (got "${text}")`);
+  return n;
+}
+
+function duration(name: string, text: string): number {
+  try {
+    return parseDuration(text);
+  } catch {
+    throw new UsageError(`--${name} must be a duration like 500ms, 30s, 1m (got "${text}")`);
+  }
+}
+
+function hostPort(name: string, text: string): { host: string; port: number } {
+  const i = text.lastIndexOf(':');
+  const port = Number(text.slice(i + 1));
+  if (i < 0 || !Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`--${name} must be host:port (got "${text}")`);
+  return { host: text.slice(0, i) || '127.0.0.1', port };
+}
+
+async function load(args: string[], io: CliIo): Promise<number> {
+  const { values: v, positionals } = parseArgs({ args, options: LOAD_FLAGS, allowPositionals: true });
+  const scenario = v.scenario ? await loadScenario(v.scenario) : undefined;
+  const url = positionals[0] ?? scenario?.target;
+  if (!url) throw new UsageError('keel load needs a URL (or a scenario with a target)');
+  if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
+  const headers: Record<string, string> = {};
+  for (const h of v.header ?? []) {
+    const i = h.indexOf(':');
+    if (i < 1) throw new UsageError(`--header must be "name: value" (got "${h}")`);
+    headers[h.slice(0, i).trim()] = h.slice(i + 1).trim();
+  }
+  let stages: ReturnType<typeof parseStages> | undefined;
+  try {
+    stages = v.stages ? parseStages(v.stages) : undefined;
+  } catch (err) {
+    throw new UsageError((err as Error).message.replace(/^keel: /, ''));
+  }
+  const progress = !v.quiet && !v.json ? createProgress(io.stderr) : undefined;
+  let result: Awaited<ReturnType<typeof runLoad>>;
+  try {
+    result = await runLoad({
+      url,
+      scenario,
+      method: v.method,
+      headers,
+      body: v.body,
+      connections: int('connections', v.connections, 1),
+      pipelining: int('pipelining', v.pipelining, 1),
+      durationMs: duration('duration', v.duration),
+      rate: v.rate === undefined ? undefined : positive('rate', v.rate),
+      stages,
+      timeoutMs: duration('timeout', v.timeout),
+      thresholds: v.threshold,
+      abortOnFail: v['abort-on-fail'],
+      windowMs: duration('window', v.window),
+      seed: int('seed', v.seed, 0),
+      onWindow: progress?.onWindow,
+    });
+  } catch (err) {
+    if (err instanceof TypeError) throw new UsageError(err.message.replace(/^keel: /, ''));
+    throw err;
+  }
+  progress?.done();
+  io.stdout.write(v.json ? formatJson(result) : formatReport(result));
+  if (v.html) await writeFile(v.html, renderHtmlReport(result));
+  return result.ok ? 0 : 1;
+}
+
+async function soak(args: string[], io: CliIo): Promise<number> {
+  const { values: v, positionals } = parseArgs({ args, options: SOAK_FLAGS, allowPositionals: true });
+  const url = positionals[0];
+  if (!url || !/^(https?|wss?):\/\//.test(url)) throw new UsageError('keel soak needs an http:// or ws:// URL to drive');
+  let maxSlope: number;
+  try {
+    maxSlope = parseBytes(v['max-slope']);
+  } catch {
+    throw new UsageError(`--max-slope must be a size like 64B or 1KB (got "${v['max-slope']}")`);
+  }
+  const action = url.startsWith('ws') ? { ws: { url, message: v.message } } : { http: { url, method: v.method } };
+  const sampler: HeapSampler = v.inspect
+    ? await inspectorHeapSampler(v.inspect)
+    : httpHeapSampler(v.admin ?? new URL(url.replace(/^ws/, 'http')).origin);
+  try {
+    const r = await runSoak({
+      action,
+      sampler,
+      cycles: int('cycles', v.cycles, 2),
+      sampleEvery: int('sample-every', v['sample-every'], 1),
+      warmup: v.warmup === undefined ? undefined : int('warmup', v.warmup, 0),
+      concurrency: int('concurrency', v.concurrency, 1),
+      maxSlope,
+      snapshotDir: v['snapshot-dir'],
+      onSample: v.json ? undefined : (s) => io.stderr.write(`cycle ${s.cycle}: heap ${(s.heapUsed / 1e6).toFixed(2)} MB, ${s.handles} handles\n`),
+    });
+    if (v.json) io.stdout.write(`${JSON.stringify(r)}\n`);
+    else {
+      io.stdout.write(
+        `${r.ok ? 'ok' : 'FAIL'}: heap grows ${r.slope.toFixed(1)} B/cycle (R² ${r.r2.toFixed(3)}; limit ${r.maxSlope} B/cycle), handles ${r.handleSlope.toFixed(4)}/cycle, ${r.errors} failed cycles\n`,
+      );
+      if (r.snapshots) io.stdout.write(`snapshots: ${r.snapshots.join(' ')}\n`);
+      for (const g of r.grown ?? []) io.stdout.write(`  ${g.type}: +${g.countDelta} objects, +${g.sizeDelta} bytes\n`);
+    }
+    return r.ok ? 0 : 1;
+  } finally {
+    await sampler.close();
+  }
+}
+
+async function chaos(args: string[], io: CliIo): Promise<number> {
+  const { values: v, positionals } = parseArgs({ args, options: CHAOS_FLAGS, allowPositionals: true });
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  if (!v.target) throw new UsageError('keel chaos needs --target host:port');
+  const target = hostPort('target', v.target);
+  const num = (name: string, text: string | undefined): number | undefined => {
+    if (text === undefined) return undefined;
+    const n = Number(text);
+    if (!(Number.isFinite(n) && n >= 0)) throw new UsageError(`--${name} must be a number >= 0 (got "${text}")`);
+    return n;
+  };
+  const proxy = await createFaultProxy({
+    target,
+    listen: { host: v.host, port: int('port', v.port, 0) },
+    controlPort: v.control === undefined ? undefined : int('control', v.control, 0),
+    faults: {
+      latencyMs: num('latency', v.latency),
+      jitterMs: num('jitter', v.jitter),
+      bandwidthBps: num('bandwidth', v.bandwidth),
+      blackhole: v.blackhole,
+      refuse: v.refuse,
+      reset: v.reset,
+    },
+  });
+  io.stdout.write(`${JSON.stringify({ proxy: proxy.port, control: proxy.controlPort ?? null, target: v.target })}\n`);
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    if (io.signal) {
+      if (io.signal.aborted) return stop();
+      io.signal.addEventListener('abort', stop, { once: true });
+    }
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await proxy.close();
+  return 0;
+}
+
+/**
+ * Runs the CLI and resolves with its exit code.
+ *
+ * @example
+ * ```ts
+ * const code = await main(['load', 'http://127.0.0.1:3000/', '-d', '5s', '-t', 'p(99)<50']);
+ * ```
+ */
+export async function main(argv: string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'load':
+        return await load(rest, io);
+      case 'soak':
+        return await soak(rest, io);
+      case 'chaos':
+        return await chaos(rest, io);
+      case 'help':
+      case '--help':
+      case '-h':
+        io.stdout.write(USAGE);
+        return 0;
+      default:
+        io.stderr.write(`${command ? `unknown command "${command}"\n` : ''}${USAGE}`);
+        return 2;
+    }
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (err instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
+      io.stderr.write(`keel ${command}: ${(err as Error).message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}
