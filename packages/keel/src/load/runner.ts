@@ -175,7 +175,7 @@ class Run implements ConnectionSink {
 
   constructor(c: RunConfig) {
     this.#c = c;
-    this.#rec = new LatencyRecorder(c.maxWindows, c.thresholds.percentiles);
+    this.#rec = new LatencyRecorder(c.maxWindows, c.thresholds.percentiles, c.schedule !== undefined);
     this.done = new Promise((r) => {
       this.#resolve = r;
     });
@@ -355,7 +355,7 @@ class Run implements ConnectionSink {
     const c = this.#c;
     const h = this.#rec.corrected;
     const latency = summarize(h);
-    const uncorrected = summarize(this.#rec.uncorrected);
+    const uncorrected = c.schedule ? summarize(this.#rec.uncorrected) : latency;
     const statusCodes: Record<string, number> = {};
     let non2xx = 0;
     this.#status.forEach((n, code) => {
