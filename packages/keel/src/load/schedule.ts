@@ -87,21 +87,41 @@ export class Schedule {
     return Math.round(n);
   }
 
+  /** Requests due by time `t`: the integral of the rate from 0 to `t`. */
+  countAt(t: number): number {
+    let n = 0;
+    for (const s of this.#stages) {
+      const d = s.end - s.start;
+      if (t >= s.end) n += ((s.from + s.to) / 2) * (d / 1000);
+      else if (t > s.start) {
+        const tau = t - s.start;
+        n += (s.from * tau + ((s.to - s.from) * tau * tau) / (2 * Math.max(1, d))) / 1000;
+        break;
+      } else break;
+    }
+    return n;
+  }
+
   /**
    * The intended time of the request after one intended at `t`, or `Infinity` when the
-   * schedule ends first. A zero-rate stretch is skipped in 1 ms steps (bounded by the end).
+   * schedule ends first. It inverts the rate's integral exactly (a quadratic on a ramp), so
+   * intended times follow the ramp and never drift with the sender.
    */
   next(t: number): number {
-    let at = t;
-    while (at < this.durationMs) {
-      const r = this.rateAt(at);
-      if (r > 0) {
-        // On a ramp the rate changes within the gap; the midpoint rate converges in a few steps.
-        let n = at + 1000 / r;
-        for (let i = 0; i < 3; i++) n = at + 1000 / Math.max(r / 4, this.rateAt((at + n) / 2) || r);
-        return n < this.durationMs ? n : Number.POSITIVE_INFINITY;
+    let want = this.countAt(t) + 1;
+    for (const s of this.#stages) {
+      const d = Math.max(1, s.end - s.start);
+      const inStage = ((s.from + s.to) / 2) * (d / 1000);
+      if (want > inStage + 1e-9) {
+        want -= inStage;
+        continue;
       }
-      at += 1;
+      const a = (s.to - s.from) / (2 * d);
+      const b = s.from;
+      const c = want * 1000;
+      const tau = Math.abs(a) < 1e-12 ? c / b : (-b + Math.sqrt(Math.max(0, b * b + 4 * a * c))) / (2 * a);
+      const at = s.start + tau;
+      return at < this.durationMs ? Math.max(at, t) : Number.POSITIVE_INFINITY;
     }
     return Number.POSITIVE_INFINITY;
   }
