@@ -2,6 +2,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { httpHeapSampler } from '../../src/load/heap-sampler.ts';
 import { runSoak } from '../../src/load/soak.ts';
@@ -61,6 +63,35 @@ describe('runSoak', () => {
       expect(r.snapshots).toBeUndefined();
     } finally {
       await sampler.close();
+    }
+  });
+
+  it('drives WebSocket connect/subscribe/disconnect cycles', async () => {
+    const { WebSocketServer } = createRequire(import.meta.url)('ws') as {
+      WebSocketServer: new (o: { port: number; host: string }) => {
+        on(e: string, f: (...a: never[]) => void): void;
+        address(): AddressInfo;
+        clients: Set<{ terminate(): void }>;
+        close(cb: () => void): void;
+      };
+    };
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await new Promise<void>((r) => wss.on('listening', r));
+    let subscribed = 0;
+    wss.on('connection', (ws: { on(e: string, f: (d: unknown) => void): void; send(s: string): void }) =>
+      ws.on('message', () => {
+        subscribed++;
+        ws.send('ok');
+      }),
+    );
+    const sampler = { sample: async () => ({ heapUsed: 1, handles: 1 }), snapshot: async () => {}, close: async () => {} };
+    try {
+      const r = await runSoak({ action: { ws: { url: `ws://127.0.0.1:${wss.address().port}`, message: 'subscribe' } }, sampler, cycles: 20, sampleEvery: 10, warmup: 0 });
+      expect(r.errors).toBe(0);
+      expect(subscribed).toBe(20);
+    } finally {
+      for (const c of wss.clients) c.terminate();
+      await new Promise<void>((r) => wss.close(r));
     }
   });
 
