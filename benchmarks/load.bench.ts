@@ -19,7 +19,8 @@ const connections = Number(values.connections);
 
 const has = (bin: string): boolean => spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0;
 const taskset = has('taskset');
-const pinned = (core: number, cmd: string, args: string[]): [string, string[]] => (taskset ? ['taskset', ['-c', String(core), cmd, ...args]] : [cmd, args]);
+const pinned = (core: number, cmd: string, args: string[]): [string, string[]] =>
+  taskset ? ['taskset', ['-c', String(core), cmd, ...args]] : [cmd, args];
 
 const HELLO = `require('node:http').createServer((req, res) => res.end('hello world')).listen(0, '127.0.0.1', function () { console.log(this.address().port); });`;
 
@@ -41,10 +42,22 @@ try {
   if (has('wrk')) run('wrk', ['-t1', `-c${connections}`, '-d1s', url]);
 
   const keel = JSON.parse(
-    run(process.execPath, [join(root, 'packages/keel/bin/keel.mjs'), 'load', url, '-c', String(connections), '-d', `${seconds}s`, '--json', '-q']),
+    run(process.execPath, [
+      join(root, 'packages/keel/bin/keel.mjs'),
+      'load',
+      url,
+      '-c',
+      String(connections),
+      '-d',
+      `${seconds}s`,
+      '--json',
+      '-q',
+    ]),
   ) as { rps: number; latency: { p99: number } };
 
-  const ac = JSON.parse(run(join(root, 'node_modules/.bin/autocannon'), ['-c', String(connections), '-d', String(seconds), '--json', url])) as {
+  const ac = JSON.parse(
+    run(join(root, 'node_modules/.bin/autocannon'), ['-c', String(connections), '-d', String(seconds), '--json', url]),
+  ) as {
     requests: { total: number };
     duration: number;
   };

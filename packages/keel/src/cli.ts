@@ -181,7 +181,9 @@ async function soak(args: string[], io: CliIo): Promise<number> {
       concurrency: int('concurrency', v.concurrency, 1),
       maxSlope,
       snapshotDir: v['snapshot-dir'],
-      onSample: v.json ? undefined : (s) => io.stderr.write(`cycle ${s.cycle}: heap ${(s.heapUsed / 1e6).toFixed(2)} MB, ${s.handles} handles\n`),
+      onSample: v.json
+        ? undefined
+        : (s) => io.stderr.write(`cycle ${s.cycle}: heap ${(s.heapUsed / 1e6).toFixed(2)} MB, ${s.handles} handles\n`),
     });
     if (v.json) io.stdout.write(`${JSON.stringify(r)}\n`);
     else {

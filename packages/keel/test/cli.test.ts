@@ -54,7 +54,10 @@ describe('keel CLI', () => {
     });
     dir = await mkdtemp(join(tmpdir(), 'keel-cli-'));
     const file = join(dir, 'mix.json');
-    await writeFile(file, JSON.stringify({ target: server.url, requests: [{ path: '/topics/{{1..9}}', weight: 3 }, { path: '/search?q={{a|b}}' }] }));
+    await writeFile(
+      file,
+      JSON.stringify({ target: server.url, requests: [{ path: '/topics/{{1..9}}', weight: 3 }, { path: '/search?q={{a|b}}' }] }),
+    );
     const code = await main(['load', '-s', file, '-c', '1', '-d', '300ms', '-q'], capture().io);
     expect(code).toBe(0);
     expect(paths.some((p) => /^\/topics\/[1-9]$/.test(p))).toBe(true);

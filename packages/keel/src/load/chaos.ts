@@ -59,10 +59,12 @@ const NONE: Faults = Object.freeze({ latencyMs: 0, jitterMs: 0, bandwidthBps: 0,
 
 function validFaults(input: unknown): Partial<Faults> {
   const f = objectOptions('faults', input as Partial<Faults>);
-  for (const k of Object.keys(f)) if (!(k in NONE)) throw optionError('faults', k, 'a known fault (latencyMs, jitterMs, bandwidthBps, reset, blackhole, refuse)', k);
+  for (const k of Object.keys(f))
+    if (!(k in NONE)) throw optionError('faults', k, 'a known fault (latencyMs, jitterMs, bandwidthBps, reset, blackhole, refuse)', k);
   for (const k of ['latencyMs', 'jitterMs', 'bandwidthBps'] as const) {
     const v = f[k];
-    if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v >= 0)) throw optionError('faults', k, 'a finite number >= 0', v);
+    if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v >= 0))
+      throw optionError('faults', k, 'a finite number >= 0', v);
   }
   for (const k of ['reset', 'blackhole', 'refuse'] as const) {
     if (f[k] !== undefined && typeof f[k] !== 'boolean') throw optionError('faults', k, 'a boolean', f[k]);
@@ -81,7 +83,7 @@ class Pipe {
     readonly from: Socket,
     readonly to: Socket,
     readonly delayed: boolean,
-    readonly proxy: Proxy,
+    readonly proxy: ProxyState,
   ) {
     from.on('data', (chunk: Buffer) => this.#push(chunk));
   }
@@ -143,7 +145,7 @@ class Pipe {
   }
 }
 
-class Proxy {
+class ProxyState {
   current: Faults;
   readonly maxQueuedBytes: number;
   server: Server;
@@ -238,7 +240,7 @@ class Proxy {
   }
 }
 
-function controlApi(proxy: Proxy): HttpServer {
+function controlApi(proxy: ProxyState): HttpServer {
   return createHttpServer((req, res) => {
     const send = (status: number, body: unknown): void => {
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
@@ -291,14 +293,20 @@ export async function createFaultProxy(options: FaultProxyOptions): Promise<Faul
     throw optionError('createFaultProxy', 'target', 'an object with a port (1-65535)', t);
   }
   const listenPort = o.listen?.port ?? 0;
-  if (!Number.isInteger(listenPort) || listenPort < 0 || listenPort > 65535) throw optionError('createFaultProxy', 'listen.port', 'a port (0-65535)', listenPort);
+  if (!Number.isInteger(listenPort) || listenPort < 0 || listenPort > 65535)
+    throw optionError('createFaultProxy', 'listen.port', 'a port (0-65535)', listenPort);
   if (o.controlPort !== undefined && !(Number.isInteger(o.controlPort) && o.controlPort >= 0 && o.controlPort <= 65535)) {
     throw optionError('createFaultProxy', 'controlPort', 'a port (0-65535)', o.controlPort);
   }
   const maxQueued = o.maxQueuedBytes ?? 16 * 1024 * 1024;
   if (!(Number.isInteger(maxQueued) && maxQueued > 0)) throw optionError('createFaultProxy', 'maxQueuedBytes', 'an integer > 0', maxQueued);
   const initial = Object.freeze({ ...NONE, ...validFaults(o.faults ?? {}) });
-  const proxy = new Proxy({ host: t.host ?? '127.0.0.1', port: t.port }, { host: o.listen?.host ?? '127.0.0.1', port: listenPort }, initial, maxQueued);
+  const proxy = new ProxyState(
+    { host: t.host ?? '127.0.0.1', port: t.port },
+    { host: o.listen?.host ?? '127.0.0.1', port: listenPort },
+    initial,
+    maxQueued,
+  );
   if (!initial.refuse) await proxy.listen();
   let controlPort: number | undefined;
   if (o.controlPort !== undefined) {

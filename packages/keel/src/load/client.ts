@@ -10,7 +10,7 @@ import { connect, type Socket } from 'node:net';
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 const MAX_HEAD = 64 * 1024;
 
-const enum State {
+enum State {
   Head = 0,
   Body = 1,
   ChunkSize = 2,
@@ -159,7 +159,10 @@ export class HttpConnection {
       if (state === State.Head) {
         const end = buf.indexOf(CRLFCRLF, i);
         if (end < 0) {
-          if (len - i > MAX_HEAD) return this.abort(new Error('response head too large'));
+          if (len - i > MAX_HEAD) {
+            this.abort(new Error('response head too large'));
+            return;
+          }
           this.#pending = buf.subarray(i);
           return;
         }
@@ -212,7 +215,10 @@ export class HttpConnection {
           continue;
         }
         const size = Number.parseInt(line, 16);
-        if (Number.isNaN(size)) return this.abort(new Error('bad chunk size'));
+        if (Number.isNaN(size)) {
+          this.abort(new Error('bad chunk size'));
+          return;
+        }
         if (size === 0) this.#state = State.Trailer;
         else {
           this.#remaining = size + 2;

@@ -50,11 +50,14 @@ export function summarizeSnapshot(json: SnapshotJson): Map<string, { count: numb
  * ```
  */
 export async function diffHeapSnapshots(before: string, after: string, top = 10): Promise<TypeGrowth[]> {
-  const [a, b] = await Promise.all([before, after].map(async (f) => summarizeSnapshot(JSON.parse(await readFile(f, 'utf8')) as SnapshotJson)));
+  const [a, b] = await Promise.all(
+    [before, after].map(async (f) => summarizeSnapshot(JSON.parse(await readFile(f, 'utf8')) as SnapshotJson)),
+  );
   const rows: TypeGrowth[] = [];
   for (const [type, now] of b!) {
     const was = a!.get(type) ?? { count: 0, size: 0 };
-    if (now.size > was.size || now.count > was.count) rows.push({ type, countDelta: now.count - was.count, sizeDelta: now.size - was.size });
+    if (now.size > was.size || now.count > was.count)
+      rows.push({ type, countDelta: now.count - was.count, sizeDelta: now.size - was.size });
   }
   return rows.sort((x, y) => y.sizeDelta - x.sizeDelta || y.countDelta - x.countDelta).slice(0, top);
 }

@@ -38,7 +38,11 @@ export function heapAdminHandler(req: IncomingMessage, res: ServerResponse): boo
   const gc = (globalThis as { gc?: () => void }).gc;
   if (req.url === '/__keel/heap') {
     gc?.();
-    const body = JSON.stringify({ heapUsed: process.memoryUsage().heapUsed, handles: process.getActiveResourcesInfo().length, gc: gc !== undefined });
+    const body = JSON.stringify({
+      heapUsed: process.memoryUsage().heapUsed,
+      handles: process.getActiveResourcesInfo().length,
+      gc: gc !== undefined,
+    });
     res.writeHead(200, { 'content-type': 'application/json' }).end(body);
     return true;
   }

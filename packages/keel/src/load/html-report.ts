@@ -37,9 +37,14 @@ function chart(title: string, unit: string, xs: number[], series: Series[], line
     )
     .join('');
   const ticks = [0, 0.25, 0.5, 0.75, 1]
-    .map((f) => `<text x="${L - 6}" y="${y(yMax * f).toFixed(1)}" text-anchor="end" font-size="10">${(yMax * f).toFixed(yMax < 10 ? 1 : 0)}</text>`)
+    .map(
+      (f) =>
+        `<text x="${L - 6}" y="${y(yMax * f).toFixed(1)}" text-anchor="end" font-size="10">${(yMax * f).toFixed(yMax < 10 ? 1 : 0)}</text>`,
+    )
     .join('');
-  const legend = series.map((s, i) => `<text x="${L + 10 + i * 110}" y="14" fill="${s.color}" font-size="12">■ ${esc(s.name)}</text>`).join('');
+  const legend = series
+    .map((s, i) => `<text x="${L + 10 + i * 110}" y="14" fill="${s.color}" font-size="12">■ ${esc(s.name)}</text>`)
+    .join('');
   return `<h2>${esc(title)}</h2><svg viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${esc(title)}">
 <rect x="${L}" y="10" width="${W - L - 10}" height="${H - B - 10}" fill="#fafafa" stroke="#ddd"/>${ticks}${legend}${paths}${th}
 <text x="${L}" y="${H - 8}" font-size="10">0 s</text><text x="${W - 10}" y="${H - 8}" text-anchor="end" font-size="10">${(xMax / 1000).toFixed(0)} s</text>
@@ -64,19 +69,34 @@ export function renderHtmlReport(r: LoadResult): string {
     const m = /^rps\s*[<>=]+\s*([\d.]+)$/.exec(t.source);
     return m ? [{ label: t.source, value: Number(m[1]) }] : [];
   });
-  const latency = chart('Latency over time (corrected, per window)', 'ms', xs, [
-    { name: 'p50', color: '#1f77b4', values: r.windows.map((w) => w.p50) },
-    { name: 'p99', color: '#ff7f0e', values: r.windows.map((w) => w.p99) },
-    { name: 'max', color: '#999', values: r.windows.map((w) => w.max) },
-  ], latencyLines);
-  const throughput = chart('Throughput', 'req/s', xs, [
-    { name: 'req/s', color: '#2ca02c', values: r.windows.map((w) => w.rps) },
-    { name: 'errors/window', color: '#d62728', values: r.windows.map((w) => w.errors) },
-  ], rpsLines);
+  const latency = chart(
+    'Latency over time (corrected, per window)',
+    'ms',
+    xs,
+    [
+      { name: 'p50', color: '#1f77b4', values: r.windows.map((w) => w.p50) },
+      { name: 'p99', color: '#ff7f0e', values: r.windows.map((w) => w.p99) },
+      { name: 'max', color: '#999', values: r.windows.map((w) => w.max) },
+    ],
+    latencyLines,
+  );
+  const throughput = chart(
+    'Throughput',
+    'req/s',
+    xs,
+    [
+      { name: 'req/s', color: '#2ca02c', values: r.windows.map((w) => w.rps) },
+      { name: 'errors/window', color: '#d62728', values: r.windows.map((w) => w.errors) },
+    ],
+    rpsLines,
+  );
   const row = (name: string, h: LoadResult['latency']): string =>
     `<tr><th>${name}</th>${[h.p50, h.p90, h.p95, h.p99, h.p999, h.max].map((v) => `<td>${v.toFixed(2)}</td>`).join('')}</tr>`;
   const thresholds = r.thresholds
-    .map((t) => `<tr class="${t.ok ? 'ok' : 'fail'}"><td>${t.ok ? 'ok' : 'FAIL'}</td><td>${esc(t.source)}</td><td>${t.actual.toFixed(3)}</td><td>${t.failedWindows}/${t.windows}</td></tr>`)
+    .map(
+      (t) =>
+        `<tr class="${t.ok ? 'ok' : 'fail'}"><td>${t.ok ? 'ok' : 'FAIL'}</td><td>${esc(t.source)}</td><td>${t.actual.toFixed(3)}</td><td>${t.failedWindows}/${t.windows}</td></tr>`,
+    )
     .join('');
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>keel load ${esc(r.url)}</title>
 <style>body{font:14px system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ddd;padding:4px 10px;text-align:right}.fail{color:#c00;font-weight:bold}.warn{color:#a60}</style></head><body>

@@ -10,7 +10,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { booleanOption, durationOption, functionOption, intOption, numberOption, objectOptions } from '../internal/options.ts';
-import { HttpConnection, type ConnectionSink } from './client.ts';
+import { type ConnectionSink, HttpConnection } from './client.ts';
 import { LatencyRecorder, type LatencySummary, summarize, type WindowStats } from './histogram.ts';
 import { type Scenario, scenarioSource } from './scenario.ts';
 import { Schedule, type Stage } from './schedule.ts';
@@ -122,12 +122,27 @@ export function runLoad(options: LoadOptions): Promise<LoadResult> {
   const thresholds = new ThresholdSet(o.thresholds ?? []);
   const host = `${target.hostname}:${target.port || 80}`;
   const source = scenarioSource(
-    o.scenario ?? { requests: [{ method: o.method ?? 'GET', path: `${target.pathname}${target.search}`, headers: o.headers, body: o.body }] },
+    o.scenario ?? {
+      requests: [{ method: o.method ?? 'GET', path: `${target.pathname}${target.search}`, headers: o.headers, body: o.body }],
+    },
     host,
     o.seed ?? 1,
   );
   const schedule = o.stages ? new Schedule({ stages: o.stages }) : rate ? new Schedule({ rate, durationMs }) : undefined;
-  return new Run({ target, connections, pipelining, durationMs, timeoutMs, windowMs, maxWindows, abortOnFail, onWindow, thresholds, source, schedule }).done;
+  return new Run({
+    target,
+    connections,
+    pipelining,
+    durationMs,
+    timeoutMs,
+    windowMs,
+    maxWindows,
+    abortOnFail,
+    onWindow,
+    thresholds,
+    source,
+    schedule,
+  }).done;
 }
 
 interface RunConfig {
@@ -380,7 +395,9 @@ class Run implements ConnectionSink {
         );
       }
       if (this.#delayed > 0) {
-        warnings.push(`${this.#delayed} requests were sent late because every connection was busy; their latency counts from the intended time`);
+        warnings.push(
+          `${this.#delayed} requests were sent late because every connection was busy; their latency counts from the intended time`,
+        );
       }
       if (uncorrected.p99 > 0 && latency.p99 > 2 * uncorrected.p99 && latency.p99 - uncorrected.p99 > 10) {
         warnings.push(
@@ -404,7 +421,14 @@ class Run implements ConnectionSink {
       rps: Math.round((this.#completed * 1000) / Math.max(1, elapsed)),
       bytes: this.#bytes,
       statusCodes,
-      errors: { total: this.#errors, non2xx, timeouts: this.#timeouts, socket: this.#socket, connections: this.#connErrors, rate: input.rate },
+      errors: {
+        total: this.#errors,
+        non2xx,
+        timeouts: this.#timeouts,
+        socket: this.#socket,
+        connections: this.#connErrors,
+        rate: input.rate,
+      },
       latency,
       uncorrected,
       windows: this.#rec.windows,

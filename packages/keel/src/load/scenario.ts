@@ -108,7 +108,8 @@ export function scenarioSource(scenario: Scenario, host: string, seed = 1): Requ
   const rnd = prng(seed);
   const ctx = { rnd, seq: 0 };
   const entries = scenario.requests.map((r, i) => {
-    if (typeof r.path !== 'string' || !r.path.startsWith('/')) throw new TypeError(`keel: scenario requests[${i}].path must start with "/"`);
+    if (typeof r.path !== 'string' || !r.path.startsWith('/'))
+      throw new TypeError(`keel: scenario requests[${i}].path must start with "/"`);
     const weight = r.weight ?? 1;
     if (!(weight > 0)) throw new TypeError(`keel: scenario requests[${i}].weight must be > 0`);
     const method = (r.method ?? 'GET').toUpperCase();

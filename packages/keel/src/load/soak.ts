@@ -8,11 +8,11 @@ import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'undici';
-import { WebSocket } from './ws.ts';
 import { functionOption, intOption, numberOption, objectOptions, optionError } from '../internal/options.ts';
 import { diffHeapSnapshots, type TypeGrowth } from './heap-diff.ts';
 import type { HeapSample, HeapSampler } from './heap-sampler.ts';
 import { linearFit } from './stats.ts';
+import { WebSocket } from './ws.ts';
 
 /** The action a cycle performs. */
 export type SoakAction =
@@ -74,7 +74,12 @@ function actionFn(action: SoakAction): { run: (cycle: number) => Promise<void>; 
   if (action && typeof action === 'object' && 'http' in action) {
     const url = new URL(action.http.url);
     const client = new Client(url.origin, { pipelining: 1 });
-    const req = { method: (action.http.method ?? 'GET') as 'GET', path: url.pathname + url.search, headers: action.http.headers, body: action.http.body };
+    const req = {
+      method: (action.http.method ?? 'GET') as 'GET',
+      path: url.pathname + url.search,
+      headers: action.http.headers,
+      body: action.http.body,
+    };
     return {
       run: async () => {
         const res = await client.request(req);

@@ -15,4 +15,7 @@ export interface WsSocket {
 }
 
 /** The `ws` WebSocket constructor. */
-export const WebSocket = createRequire(import.meta.url)('ws') as new (url: string, options?: { perMessageDeflate?: boolean; maxPayload?: number }) => WsSocket;
+export const WebSocket = createRequire(import.meta.url)('ws') as new (
+  url: string,
+  options?: { perMessageDeflate?: boolean; maxPayload?: number },
+) => WsSocket;

@@ -32,7 +32,9 @@ describe('diffHeapSnapshots', () => {
 describe('summarizeSnapshot', () => {
   it('groups objects by name and internal kinds by kind', () => {
     const json = {
-      snapshot: { meta: { node_fields: ['type', 'name', 'id', 'self_size'], node_types: [['hidden', 'object', 'string'] as string[]] as [string[]] } },
+      snapshot: {
+        meta: { node_fields: ['type', 'name', 'id', 'self_size'], node_types: [['hidden', 'object', 'string'] as string[]] as [string[]] },
+      },
       nodes: [1, 0, 1, 32, 1, 0, 2, 32, 2, 1, 3, 20],
       strings: ['Topic', 'some text'],
     };

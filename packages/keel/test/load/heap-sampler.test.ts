@@ -44,7 +44,9 @@ describe('heapAdminHandler + httpHeapSampler', () => {
 
 describe('inspectorHeapSampler', () => {
   it('samples a target started with --inspect over the DevTools protocol', async () => {
-    child = spawn(process.execPath, ['--inspect=127.0.0.1:0', '-e', 'setInterval(() => {}, 1000)'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    child = spawn(process.execPath, ['--inspect=127.0.0.1:0', '-e', 'setInterval(() => {}, 1000)'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     const hostPort = await new Promise<string>((resolve) => {
       let err = '';
       child!.stderr!.on('data', (d: Buffer) => {

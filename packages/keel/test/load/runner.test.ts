@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { formatReport } from '../../src/load/report.ts';
 import { runLoad } from '../../src/load/runner.ts';
-import { delayed, stalling, startServer, type TestServer } from './servers.ts';
+import { delayed, stalling, startDelayedProcess, startServer, type TestServer } from './servers.ts';
 
 let server: TestServer | undefined;
 afterEach(async () => {
@@ -21,10 +21,14 @@ describe('runLoad, open model', () => {
   });
 
   it('measures a steady 20 ms server at p50 within 2 ms of 20 ms', async () => {
-    server = await startServer(delayed(20));
-    const r = await runLoad({ url: server.url, rate: 100, durationMs: 3000, connections: 10 });
-    expect(r.completed).toBeGreaterThan(250);
-    expect(Math.abs(r.latency.p50 - 20)).toBeLessThanOrEqual(2);
+    const target = await startDelayedProcess(20);
+    try {
+      const r = await runLoad({ url: target.url, rate: 100, durationMs: 3000, connections: 10 });
+      expect(r.completed).toBeGreaterThan(250);
+      expect(Math.abs(r.latency.p50 - 20)).toBeLessThanOrEqual(2);
+    } finally {
+      await target.close();
+    }
   });
 
   it('sends 1000 req/s for 10 s as 10,000 ± 1% requests with no 100 ms window above 1.2x the average', async () => {
@@ -92,7 +96,14 @@ describe('runLoad, closed model', () => {
 
   it('fails its thresholds and stops early with abortOnFail', async () => {
     server = await startServer(delayed(30));
-    const r = await runLoad({ url: server.url, connections: 2, durationMs: 5000, windowMs: 100, thresholds: ['p(95)<5'], abortOnFail: true });
+    const r = await runLoad({
+      url: server.url,
+      connections: 2,
+      durationMs: 5000,
+      windowMs: 100,
+      thresholds: ['p(95)<5'],
+      abortOnFail: true,
+    });
     expect(r.ok).toBe(false);
     expect(r.aborted).toBe(true);
     expect(r.durationMs).toBeLessThan(2000);

@@ -10,14 +10,23 @@ describe('scenarioSource', () => {
   it('serializes a fixed request once, with host and content-length', () => {
     const s = scenarioSource({ requests: [{ method: 'post', path: '/replies', body: { text: 'hi' } }] }, 'h:1');
     const first = s.next();
-    expect(first.buf.toString()).toBe('POST /replies HTTP/1.1\r\nhost: h:1\r\ncontent-type: application/json\r\ncontent-length: 13\r\n\r\n{"text":"hi"}');
+    expect(first.buf.toString()).toBe(
+      'POST /replies HTTP/1.1\r\nhost: h:1\r\ncontent-type: application/json\r\ncontent-length: 13\r\n\r\n{"text":"hi"}',
+    );
     expect(s.next().buf).toBe(first.buf);
   });
 
   it('draws ids from a range and words from a list', () => {
     const s = scenarioSource({ requests: [{ path: '/topics/{{1..3}}?q={{a|b}}' }] }, 'h:1');
     const seen = new Set(Array.from({ length: 200 }, () => /GET (\S+) /.exec(text(s))![1]));
-    expect([...seen].sort()).toEqual(['/topics/1?q=a', '/topics/1?q=b', '/topics/2?q=a', '/topics/2?q=b', '/topics/3?q=a', '/topics/3?q=b']);
+    expect([...seen].sort()).toEqual([
+      '/topics/1?q=a',
+      '/topics/1?q=b',
+      '/topics/2?q=a',
+      '/topics/2?q=b',
+      '/topics/3?q=a',
+      '/topics/3?q=b',
+    ]);
   });
 
   it('counts up with {{seq}} in bodies', () => {
@@ -27,7 +36,15 @@ describe('scenarioSource', () => {
   });
 
   it('mixes requests by weight', () => {
-    const s = scenarioSource({ requests: [{ path: '/a', weight: 9 }, { path: '/b', weight: 1 }] }, 'h:1');
+    const s = scenarioSource(
+      {
+        requests: [
+          { path: '/a', weight: 9 },
+          { path: '/b', weight: 1 },
+        ],
+      },
+      'h:1',
+    );
     let a = 0;
     for (let i = 0; i < 2000; i++) if (text(s).startsWith('GET /a ')) a++;
     expect(a / 2000).toBeGreaterThan(0.85);

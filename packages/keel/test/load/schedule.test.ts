@@ -51,7 +51,9 @@ describe('parseStages / parseDuration', () => {
   });
 
   it('parses units and bare seconds', () => {
-    expect([parseDuration('250ms'), parseDuration('2'), parseDuration('1.5m'), parseDuration('1h')]).toEqual([250, 2000, 90_000, 3_600_000]);
+    expect([parseDuration('250ms'), parseDuration('2'), parseDuration('1.5m'), parseDuration('1h')]).toEqual([
+      250, 2000, 90_000, 3_600_000,
+    ]);
   });
 
   it('rejects malformed stages and durations', () => {

@@ -1,4 +1,5 @@
 /** Real HTTP servers the load tests drive, each on a free loopback port. */
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -54,5 +55,24 @@ export function stalling(everyMs: number, stallMs: number): (req: IncomingMessag
     }
     const t = setTimeout(() => res.end('ok'), everyMs - phase);
     res.on('close', () => clearTimeout(t));
+  };
+}
+
+/**
+ * A server answering after `ms`, in its own process: its timers do not share an event loop
+ * with the generator, so neither delays the other's timestamps on a busy machine.
+ */
+export async function startDelayedProcess(ms: number): Promise<{ url: string; close(): Promise<void> }> {
+  const code = `require('node:http').createServer((q, s) => setTimeout(() => s.end('ok'), ${ms})).listen(0, '127.0.0.1', function () { console.log(this.address().port); });`;
+  const child: ChildProcess = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<string>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim())));
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    close: async () => {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill();
+      await exited;
+    },
   };
 }

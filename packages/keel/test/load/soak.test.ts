@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { httpHeapSampler } from '../../src/load/heap-sampler.ts';
 import { runSoak } from '../../src/load/soak.ts';
@@ -24,7 +24,10 @@ afterEach(async () => {
 });
 
 async function startTarget(leak: boolean): Promise<string> {
-  child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', fixture], { env: { ...process.env, LEAK: leak ? '1' : '0' }, stdio: ['ignore', 'pipe', 'inherit'] });
+  child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', fixture], {
+    env: { ...process.env, LEAK: leak ? '1' : '0' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const port = await new Promise<string>((resolve, reject) => {
     child!.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim()));
     child!.once('exit', (code) => reject(new Error(`target exited ${code}`)));
@@ -38,7 +41,14 @@ describe('runSoak', () => {
     dir = await mkdtemp(join(tmpdir(), 'keel-soak-test-'));
     const sampler = httpHeapSampler(url);
     try {
-      const r = await runSoak({ action: { http: { url: `${url}/` } }, sampler, cycles: 2000, sampleEvery: 200, maxSlope: 64, snapshotDir: dir });
+      const r = await runSoak({
+        action: { http: { url: `${url}/` } },
+        sampler,
+        cycles: 2000,
+        sampleEvery: 200,
+        maxSlope: 64,
+        snapshotDir: dir,
+      });
       expect(r.ok).toBe(false);
       expect(r.slope).toBeGreaterThan(900);
       expect(r.r2).toBeGreaterThan(0.9);
@@ -56,7 +66,14 @@ describe('runSoak', () => {
     try {
       // A fresh process grows while its code and caches warm up (measured: ~70 B/cycle over
       // its first 2000 requests, then flat), so this run warms up for 2000 cycles first.
-      const r = await runSoak({ action: { http: { url: `${url}/` } }, sampler, cycles: 5000, sampleEvery: 500, warmup: 2000, maxSlope: 64 });
+      const r = await runSoak({
+        action: { http: { url: `${url}/` } },
+        sampler,
+        cycles: 5000,
+        sampleEvery: 500,
+        warmup: 2000,
+        maxSlope: 64,
+      });
       expect(r.slope).toBeLessThan(64);
       expect(r.ok).toBe(true);
       expect(r.samples).toHaveLength(11);
@@ -68,7 +85,10 @@ describe('runSoak', () => {
 
   it('drives WebSocket connect/subscribe/disconnect cycles', async () => {
     const { WebSocketServer } = createRequire(import.meta.url)('ws') as {
-      WebSocketServer: new (o: { port: number; host: string }) => {
+      WebSocketServer: new (o: {
+        port: number;
+        host: string;
+      }) => {
         on(e: string, f: (...a: never[]) => void): void;
         address(): AddressInfo;
         clients: Set<{ terminate(): void }>;
@@ -86,7 +106,13 @@ describe('runSoak', () => {
     );
     const sampler = { sample: async () => ({ heapUsed: 1, handles: 1 }), snapshot: async () => {}, close: async () => {} };
     try {
-      const r = await runSoak({ action: { ws: { url: `ws://127.0.0.1:${wss.address().port}`, message: 'subscribe' } }, sampler, cycles: 20, sampleEvery: 10, warmup: 0 });
+      const r = await runSoak({
+        action: { ws: { url: `ws://127.0.0.1:${wss.address().port}`, message: 'subscribe' } },
+        sampler,
+        cycles: 20,
+        sampleEvery: 10,
+        warmup: 0,
+      });
       expect(r.errors).toBe(0);
       expect(subscribed).toBe(20);
     } finally {
@@ -97,7 +123,15 @@ describe('runSoak', () => {
 
   it('counts failed cycles of a custom action without stopping', async () => {
     const sampler = { sample: async () => ({ heapUsed: 1000, handles: 1 }), snapshot: async () => {}, close: async () => {} };
-    const r = await runSoak({ action: async (c) => { if (c % 2) throw new Error('x'); }, sampler, cycles: 20, sampleEvery: 10, warmup: 0 });
+    const r = await runSoak({
+      action: async (c) => {
+        if (c % 2) throw new Error('x');
+      },
+      sampler,
+      cycles: 20,
+      sampleEvery: 10,
+      warmup: 0,
+    });
     expect(r.errors).toBe(10);
     expect(r.slope).toBe(0);
     expect(r.ok).toBe(true);
