@@ -19,6 +19,53 @@ enum State {
   UntilClose = 5,
 }
 
+const CONTENT_LENGTH = Buffer.from('content-length:');
+const CONNECTION = Buffer.from('connection:');
+const TRANSFER_ENCODING = Buffer.from('transfer-encoding:');
+const head = { length: -1, chunked: false, close: false };
+
+/** True when `buf` at `at` starts with `name` (lower case), ignoring ASCII case. */
+function startsWith(buf: Buffer, at: number, name: Buffer): boolean {
+  for (let k = 0; k < name.length; k++) if ((buf[at + k]! | 0x20) !== name[k]) return false;
+  return true;
+}
+
+/** True when the header value in [from, to) contains `word` (lower case), ignoring case. */
+function valueHas(buf: Buffer, from: number, to: number, word: string): boolean {
+  return buf.toString('latin1', from, to).toLowerCase().includes(word);
+}
+
+/**
+ * Reads the three framing headers straight from the bytes, so the common response costs no
+ * string allocation (the first version lower-cased a string of every head). Returns a shared
+ * object, valid until the next call.
+ */
+function scanHead(buf: Buffer, start: number, end: number): typeof head {
+  head.length = -1;
+  head.chunked = false;
+  head.close = false;
+  let p = buf.indexOf(10, start) + 1;
+  while (p > 0 && p < end) {
+    const eol = buf.indexOf(13, p);
+    const stop = eol < 0 || eol > end ? end : eol;
+    const c = buf[p]! | 0x20;
+    if (c === 0x63) {
+      if (startsWith(buf, p, CONTENT_LENGTH)) {
+        let n = 0;
+        for (let k = p + CONTENT_LENGTH.length; k < stop; k++) {
+          const d = buf[k]! - 48;
+          if (d >= 0 && d <= 9) n = n * 10 + d;
+        }
+        head.length = n;
+      } else if (startsWith(buf, p, CONNECTION)) head.close = valueHas(buf, p + CONNECTION.length, stop, 'close');
+    } else if (c === 0x74 && startsWith(buf, p, TRANSFER_ENCODING)) {
+      head.chunked = valueHas(buf, p + TRANSFER_ENCODING.length, stop, 'chunked');
+    }
+    p = stop + 2;
+  }
+  return head;
+}
+
 /** Receives each completed response (or failure) of a connection, in request order. */
 export interface ConnectionSink {
   /** A response completed; `bytes` counts the response's bytes. */
@@ -167,9 +214,9 @@ export class HttpConnection {
           return;
         }
         this.#status = (buf[i + 9]! - 48) * 100 + (buf[i + 10]! - 48) * 10 + (buf[i + 11]! - 48);
-        const head = buf.toString('latin1', i, end).toLowerCase();
-        this.#close = head.includes('\r\nconnection: close');
         this.#bytes = end + 4 - i;
+        const head = scanHead(buf, i, end);
+        this.#close = head.close;
         i = end + 4;
         const s = this.#status;
         if (this.#noBody[0] || s === 204 || s === 304 || s < 200) {
@@ -177,19 +224,17 @@ export class HttpConnection {
           this.#complete();
           continue;
         }
-        const te = head.indexOf('\r\ntransfer-encoding:');
-        if (te >= 0 && head.indexOf('chunked', te) >= 0) {
+        if (head.chunked) {
           this.#state = State.ChunkSize;
           continue;
         }
-        const cl = head.indexOf('\r\ncontent-length:');
-        if (cl < 0) {
+        if (head.length < 0) {
           this.#state = State.UntilClose;
           this.#close = true;
           i = len;
           continue;
         }
-        this.#remaining = Number.parseInt(head.slice(cl + 17, head.indexOf('\r', cl + 17) >>> 0), 10) || 0;
+        this.#remaining = head.length;
         if (this.#remaining === 0) this.#complete();
         else this.#state = State.Body;
       } else if (state === State.Body || state === State.ChunkData) {
