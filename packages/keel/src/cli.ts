@@ -127,6 +127,10 @@ async function load(args: string[], io: CliIo): Promise<number> {
     throw new UsageError((err as Error).message.replace(/^keel: /, ''));
   }
   const progress = !v.quiet && !v.json ? createProgress(io.stderr) : undefined;
+  // Ctrl-C ends the run early and still prints the report (as k6 does).
+  const stop = new AbortController();
+  const onSigint = (): void => stop.abort();
+  process.once('SIGINT', onSigint);
   let result: Awaited<ReturnType<typeof runLoad>>;
   try {
     result = await runLoad({
@@ -146,10 +150,13 @@ async function load(args: string[], io: CliIo): Promise<number> {
       windowMs: duration('window', v.window),
       seed: int('seed', v.seed, 0),
       onWindow: progress?.onWindow,
+      signal: stop.signal,
     });
   } catch (err) {
     if (err instanceof TypeError) throw new UsageError(err.message.replace(/^keel: /, ''));
     throw err;
+  } finally {
+    process.off('SIGINT', onSigint);
   }
   progress?.done();
   io.stdout.write(v.json ? formatJson(result) : formatReport(result));

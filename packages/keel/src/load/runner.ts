@@ -48,6 +48,8 @@ export interface LoadOptions {
   maxWindows?: number;
   /** PRNG seed for scenario templates. Default 1. */
   seed?: number;
+  /** Stops the run early (it still resolves with what was measured). */
+  signal?: AbortSignal;
   /** Called after each window (the progress line uses it). */
   onWindow?: (w: WindowStats, elapsedMs: number) => void;
 }
@@ -129,7 +131,11 @@ export function runLoad(options: LoadOptions): Promise<LoadResult> {
     o.seed ?? 1,
   );
   const schedule = o.stages ? new Schedule({ stages: o.stages }) : rate ? new Schedule({ rate, durationMs }) : undefined;
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
+    throw new TypeError('keel: runLoad option "signal" must be an AbortSignal');
+  }
   return new Run({
+    signal: o.signal,
     target,
     connections,
     pipelining,
@@ -146,6 +152,7 @@ export function runLoad(options: LoadOptions): Promise<LoadResult> {
 }
 
 interface RunConfig {
+  signal: AbortSignal | undefined;
   target: URL;
   connections: number;
   pipelining: number;
@@ -201,10 +208,19 @@ class Run implements ConnectionSink {
     // The clock starts once every connection is up (or after a bounded wait), as in wrk2:
     // connection set-up is not the service's latency and would mark the first requests late.
     this.#timers.push(setTimeout(() => this.#start(), Math.min(2000, c.timeoutMs)));
+    if (c.signal) {
+      if (c.signal.aborted) queueMicrotask(this.#onAbort);
+      else c.signal.addEventListener('abort', this.#onAbort, { once: true });
+    }
   }
 
+  #onAbort = (): void => {
+    this.#aborted = true;
+    this.#stopSending();
+  };
+
   #start(): void {
-    if (this.#started) return;
+    if (this.#started || !this.#sending) return;
     this.#started = true;
     const c = this.#c;
     this.#t0 = performance.now();
@@ -362,6 +378,7 @@ class Run implements ConnectionSink {
     this.#finished = true;
     const elapsed = Math.min(performance.now() - this.#t0, this.#aborted ? Number.POSITIVE_INFINITY : this.#endAt);
     for (const t of this.#timers) clearTimeout(t);
+    this.#c.signal?.removeEventListener('abort', this.#onAbort);
     await Promise.all(this.#conns.map((c) => c.close()));
     this.#resolve(this.#result(elapsed));
   }
@@ -405,7 +422,8 @@ class Run implements ConnectionSink {
         );
       }
     }
-    if (this.#aborted) warnings.push('aborted early: a threshold failed (abort-on-fail)');
+    if (this.#aborted)
+      warnings.push(c.signal?.aborted ? 'stopped early by the caller' : 'aborted early: a threshold failed (abort-on-fail)');
     return {
       model: c.schedule ? 'open' : 'closed',
       url: c.target.href,

@@ -110,6 +110,23 @@ describe('runLoad, closed model', () => {
     expect(r.thresholds[0]!.failedWindows).toBeGreaterThan(0);
   });
 
+  it('stops early when the signal aborts and still reports what it measured', async () => {
+    server = await startServer((_req, res) => res.end('ok'));
+    const ac = new AbortController();
+    const running = runLoad({
+      url: server.url,
+      connections: 2,
+      durationMs: 30_000,
+      signal: ac.signal,
+      onWindow: () => ac.abort(),
+      windowMs: 100,
+    });
+    const r = await running;
+    expect(r.aborted).toBe(true);
+    expect(r.completed).toBeGreaterThan(0);
+    expect(r.warnings).toContain('stopped early by the caller');
+  });
+
   it('passes thresholds the service meets', async () => {
     server = await startServer((_req, res) => res.end('ok'));
     const r = await runLoad({ url: server.url, connections: 2, durationMs: 300, thresholds: ['p(99)<500', 'rate<0.01', 'rps>10'] });
