@@ -1,0 +1,90 @@
+/** The run's connection handling, counting and early stops, driven through runLoad. */
+import { afterEach, describe, expect, it } from 'vitest';
+import { runLoad } from '../../src/load/runner.ts';
+import { delayed, startServer, type TestServer } from './servers.ts';
+
+let server: TestServer | undefined;
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+});
+
+describe('runLoad, closed model', () => {
+  it('keeps every connection busy and counts status codes separately', async () => {
+    let n = 0;
+    server = await startServer((_req, res) => {
+      res.statusCode = ++n % 2 === 0 ? 500 : 200;
+      res.end('x');
+    });
+    const r = await runLoad({ url: server.url, connections: 4, durationMs: 500 });
+    expect(r.model).toBe('closed');
+    expect(r.statusCodes['200']! + r.statusCodes['500']!).toBe(r.completed);
+    expect(r.errors.non2xx).toBe(r.statusCodes['500']);
+    expect(r.errors.rate).toBeGreaterThan(0.4);
+    expect(r.latency.count).toBe(r.completed);
+  });
+
+  it('pipelines requests on one connection', async () => {
+    server = await startServer((_req, res) => res.end('ok'));
+    const r = await runLoad({ url: server.url, connections: 1, pipelining: 8, durationMs: 300 });
+    expect(r.completed).toBeGreaterThan(100);
+    expect(r.errors.total).toBe(0);
+  });
+
+  it('counts timeouts apart from socket errors', async () => {
+    server = await startServer(() => {});
+    const r = await runLoad({ url: server.url, connections: 2, durationMs: 300, timeoutMs: 100 });
+    expect(r.errors.timeouts).toBeGreaterThanOrEqual(2);
+    expect(r.errors.socket).toBe(0);
+  });
+
+  it('counts refused connections as connection errors', async () => {
+    const s = await startServer(() => {});
+    const url = s.url;
+    await s.close();
+    const r = await runLoad({ url, connections: 1, durationMs: 200 });
+    expect(r.completed).toBe(0);
+    expect(r.errors.connections).toBeGreaterThan(0);
+    expect(r.errors.timeouts).toBe(0);
+  });
+
+  it('fails its thresholds and stops early with abortOnFail', async () => {
+    server = await startServer(delayed(30));
+    const r = await runLoad({
+      url: server.url,
+      connections: 2,
+      durationMs: 5000,
+      windowMs: 100,
+      thresholds: ['p(95)<5'],
+      abortOnFail: true,
+    });
+    expect(r.ok).toBe(false);
+    expect(r.aborted).toBe(true);
+    expect(r.durationMs).toBeLessThan(2000);
+    expect(r.thresholds[0]!.failedWindows).toBeGreaterThan(0);
+  });
+
+  it('stops early when the signal aborts and still reports what it measured', async () => {
+    server = await startServer((_req, res) => res.end('ok'));
+    const ac = new AbortController();
+    const running = runLoad({
+      url: server.url,
+      connections: 2,
+      durationMs: 30_000,
+      signal: ac.signal,
+      onWindow: () => ac.abort(),
+      windowMs: 100,
+    });
+    const r = await running;
+    expect(r.aborted).toBe(true);
+    expect(r.completed).toBeGreaterThan(0);
+    expect(r.warnings).toContain('stopped early by the caller');
+  });
+
+  it('passes thresholds the service meets', async () => {
+    server = await startServer((_req, res) => res.end('ok'));
+    const r = await runLoad({ url: server.url, connections: 2, durationMs: 300, thresholds: ['p(99)<500', 'rate<0.01', 'rps>10'] });
+    expect(r.thresholds.map((t) => t.ok)).toEqual([true, true, true]);
+    expect(r.ok).toBe(true);
+  });
+});
