@@ -1,0 +1,74 @@
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const APP_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+export interface Config {
+  /** TCP port. Env `PORT`. Default `3000`. */
+  port: number;
+  /** Listen address. Env `HOST`. Default `'127.0.0.1'`. */
+  host: string;
+  /** SQLite file. Env `DATABASE_PATH`. Default `apps/forum/data/forum.db`. */
+  databasePath: string;
+  /** pino level. Env `LOG_LEVEL`. Default `'info'` (`'warn'` when `NODE_ENV=production`). */
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Session lifetime in ms. Env `SESSION_TTL_MS`. Default 7 days. */
+  sessionTtlMs: number;
+  /** How often expired sessions are deleted, ms. Env `SESSION_SWEEP_MS`. Default 10 minutes. */
+  sessionSweepMs: number;
+  /** Largest request body in bytes (wiki pages may be larger: see `wikiBodyLimit`). Env `BODY_LIMIT`. Default 64 KiB. */
+  bodyLimit: number;
+  /** Largest wiki PUT body in bytes. Env `WIKI_BODY_LIMIT`. Default 512 KiB. */
+  wikiBodyLimit: number;
+  /** Scale seeded on first start when the database is empty, or `'none'`. Env `SEED_ON_EMPTY`. Default `'small'`. */
+  seedOnEmpty: 'none' | 'small' | 'medium' | 'large';
+  /** Failed-login budget per account per 15 minutes. Env `LOGIN_ACCOUNT_LIMIT`. Default 5. */
+  loginAccountLimit: number;
+  /** Login attempts per IP address per minute. Env `LOGIN_IP_LIMIT`. Default 20. */
+  loginIpLimit: number;
+  /** Reply depth read below each root post. Env `THREAD_MAX_DEPTH`. Default 5. */
+  threadMaxDepth: number;
+  /** Rows one thread read may return. Env `THREAD_MAX_ROWS`. Default 1,000. */
+  threadMaxRows: number;
+}
+
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const SCALES = ['none', 'small', 'medium', 'large'] as const;
+
+function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new Error(`config: ${name} must be an integer from ${min} to ${max} (got ${JSON.stringify(raw)})`);
+  return n;
+}
+
+function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!(allowed as readonly string[]).includes(raw))
+    throw new Error(`config: ${name} must be one of ${allowed.join(', ')} (got ${JSON.stringify(raw)})`);
+  return raw as T;
+}
+
+/** Reads the config from the environment, with defaults; throws naming the variable on bad input. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
+  const production = env.NODE_ENV === 'production';
+  return {
+    port: int(env, 'PORT', 3000, 0, 65535),
+    host: env.HOST || '127.0.0.1',
+    databasePath: env.DATABASE_PATH ? resolve(env.DATABASE_PATH) : join(APP_DIR, 'data', 'forum.db'),
+    logLevel: oneOf(env, 'LOG_LEVEL', LEVELS, production ? 'warn' : 'info'),
+    sessionTtlMs: int(env, 'SESSION_TTL_MS', 7 * 86_400_000, 60_000, 365 * 86_400_000),
+    sessionSweepMs: int(env, 'SESSION_SWEEP_MS', 600_000, 1_000, 86_400_000),
+    bodyLimit: int(env, 'BODY_LIMIT', 64 * 1024, 1024, 16 * 1024 * 1024),
+    wikiBodyLimit: int(env, 'WIKI_BODY_LIMIT', 512 * 1024, 1024, 16 * 1024 * 1024),
+    seedOnEmpty: oneOf(env, 'SEED_ON_EMPTY', SCALES, 'small'),
+    loginAccountLimit: int(env, 'LOGIN_ACCOUNT_LIMIT', 5, 1, 1000),
+    loginIpLimit: int(env, 'LOGIN_IP_LIMIT', 20, 1, 100_000),
+    threadMaxDepth: int(env, 'THREAD_MAX_DEPTH', 5, 1, 50),
+    threadMaxRows: int(env, 'THREAD_MAX_ROWS', 1_000, 10, 100_000),
+    ...overrides,
+  };
+}

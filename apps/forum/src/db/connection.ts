@@ -1,0 +1,52 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+
+export type Db = Database.Database;
+export type Statement = Database.Statement;
+
+export interface PreparedInfo {
+  name: string;
+  sql: string;
+  /** Plan findings this statement is allowed, with the reason (checked by the EXPLAIN test). */
+  allow: readonly string[];
+}
+
+/**
+ * Opens the database with the settings the service relies on and a registry of every
+ * statement prepared through {@link Statements}, so a test can EXPLAIN each one.
+ */
+export function openDatabase(path: string): Db {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path);
+  // WAL lets readers run while a write commits; NORMAL is durable across process crashes in WAL
+  // mode (only an OS crash can lose the last commits); busy_timeout makes a second process
+  // (the seed CLI, a migration) wait instead of failing with SQLITE_BUSY.
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('busy_timeout = 5000');
+  db.pragma('foreign_keys = ON');
+  db.pragma('temp_store = MEMORY');
+  db.pragma('cache_size = -65536'); // 64 MiB page cache
+  return db;
+}
+
+/** Prepares statements once, at start-up, and remembers them for the EXPLAIN test. */
+export class Statements {
+  readonly #db: Db;
+  readonly #prepared: PreparedInfo[] = [];
+
+  constructor(db: Db) {
+    this.#db = db;
+  }
+
+  prepare(name: string, sql: string, allow: readonly string[] = []): Statement {
+    this.#prepared.push({ name, sql, allow });
+    return this.#db.prepare(sql);
+  }
+
+  /** Every statement prepared so far. */
+  list(): readonly PreparedInfo[] {
+    return this.#prepared;
+  }
+}

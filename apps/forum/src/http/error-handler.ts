@@ -1,0 +1,53 @@
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { HttpError } from './errors.ts';
+
+interface ValidationIssue {
+  keyword: string;
+  instancePath: string;
+  params: Record<string, unknown>;
+  message?: string;
+}
+
+/** The input field a schema error is about: `body.title`-style paths without the context. */
+function fieldOf(issue: ValidationIssue, context: string): string {
+  const base = issue.instancePath.replace(/^\//, '').replaceAll('/', '.');
+  const child = (issue.params.missingProperty ?? issue.params.additionalProperty) as string | undefined;
+  const field = [base, child].filter(Boolean).join('.');
+  return field || context;
+}
+
+/**
+ * One error shape for every failure: `{ error, message, field? }`. Schema and parse errors are
+ * 400s naming the field; known errors keep their status; anything unexpected is a 500 that is
+ * logged with its stack and answered with no detail.
+ */
+export function installErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError | HttpError, request, reply) => {
+    if (err instanceof HttpError) {
+      if (err.headers) reply.headers(err.headers);
+      return reply.code(err.statusCode).send(err.toJSON());
+    }
+    const e = err as FastifyError & { validation?: ValidationIssue[]; validationContext?: string };
+    if (e.validation && e.validation.length > 0) {
+      const issue = e.validation[0] as ValidationIssue;
+      const context = e.validationContext ?? 'request';
+      const field = fieldOf(issue, context);
+      const message =
+        issue.keyword === 'additionalProperties'
+          ? `${context}: unknown field "${field}"`
+          : `${context}: ${field} ${issue.message ?? 'is invalid'}`;
+      return reply.code(400).send({ error: 'bad_request', message, field });
+    }
+    const status = e.statusCode ?? 500;
+    if (status === 413) return reply.code(413).send({ error: 'payload_too_large', message: 'request body is too large', field: 'body' });
+    if (status === 415)
+      return reply
+        .code(415)
+        .send({ error: 'unsupported_media_type', message: 'send JSON (content-type: application/json)', field: 'body' });
+    if (status === 400) return reply.code(400).send({ error: 'bad_request', message: 'request body is not valid JSON', field: 'body' });
+    if (status < 500) return reply.code(status).send({ error: 'bad_request', message: e.message });
+    request.log.error({ err }, 'unhandled error');
+    return reply.code(500).send({ error: 'internal', message: 'internal error' });
+  });
+  app.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: 'not_found', message: 'route not found' }));
+}

@@ -1,0 +1,62 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { decodeCursor, page } from '../http/cursor.ts';
+import { idParams, listOf, paginationQuery, postBody, topicResponse, topicTitle } from '../http/schemas.ts';
+import type { Services } from '../services/index.ts';
+
+const forumResponse = {
+  type: 'object',
+  properties: {
+    id: { type: 'integer' },
+    slug: { type: 'string' },
+    name: { type: 'string' },
+    description: { type: 'string' },
+    position: { type: 'integer' },
+    topicCount: { type: 'integer' },
+  },
+} as const;
+
+export function forumRoutes(services: Services): FastifyPluginAsync {
+  return async (app) => {
+    app.get<{ Querystring: { limit: number; cursor?: string } }>(
+      '/forums',
+      { schema: { querystring: paginationQuery, response: { 200: listOf(forumResponse) } } },
+      async (request) => {
+        const { limit, cursor } = request.query;
+        const c = decodeCursor(cursor, 'nn') as [number, number] | null;
+        const items = services.forum.listForums(c && { position: c[0], id: c[1] }, limit);
+        return page(items, limit, (f) => [f.position, f.id]);
+      },
+    );
+
+    app.get<{ Params: { id: number }; Querystring: { limit: number; cursor?: string } }>(
+      '/forums/:id/topics',
+      { schema: { params: idParams, querystring: paginationQuery, response: { 200: listOf(topicResponse) } } },
+      async (request) => {
+        const { limit, cursor } = request.query;
+        const c = decodeCursor(cursor, 'nn') as [number, number] | null;
+        const items = services.forum.listTopics(request.params.id, c && { updatedAt: c[0], id: c[1] }, limit);
+        return page(items, limit, (t) => [t.updatedAt, t.id]);
+      },
+    );
+
+    app.post<{ Params: { id: number }; Body: { title: string; body: string } }>(
+      '/forums/:id/topics',
+      {
+        schema: {
+          params: idParams,
+          body: {
+            type: 'object',
+            properties: { title: topicTitle, body: postBody },
+            required: ['title', 'body'],
+            additionalProperties: false,
+          },
+        },
+      },
+      async (request, reply) => {
+        const user = services.auth.requireUser(request.token);
+        const result = services.forum.createTopic(request.params.id, user, request.body.title.trim(), request.body.body);
+        return reply.code(201).send(result);
+      },
+    );
+  };
+}

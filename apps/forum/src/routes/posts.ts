@@ -1,0 +1,43 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { idParams, postBody, postResponse } from '../http/schemas.ts';
+import type { Services } from '../services/index.ts';
+
+export function postRoutes(services: Services, maxDepth: number): FastifyPluginAsync {
+  return async (app) => {
+    app.patch<{ Params: { id: number }; Body: { body: string } }>(
+      '/posts/:id',
+      {
+        schema: {
+          params: idParams,
+          body: { type: 'object', properties: { body: postBody }, required: ['body'], additionalProperties: false },
+        },
+      },
+      async (request) => {
+        const user = services.auth.requireUser(request.token);
+        return services.forum.editPost(request.params.id, user, request.body.body);
+      },
+    );
+
+    app.delete<{ Params: { id: number } }>('/posts/:id', { schema: { params: idParams } }, async (request, reply) => {
+      const user = services.auth.requireUser(request.token);
+      services.forum.deletePost(request.params.id, user);
+      return reply.code(204).send();
+    });
+
+    app.get<{ Params: { id: number }; Querystring: { depth: number } }>(
+      '/posts/:id/thread',
+      {
+        schema: {
+          params: idParams,
+          querystring: {
+            type: 'object',
+            properties: { depth: { type: 'integer', minimum: 1, maximum: maxDepth, default: maxDepth } },
+            additionalProperties: false,
+          },
+          response: { 200: { type: 'object', properties: { items: { type: 'array', items: postResponse } } } },
+        },
+      },
+      async (request) => ({ items: services.forum.thread(request.params.id, request.query.depth) }),
+    );
+  };
+}

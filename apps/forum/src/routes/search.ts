@@ -1,0 +1,63 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { decodeCursor, page } from '../http/cursor.ts';
+import { badRequest } from '../http/errors.ts';
+import { id, namespace, pagination } from '../http/schemas.ts';
+import type { Services } from '../services/index.ts';
+
+const date = { type: 'string', format: 'date-time' } as const;
+
+interface SearchQuery {
+  q: string;
+  type: 'all' | 'post' | 'page';
+  forum?: number;
+  namespace?: string;
+  author?: number;
+  from?: string;
+  to?: string;
+  limit: number;
+  cursor?: string;
+}
+
+export function searchRoutes(services: Services): FastifyPluginAsync {
+  return async (app) => {
+    app.get<{ Querystring: SearchQuery }>(
+      '/search',
+      {
+        schema: {
+          querystring: {
+            type: 'object',
+            properties: {
+              q: { type: 'string', minLength: 1, maxLength: 200 },
+              type: { type: 'string', enum: ['all', 'post', 'page'], default: 'all' },
+              forum: id,
+              namespace,
+              author: id,
+              from: date,
+              to: date,
+              ...pagination,
+            },
+            required: ['q'],
+            additionalProperties: false,
+          },
+        },
+      },
+      async (request) => {
+        const { q, type, limit, cursor } = request.query;
+        const from = request.query.from ? Date.parse(request.query.from) : null;
+        const to = request.query.to ? Date.parse(request.query.to) : null;
+        if (from !== null && to !== null && from >= to) throw badRequest('to', 'to must be after from');
+        const c = decodeCursor(cursor, 'nsn') as [number, 'page' | 'post', number] | null;
+        if (c && c[1] !== 'page' && c[1] !== 'post') throw badRequest('cursor', 'cursor is not valid');
+        const filters = {
+          forumId: request.query.forum ?? null,
+          namespace: request.query.namespace ?? null,
+          authorId: request.query.author ?? null,
+          from,
+          to,
+        };
+        const items = services.search.search(q, type, filters, c && { rank: c[0], kind: c[1], id: c[2] }, limit);
+        return page(items, limit, (h) => [h.rank, h.kind, h.id]);
+      },
+    );
+  };
+}

@@ -1,0 +1,54 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { decodeCursor, encodeCursor } from '../http/cursor.ts';
+import { id, idParams, pagination, postBody, postResponse, topicResponse } from '../http/schemas.ts';
+import type { Services } from '../services/index.ts';
+
+export function topicRoutes(services: Services): FastifyPluginAsync {
+  return async (app) => {
+    app.get<{ Params: { id: number }; Querystring: { limit: number; cursor?: string } }>(
+      '/topics/:id',
+      {
+        schema: {
+          params: idParams,
+          querystring: { type: 'object', properties: pagination, additionalProperties: false },
+          response: {
+            200: {
+              type: 'object',
+              properties: { topic: topicResponse, posts: { type: 'array', items: postResponse }, nextCursor: { type: ['string', 'null'] } },
+            },
+          },
+        },
+      },
+      async (request) => {
+        const { limit, cursor } = request.query;
+        const c = decodeCursor(cursor, 'nn') as [number, number] | null;
+        const { topic, posts } = services.forum.getTopic(request.params.id, c && { createdAt: c[0], id: c[1] }, limit);
+        // `limit` counts root posts; the cursor is the last root shown.
+        let roots = 0;
+        let lastRoot: (typeof posts)[number] | undefined;
+        for (const p of posts) {
+          if (p.threadDepth === 0) {
+            roots++;
+            lastRoot = p;
+          }
+        }
+        return { topic, posts, nextCursor: roots === limit && lastRoot ? encodeCursor([lastRoot.createdAt, lastRoot.id]) : null };
+      },
+    );
+
+    app.post<{ Params: { id: number }; Body: { body: string; parentId?: number } }>(
+      '/topics/:id/posts',
+      {
+        schema: {
+          params: idParams,
+          body: { type: 'object', properties: { body: postBody, parentId: id }, required: ['body'], additionalProperties: false },
+        },
+      },
+      async (request, reply) => {
+        const user = services.auth.requireUser(request.token);
+        const post = services.forum.createPost(request.params.id, user, request.body.body, request.body.parentId ?? null);
+        return reply.code(201).send(post);
+      },
+    );
+  };
+}

@@ -1,0 +1,104 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { isRateLimitedError, RateLimit } from 'keel/resilience';
+import type { Repositories } from '../db/index.ts';
+import type { PublicUser } from '../db/repositories/users.ts';
+import { HttpError, tooManyRequests, unauthorized } from '../http/errors.ts';
+import { dummyHash, hashPassword, verifyPassword } from './passwords.ts';
+
+export interface AuthOptions {
+  sessionTtlMs: number;
+  loginAccountLimit: number;
+  loginIpLimit: number;
+  now?: () => number;
+}
+
+const hashToken = (token: string): Buffer => createHash('sha256').update(token).digest();
+
+/**
+ * Accounts and sessions. Tokens are 32 random bytes handed to the client once; only their
+ * SHA-256 is stored, so a leaked database holds no usable sessions.
+ */
+export function createAuthService(repos: Repositories, options: AuthOptions) {
+  const now = options.now ?? Date.now;
+  // Failed logins per account (15 min window) and all attempts per IP (1 min window), each a
+  // bounded per-key token bucket from keel/resilience that rejects instead of waiting.
+  const perAccount = new RateLimit({
+    name: 'login-account',
+    tokensPerInterval: options.loginAccountLimit,
+    intervalMs: 15 * 60_000,
+    perKey: true,
+    maxKeys: 50_000,
+  });
+  const perIp = new RateLimit({
+    name: 'login-ip',
+    tokensPerInterval: options.loginIpLimit,
+    intervalMs: 60_000,
+    perKey: true,
+    maxKeys: 50_000,
+  });
+  const noop = async () => {};
+
+  async function take(limit: RateLimit, key: string): Promise<void> {
+    try {
+      await limit.execute(noop, { key });
+    } catch (err) {
+      if (isRateLimitedError(err)) throw tooManyRequests(err.retryAfterMs / 1000);
+      throw err;
+    }
+  }
+
+  function issue(user: PublicUser): { token: string; expiresAt: number; user: PublicUser } {
+    const token = randomBytes(32).toString('base64url');
+    const at = now();
+    const expiresAt = at + options.sessionTtlMs;
+    repos.sessions.insert(hashToken(token), user.id, at, expiresAt);
+    return { token, expiresAt, user };
+  }
+
+  return {
+    async register(username: string, password: string) {
+      if (repos.users.byName(username)) throw new HttpError(409, 'conflict', 'username is taken', { field: 'username' });
+      const hash = await hashPassword(password);
+      let user: PublicUser;
+      try {
+        user = repos.users.insert(username, hash, now());
+      } catch (err) {
+        // Two registrations raced past the check above; the UNIQUE index decides.
+        if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE')
+          throw new HttpError(409, 'conflict', 'username is taken', { field: 'username' });
+        throw err;
+      }
+      return issue(user);
+    },
+    async login(username: string, password: string, ip: string) {
+      await take(perIp, ip);
+      const row = repos.users.byName(username);
+      const ok = await verifyPassword(password, row?.password_hash ?? (await dummyHash()));
+      if (!row || !ok) {
+        await take(perAccount, username.toLowerCase());
+        throw new HttpError(401, 'unauthorized', 'wrong username or password');
+      }
+      return issue({ id: row.id, username: row.username, createdAt: row.created_at });
+    },
+    logout(token: string): boolean {
+      return repos.sessions.delete(hashToken(token));
+    },
+    /** The user for a bearer token, or undefined (unknown or expired). */
+    authenticate(token: string): PublicUser | undefined {
+      const found = repos.sessions.lookup(hashToken(token), now());
+      return found && { id: found.id, username: found.username, createdAt: found.createdAt };
+    },
+    requireUser(token: string | undefined): PublicUser {
+      const user = token ? this.authenticate(token) : undefined;
+      if (!user) throw unauthorized();
+      return user;
+    },
+    sweepExpired(): number {
+      return repos.sessions.deleteExpired(now());
+    },
+    close(): Promise<void> {
+      return Promise.all([perAccount.close(), perIp.close()]).then(() => undefined);
+    },
+  };
+}
+export type AuthService = ReturnType<typeof createAuthService>;

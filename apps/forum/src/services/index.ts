@@ -1,0 +1,16 @@
+import type { Repositories } from '../db/index.ts';
+import type { AuthService } from './auth.ts';
+import type { ForumEventBus } from './events.ts';
+import type { ForumService } from './forum.ts';
+import type { SearchService } from './search.ts';
+import type { WikiService } from './wiki.ts';
+
+/** Everything the routes use, created once in app.ts. */
+export interface Services {
+  repos: Repositories;
+  events: ForumEventBus;
+  auth: AuthService;
+  forum: ForumService;
+  wiki: WikiService;
+  search: SearchService;
+}

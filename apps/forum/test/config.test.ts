@@ -1,0 +1,24 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.ts';
+
+describe('config', () => {
+  it('has defaults that start the forum on port 3000 with small demo data', () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({ port: 3000, seedOnEmpty: 'small', logLevel: 'info', threadMaxDepth: 5, threadMaxRows: 1000 });
+    expect(c.databasePath).toMatch(/apps\/forum\/data\/forum\.db$/);
+  });
+
+  it('logs at warn in production', () => {
+    expect(loadConfig({ NODE_ENV: 'production' }).logLevel).toBe('warn');
+  });
+
+  it.each([
+    [{ PORT: 'eighty' }, /PORT/],
+    [{ PORT: '70000' }, /PORT/],
+    [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL/],
+    [{ SEED_ON_EMPTY: 'huge' }, /SEED_ON_EMPTY/],
+    [{ BODY_LIMIT: '-1' }, /BODY_LIMIT/],
+  ])('names the variable in the error for %j', (env, name) => {
+    expect(() => loadConfig(env)).toThrow(name);
+  });
+});

@@ -1,0 +1,137 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bearer, createTestApp, expectBadRequest, register, type TestApp } from '../helpers.ts';
+
+let t: TestApp;
+let alice: string;
+let bob: string;
+let topicId: number;
+let rootId: number;
+
+beforeAll(async () => {
+  t = await createTestApp({ seedOnEmpty: 'small' });
+  alice = (await register(t.app, 'alice')).token;
+  bob = (await register(t.app, 'bob')).token;
+  const res = await t.app.inject({
+    method: 'POST',
+    url: '/api/v1/forums/1/topics',
+    headers: bearer(alice),
+    payload: { title: 'Threads', body: 'root' },
+  });
+  const body = res.json() as { topic: { id: number }; post: { id: number } };
+  topicId = body.topic.id;
+  rootId = body.post.id;
+});
+afterAll(() => t.close());
+
+const reply = (token: string, body: string, parentId?: number, topic = topicId) =>
+  t.app.inject({
+    method: 'POST',
+    url: `/api/v1/topics/${topic}/posts`,
+    headers: bearer(token),
+    payload: parentId ? { body, parentId } : { body },
+  });
+
+describe('post routes', () => {
+  it('adds a reply under its parent and bumps the topic', async () => {
+    const res = await reply(bob, 'a reply', rootId);
+    expect(res.statusCode).toBe(201);
+    expect(res.json()).toMatchObject({ parentId: rootId, depth: 1, body: 'a reply' });
+    const topic = (await t.app.inject({ url: `/api/v1/topics/${topicId}` })).json() as { topic: { postCount: number } };
+    expect(topic.topic.postCount).toBe(2);
+  });
+
+  it('refuses a parent from another topic', async () => {
+    expectBadRequest(await reply(bob, 'x', 1), 'parentId');
+  });
+
+  it('lets the author edit a post and marks it edited; others get 403', async () => {
+    const id = ((await reply(alice, 'draft')).json() as { id: number }).id;
+    const other = await t.app.inject({ method: 'PATCH', url: `/api/v1/posts/${id}`, headers: bearer(bob), payload: { body: 'hijack' } });
+    expect(other.statusCode).toBe(403);
+    const own = await t.app.inject({ method: 'PATCH', url: `/api/v1/posts/${id}`, headers: bearer(alice), payload: { body: 'final' } });
+    expect(own.statusCode).toBe(200);
+    expect(own.json()).toMatchObject({ body: 'final', edited: true });
+  });
+
+  it('soft-deletes: the post keeps its place in the thread with its body removed', async () => {
+    const id = ((await reply(alice, 'to delete', rootId)).json() as { id: number }).id;
+    await reply(bob, 'child of deleted', id);
+    expect((await t.app.inject({ method: 'DELETE', url: `/api/v1/posts/${id}`, headers: bearer(bob) })).statusCode).toBe(403);
+    expect((await t.app.inject({ method: 'DELETE', url: `/api/v1/posts/${id}`, headers: bearer(alice) })).statusCode).toBe(204);
+    const thread = (await t.app.inject({ url: `/api/v1/posts/${rootId}/thread` })).json() as {
+      items: Array<{ id: number; body: string; deleted: boolean }>;
+    };
+    const deleted = thread.items.find((p) => p.id === id);
+    expect(deleted).toMatchObject({ body: '', deleted: true });
+    expect(thread.items.some((p) => p.body === 'child of deleted')).toBe(true);
+    expect(
+      (await t.app.inject({ method: 'PATCH', url: `/api/v1/posts/${id}`, headers: bearer(alice), payload: { body: 'x' } })).statusCode,
+    ).toBe(404);
+  });
+
+  it('bounds thread depth at 5 and marks cut-offs; the sub-thread reaches deeper replies', async () => {
+    let parent = ((await reply(alice, 'deep root')).json() as { id: number }).id;
+    const chain = [parent];
+    for (let i = 0; i < 8; i++) {
+      parent = ((await reply(alice, `level ${i + 1}`, parent)).json() as { id: number }).id;
+      chain.push(parent);
+    }
+    const thread = (await t.app.inject({ url: `/api/v1/posts/${chain[0]}/thread` })).json() as {
+      items: Array<{ id: number; threadDepth: number; hasMoreReplies: boolean }>;
+    };
+    expect(Math.max(...thread.items.map((p) => p.threadDepth))).toBe(5);
+    expect(thread.items.find((p) => p.id === chain[5])?.hasMoreReplies).toBe(true);
+    const deeper = (await t.app.inject({ url: `/api/v1/posts/${chain[5]}/thread` })).json() as { items: Array<{ id: number }> };
+    expect(deeper.items.map((p) => p.id)).toEqual(chain.slice(5));
+  });
+
+  it('bounds a thread read by rows', async () => {
+    const limited = await createTestApp({ seedOnEmpty: 'none', threadMaxRows: 10 });
+    try {
+      const user = await register(limited.app, 'writer');
+      limited.app.services.repos.db.prepare("INSERT INTO forums (slug, name) VALUES ('f', 'F')").run();
+      const created = (
+        await limited.app.inject({
+          method: 'POST',
+          url: '/api/v1/forums/1/topics',
+          headers: bearer(user.token),
+          payload: { title: 't', body: 'root' },
+        })
+      ).json() as {
+        topic: { id: number };
+        post: { id: number };
+      };
+      for (let i = 0; i < 30; i++) {
+        await limited.app.inject({
+          method: 'POST',
+          url: `/api/v1/topics/${created.topic.id}/posts`,
+          headers: bearer(user.token),
+          payload: { body: `r${i}`, parentId: created.post.id },
+        });
+      }
+      const thread = (await limited.app.inject({ url: `/api/v1/posts/${created.post.id}/thread` })).json() as { items: unknown[] };
+      expect(thread.items).toHaveLength(10);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it.each([
+    ['POST', '/api/v1/topics/1/posts', { body: '' }, 'body'],
+    ['POST', '/api/v1/topics/1/posts', { body: 'x', parentId: 0 }, 'parentId'],
+    ['POST', '/api/v1/topics/1/posts', { body: 'x', parentId: 'one' }, 'parentId'],
+    ['POST', '/api/v1/topics/1/posts', { text: 'x' }, 'body'],
+    ['POST', '/api/v1/topics/x/posts', { body: 'x' }, 'id'],
+    ['PATCH', '/api/v1/posts/1', { body: 'b'.repeat(20_001) }, 'body'],
+    ['PATCH', '/api/v1/posts/1', { body: 'x', author: 2 }, 'author'],
+    ['GET', '/api/v1/posts/1/thread?depth=6', undefined, 'depth'],
+    ['GET', '/api/v1/posts/1/thread?depth=0', undefined, 'depth'],
+  ] as const)('rejects %s %s %j naming %s', async (method, url, payload, field) => {
+    expectBadRequest(await t.app.inject({ method, url, headers: bearer(alice), ...(payload ? { payload } : {}) }), field);
+  });
+
+  it('requires a session to write', async () => {
+    expect((await t.app.inject({ method: 'POST', url: `/api/v1/topics/${topicId}/posts`, payload: { body: 'x' } })).statusCode).toBe(401);
+    expect((await t.app.inject({ method: 'DELETE', url: `/api/v1/posts/${rootId}` })).statusCode).toBe(401);
+  });
+});
