@@ -21,6 +21,7 @@ import { ForumEventBus } from './services/events.ts';
 import { createForumService } from './services/forum.ts';
 import type { Services } from './services/index.ts';
 import { hashPassword } from './services/passwords.ts';
+import { PreviewWorker } from './services/previews/worker.ts';
 import { createSearchService } from './services/search.ts';
 import { createWikiService } from './services/wiki.ts';
 
@@ -60,6 +61,13 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     search: createSearchService(repos),
   };
   scope.setInterval(() => services.auth.sweepExpired(), config.sessionSweepMs);
+  if (config.previews.enabled) {
+    const previews = scope.add(new PreviewWorker(repos, config.previews));
+    services.previews = previews;
+    // A new post's previews start at once instead of at the next poll; never awaited by the post.
+    events.on('post.created', () => previews.nudge());
+    events.on('post.updated', () => previews.nudge());
+  }
 
   const app = Fastify({
     logger: options.logger === false ? false : { level: config.logLevel },

@@ -1,5 +1,6 @@
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { PreviewWorkerOptions } from './services/previews/worker.ts';
 
 const APP_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -30,6 +31,12 @@ export interface Config {
   threadMaxDepth: number;
   /** Rows one thread read may return. Env `THREAD_MAX_ROWS`. Default 1,000. */
   threadMaxRows: number;
+  /**
+   * Link previews for URLs in posts. Env `PREVIEWS` (`on`/`off`, default `on`) and
+   * `PREVIEW_ALLOW_PRIVATE_HOSTS` (`true`/`false`, default `false`); the other options keep the
+   * defaults of {@link PreviewWorkerOptions}.
+   */
+  previews: PreviewWorkerOptions & { enabled: boolean };
 }
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -69,6 +76,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     loginIpLimit: int(env, 'LOGIN_IP_LIMIT', 20, 1, 100_000),
     threadMaxDepth: int(env, 'THREAD_MAX_DEPTH', 5, 1, 50),
     threadMaxRows: int(env, 'THREAD_MAX_ROWS', 1_000, 10, 100_000),
+    previews: {
+      enabled: oneOf(env, 'PREVIEWS', ['on', 'off'] as const, 'on') === 'on',
+      allowPrivateHosts: oneOf(env, 'PREVIEW_ALLOW_PRIVATE_HOSTS', ['true', 'false'] as const, 'false') === 'true',
+    },
     ...overrides,
   };
 }

@@ -47,3 +47,12 @@ export function expectBadRequest(res: { statusCode: number; json(): unknown }, f
     throw new Error(`expected 400 naming ${field}, got ${res.statusCode} ${JSON.stringify(body)}`);
   }
 }
+
+/** Polls `check` until it returns true, at most `timeoutMs` (a bounded wait on real I/O, not a sleep). */
+export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -2,6 +2,7 @@ import { type Db, openDatabase, Statements } from './connection.ts';
 import { migrate } from './migrate.ts';
 import { createForumsRepository } from './repositories/forums.ts';
 import { createPostsRepository } from './repositories/posts.ts';
+import { createPreviewsRepository } from './repositories/previews.ts';
 import { createSearchRepository } from './repositories/search.ts';
 import { createSessionsRepository } from './repositories/sessions.ts';
 import { createTopicsRepository } from './repositories/topics.ts';
@@ -21,6 +22,7 @@ export function openRepositories(path: string) {
     forums: createForumsRepository(statements),
     topics: createTopicsRepository(statements),
     posts: createPostsRepository(statements),
+    previews: createPreviewsRepository(statements),
     wiki: createWikiRepository(statements),
     search: createSearchRepository(statements),
     /** Runs `fn` in one IMMEDIATE transaction (takes the write lock up front, so no upgrade deadlock). */

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
+import { notFound } from '../http/errors.ts';
 import { idParams, postBody, postResponse } from '../http/schemas.ts';
 import type { Services } from '../services/index.ts';
 
@@ -14,7 +15,8 @@ export function postRoutes(services: Services, maxDepth: number): FastifyPluginA
       },
       async (request) => {
         const user = services.auth.requireUser(request.token);
-        return services.forum.editPost(request.params.id, user, request.body.body);
+        const post = services.forum.editPost(request.params.id, user, request.body.body);
+        return { ...post, previews: services.repos.previews.ofPost(post.id) };
       },
     );
 
@@ -22,6 +24,11 @@ export function postRoutes(services: Services, maxDepth: number): FastifyPluginA
       const user = services.auth.requireUser(request.token);
       services.forum.deletePost(request.params.id, user);
       return reply.code(204).send();
+    });
+
+    app.get<{ Params: { id: number } }>('/posts/:id/previews', { schema: { params: idParams } }, async (request) => {
+      if (!services.repos.posts.byId(request.params.id)) throw notFound('post');
+      return { items: services.repos.previews.ofPost(request.params.id) };
     });
 
     app.get<{ Params: { id: number }; Querystring: { depth: number } }>(

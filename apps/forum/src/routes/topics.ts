@@ -47,7 +47,7 @@ export function topicRoutes(services: Services): FastifyPluginAsync {
       async (request, reply) => {
         const user = services.auth.requireUser(request.token);
         const post = services.forum.createPost(request.params.id, user, request.body.body, request.body.parentId ?? null);
-        return reply.code(201).send(post);
+        return reply.code(201).send({ ...post, previews: services.repos.previews.ofPost(post.id) });
       },
     );
   };

@@ -4,6 +4,7 @@ import type { Topic } from '../db/repositories/topics.ts';
 import type { PublicUser } from '../db/repositories/users.ts';
 import { badRequest, forbidden, notFound } from '../http/errors.ts';
 import type { ForumEventBus } from './events.ts';
+import { extractUrls } from './previews/extract.ts';
 
 export interface ThreadLimits {
   /** Reply depth read below each root. Default 5. */
@@ -55,6 +56,7 @@ export function createForumService(
       const ids = repos.transaction(() => {
         const topicId = repos.topics.insert(forumId, user.id, title, at);
         const postId = repos.posts.insert(topicId, null, user.id, body, at);
+        repos.previews.enqueue(postId, extractUrls(body), at);
         repos.topics.touch(topicId, at);
         return { topicId, postId };
       });
@@ -73,6 +75,9 @@ export function createForumService(
       const at = now();
       const postId = repos.transaction(() => {
         const id = repos.posts.insert(topicId, parent ? { id: parent.id, depth: parent.depth } : null, user.id, body, at);
+        // Queued in the post's own transaction: saving never waits on the upstream, and a
+        // preview can't be lost between the post and its queue entry.
+        repos.previews.enqueue(id, extractUrls(body), at);
         repos.topics.touch(topicId, at);
         return id;
       });
@@ -82,7 +87,11 @@ export function createForumService(
     },
     editPost(id: number, user: PublicUser, body: string): Post {
       const post = ownPost(id, user);
-      repos.posts.update(id, body, Math.max(now(), post.createdAt + 1));
+      const at = Math.max(now(), post.createdAt + 1);
+      repos.transaction(() => {
+        repos.posts.update(id, body, at);
+        repos.previews.enqueue(id, extractUrls(body), at);
+      });
       const updated = repos.posts.byId(id) as Post;
       events.emit('post.updated', { topicId: post.topicId, forumId: topicOrThrow(post.topicId).forumId, post: updated });
       return updated;

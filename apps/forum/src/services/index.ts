@@ -2,6 +2,7 @@ import type { Repositories } from '../db/index.ts';
 import type { AuthService } from './auth.ts';
 import type { ForumEventBus } from './events.ts';
 import type { ForumService } from './forum.ts';
+import type { PreviewWorker } from './previews/worker.ts';
 import type { SearchService } from './search.ts';
 import type { WikiService } from './wiki.ts';
 
@@ -13,4 +14,6 @@ export interface Services {
   forum: ForumService;
   wiki: WikiService;
   search: SearchService;
+  /** The link-preview worker, when previews are enabled. */
+  previews?: PreviewWorker;
 }

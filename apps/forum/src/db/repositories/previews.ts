@@ -1,0 +1,64 @@
+import type { Statements } from '../connection.ts';
+
+export interface LinkPreview {
+  url: string;
+  status: 'pending' | 'ready' | 'failed';
+  title: string | null;
+}
+
+export interface DuePreview {
+  id: number;
+  url: string;
+  attempts: number;
+}
+
+export function createPreviewsRepository(st: Statements) {
+  const enqueue = st.prepare(
+    'previews.enqueue',
+    "INSERT OR IGNORE INTO link_previews (post_id, url, status, next_attempt_at, updated_at) VALUES (?, ?, 'pending', ?, ?)",
+  );
+  const due = st.prepare(
+    'previews.due',
+    "SELECT id, url, attempts FROM link_previews WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?",
+  );
+  const ready = st.prepare(
+    'previews.ready',
+    "UPDATE link_previews SET status = 'ready', title = ?, error = NULL, attempts = attempts + 1, updated_at = ? WHERE id = ?",
+  );
+  const failed = st.prepare(
+    'previews.failed',
+    "UPDATE link_previews SET status = 'failed', error = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?",
+  );
+  const retryLater = st.prepare(
+    'previews.retryLater',
+    'UPDATE link_previews SET error = ?, attempts = attempts + ?, next_attempt_at = ?, updated_at = ? WHERE id = ?',
+  );
+  const ofPost = st.prepare('previews.ofPost', 'SELECT url, status, title FROM link_previews WHERE post_id = ? ORDER BY id');
+  const pendingCount = st.prepare('previews.pendingCount', "SELECT count(*) FROM link_previews WHERE status = 'pending'");
+  return {
+    /** Queues previews for a post's URLs; call inside the post's transaction. */
+    enqueue(postId: number, urls: readonly string[], now: number): void {
+      for (const url of urls) enqueue.run(postId, url, now, now);
+    },
+    due(now: number, limit: number): DuePreview[] {
+      return due.all(now, limit) as DuePreview[];
+    },
+    markReady(id: number, title: string, now: number): void {
+      ready.run(title, now, id);
+    },
+    markFailed(id: number, error: string, now: number): void {
+      failed.run(error, now, id);
+    },
+    /** Keeps the preview pending until `at`; `counted` is false when no request was made (breaker open). */
+    retryLater(id: number, error: string, at: number, now: number, counted: boolean): void {
+      retryLater.run(error, counted ? 1 : 0, at, now, id);
+    },
+    ofPost(postId: number): LinkPreview[] {
+      return ofPost.all(postId) as LinkPreview[];
+    },
+    pendingCount(): number {
+      return pendingCount.pluck().get() as number;
+    },
+  };
+}
+export type PreviewsRepository = ReturnType<typeof createPreviewsRepository>;

@@ -1,0 +1,174 @@
+import type { Clock } from 'keel/clock';
+import { Scope } from 'keel/lifecycle';
+import {
+  Bulkhead,
+  CircuitBreaker,
+  ConsecutiveBreaker,
+  isBrokenCircuitError,
+  isBulkheadRejectedError,
+  isRateLimitedError,
+  type Policy,
+  pipeline,
+  RateLimit,
+  Retry,
+  Timeout,
+} from 'keel/resilience';
+import { Agent } from 'undici';
+import type { Repositories } from '../../db/index.ts';
+import { type FetchTitleOptions, fetchTitle, PermanentPreviewError } from './fetch-title.ts';
+
+export interface PreviewWorkerOptions {
+  /** How often due previews are looked for, ms. Default 500. */
+  pollMs?: number;
+  /** Previews taken per pass. Default 20. */
+  batch?: number;
+  /** Deadline of one fetch attempt, ms. Default 3,000. */
+  timeoutMs?: number;
+  /** How long the breaker stays open before a probe, ms. Default 5,000. */
+  breakerOpenMs?: number;
+  /** Longest wait before a pending preview is tried again, ms. Default 5,000. */
+  maxRetryDelayMs?: number;
+  /** Fetch attempts (requests actually sent) before a preview is marked failed. Default 10. */
+  maxAttempts?: number;
+  /** Page bytes read at most. Default 64 KiB. */
+  maxBytes?: number;
+  /** Redirects followed at most. Default 3. */
+  maxRedirects?: number;
+  /** Allow loopback/private hosts. Default false. */
+  allowPrivateHosts?: boolean;
+  clock?: Clock;
+}
+
+/**
+ * Fills link previews in the background. Posting never waits on it: posts only queue rows
+ * (in their own transaction); this worker drains due rows through
+ * `pipeline(bulkhead, rateLimit per host, retry, breaker, timeout)`. While the upstream is
+ * down the breaker fails attempts at once and rows stay `pending`, retried with a capped
+ * backoff, so they fill soon after the upstream recovers; only permanent failures (4xx, not
+ * HTML, no title, forbidden host, too many attempts) end as `failed`.
+ */
+export class PreviewWorker implements AsyncDisposable {
+  readonly breaker: CircuitBreaker;
+  readonly #repos: Repositories;
+  readonly #scope: Scope;
+  readonly #policies: Array<{ close(): Promise<void> }>;
+  readonly #pipeline: Policy;
+  readonly #abort = new AbortController();
+  readonly #o: Required<Omit<PreviewWorkerOptions, 'clock'>>;
+  readonly #clock: Clock | undefined;
+  readonly #fetchOptions: FetchTitleOptions;
+  #pass: Promise<void> | undefined;
+  #again = false;
+  #closing = false;
+
+  constructor(repos: Repositories, options: PreviewWorkerOptions = {}) {
+    this.#repos = repos;
+    this.#clock = options.clock;
+    this.#o = {
+      pollMs: options.pollMs ?? 500,
+      batch: options.batch ?? 20,
+      timeoutMs: options.timeoutMs ?? 3_000,
+      breakerOpenMs: options.breakerOpenMs ?? 5_000,
+      maxRetryDelayMs: options.maxRetryDelayMs ?? 5_000,
+      maxAttempts: options.maxAttempts ?? 10,
+      maxBytes: options.maxBytes ?? 64 * 1024,
+      maxRedirects: options.maxRedirects ?? 3,
+      allowPrivateHosts: options.allowPrivateHosts ?? false,
+    };
+    const clock = options.clock ? { clock: options.clock } : {};
+    const bulkhead = new Bulkhead({ name: 'previews', maxConcurrent: 4, maxQueue: this.#o.batch, ...clock });
+    const perHost = new RateLimit({
+      name: 'previews-host',
+      tokensPerInterval: 5,
+      intervalMs: 1_000,
+      perKey: true,
+      maxKeys: 1_000,
+      ...clock,
+    });
+    const retry = new Retry({
+      name: 'previews',
+      maxAttempts: 2,
+      backoff: { kind: 'exponential', baseMs: 100, maxDelayMs: 1_000 },
+      shouldRetry: (err) => !(err instanceof PermanentPreviewError) && !isBrokenCircuitError(err),
+      ...clock,
+    });
+    this.breaker = new CircuitBreaker({
+      name: 'previews-upstream',
+      strategy: new ConsecutiveBreaker(5),
+      halfOpenAfterMs: this.#o.breakerOpenMs,
+      isFailure: (err) => !(err instanceof PermanentPreviewError),
+      ...clock,
+    });
+    const timeout = new Timeout(this.#o.timeoutMs, { name: 'previews', ...clock });
+    this.#policies = [bulkhead, perHost, retry, timeout];
+    this.#pipeline = pipeline(bulkhead, perHost, retry, this.breaker, timeout);
+    this.#scope = new Scope({ name: 'previews', ...clock });
+    // Its own bounded connection pool, closed with the worker, so no keep-alive socket outlives it.
+    const agent = this.#scope.add(new Agent({ connections: 8, keepAliveTimeout: 4_000, maxResponseSize: -1 }));
+    this.#fetchOptions = { ...this.#o, dispatcher: agent };
+    this.#scope.setInterval(() => this.nudge(), this.#o.pollMs);
+  }
+
+  #now(): number {
+    return this.#clock ? this.#clock.now() : Date.now();
+  }
+
+  /** Starts a pass now (a second nudge during a pass runs one more pass after it). */
+  nudge(): void {
+    if (this.#closing) return;
+    if (this.#pass) {
+      this.#again = true;
+      return;
+    }
+    this.#pass = this.#drain().finally(() => {
+      this.#pass = undefined;
+      if (this.#again) {
+        this.#again = false;
+        this.nudge();
+      }
+    });
+  }
+
+  /** Resolves when the current pass (if any) ends. */
+  async idle(): Promise<void> {
+    while (this.#pass) await this.#pass;
+  }
+
+  async #drain(): Promise<void> {
+    const due = this.#repos.previews.due(this.#now(), this.#o.batch);
+    await Promise.all(due.map((row) => this.#one(row)));
+  }
+
+  async #one(row: { id: number; url: string; attempts: number }): Promise<void> {
+    try {
+      const title = await this.#pipeline.execute(({ signal }) => fetchTitle(row.url, signal, this.#fetchOptions), {
+        key: new URL(row.url).host,
+        signal: this.#abort.signal,
+      });
+      if (!this.#closing) this.#repos.previews.markReady(row.id, title, this.#now());
+    } catch (err) {
+      if (this.#closing) return;
+      const message = err instanceof Error ? err.message.slice(0, 200) : 'failed';
+      // No request left this process: the preview keeps its attempt budget.
+      const sent = !isBrokenCircuitError(err) && !isBulkheadRejectedError(err) && !isRateLimitedError(err);
+      if (err instanceof PermanentPreviewError || (sent && row.attempts + 1 >= this.#o.maxAttempts)) {
+        this.#repos.previews.markFailed(row.id, message, this.#now());
+        return;
+      }
+      const delay = Math.min(this.#o.maxRetryDelayMs, 250 * 2 ** Math.min(row.attempts, 10));
+      this.#repos.previews.retryLater(row.id, message, this.#now() + delay, this.#now(), sent);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#closing = true;
+    this.#abort.abort();
+    await this.idle();
+    await Promise.all(this.#policies.map((p) => p.close()));
+    await this.#scope.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
