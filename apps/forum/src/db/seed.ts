@@ -1,3 +1,4 @@
+import { seededRandom } from 'keel/testing';
 import type { Db } from './connection.ts';
 
 export const SCALES = {
@@ -9,18 +10,6 @@ export type Scale = keyof typeof SCALES;
 
 /** Every seeded account's password (one shared hash: scrypt for 10,000 users would take minutes). */
 export const DEMO_PASSWORD = 'demo-password';
-
-/** mulberry32: a tiny seeded PRNG, so the same scale always produces the same data. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const WORDS = (
   'latency throughput cache circuit breaker retry timeout bulkhead queue worker thread event loop heap ' +
@@ -51,7 +40,7 @@ export function seed(
   options: { seed?: number; log?: (line: string) => void } = {},
 ): SeedReport {
   const n = SCALES[scale];
-  const rand = prng(options.seed ?? 42);
+  const rand = seededRandom(options.seed ?? 42);
   const int = (max: number) => Math.floor(rand() * max);
   const words = (count: number) => {
     let s = '';

@@ -7,6 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { seededRandom } from '../testing/random.ts';
 
 /** One request of a scenario. */
 export interface ScenarioRequest {
@@ -73,18 +74,6 @@ function render(parts: Part[], ctx: { rnd: () => number; seq: number }): string 
   return out;
 }
 
-/** mulberry32: small, fast, good enough for picking ids. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function serialize(method: string, path: string, host: string, headers: Record<string, string>, body: string | undefined): Buffer {
   let head = `${method} ${path} HTTP/1.1\r\nhost: ${host}\r\n`;
   for (const [k, v] of Object.entries(headers)) head += `${k}: ${v}\r\n`;
@@ -105,7 +94,7 @@ export function scenarioSource(scenario: Scenario, host: string, seed = 1): Requ
   if (!scenario || !Array.isArray(scenario.requests) || scenario.requests.length === 0) {
     throw new TypeError('keel: scenario option "requests" must be a non-empty array');
   }
-  const rnd = prng(seed);
+  const rnd = seededRandom(seed);
   const ctx = { rnd, seq: 0 };
   const entries = scenario.requests.map((r, i) => {
     if (typeof r.path !== 'string' || !r.path.startsWith('/'))

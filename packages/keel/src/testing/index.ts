@@ -1,1 +1,2 @@
 export { FakeClock, flushMicrotasks } from './fake-clock.ts';
+export { seededRandom } from './random.ts';
