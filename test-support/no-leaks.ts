@@ -27,11 +27,12 @@ const TRACKED = new Set([
 const live = new Map<number, { type: string; seq: number; stack?: string }>();
 let seq = 0;
 let recording = false;
+let paused = 0;
 const withStacks = process.env.KEEL_LEAK_STACKS === '1';
 
 createHook({
   init(asyncId, type) {
-    if (!recording || !TRACKED.has(type)) return;
+    if (!recording || paused > 0 || !TRACKED.has(type)) return;
     const entry: { type: string; seq: number; stack?: string } = { type, seq: ++seq };
     if (withStacks) entry.stack = new Error().stack?.split('\n').slice(3, 12).join('\n');
     live.set(asyncId, entry);
@@ -42,6 +43,20 @@ createHook({
 }).enable();
 
 void executionAsyncId;
+
+/**
+ * Runs `fn` with handle tracking paused. For test fixtures that outlive one test on purpose,
+ * such as a Redis server a test restarts and the suite's afterAll stops; only the handles
+ * created synchronously inside `fn` are exempt.
+ */
+export function untracked<T>(fn: () => T): T {
+  paused++;
+  try {
+    return fn();
+  } finally {
+    paused--;
+  }
+}
 
 beforeEach(() => {
   live.clear();
