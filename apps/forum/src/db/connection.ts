@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { QueryStats } from './query-stats.ts';
 
 export type Db = Database.Database;
 export type Statement = Database.Statement;
@@ -35,14 +36,17 @@ export function openDatabase(path: string): Db {
 export class Statements {
   readonly #db: Db;
   readonly #prepared: PreparedInfo[] = [];
+  /** Timings of every statement prepared here (the dashboard's slowest-SQL table). */
+  readonly stats: QueryStats;
 
-  constructor(db: Db) {
+  constructor(db: Db, stats: QueryStats = new QueryStats({ db })) {
     this.#db = db;
+    this.stats = stats;
   }
 
   prepare(name: string, sql: string, allow: readonly string[] = []): Statement {
     this.#prepared.push({ name, sql, allow });
-    return this.#db.prepare(sql);
+    return this.stats.track(name, sql, this.#db.prepare(sql));
   }
 
   /** Every statement prepared so far. */
