@@ -1,0 +1,260 @@
+/**
+ * End-to-end figures of the forum: `npm run bench -- forum [--quick] [--db path]`.
+ *
+ * Seeds `large` once (reused from `benchmarks/.out/large.db`), copies it so every run starts
+ * from the same data, then starts the forum as a production process (`NODE_ENV=production`)
+ * and a bare `node:http` hello-world beside it, both pinned to core 1; `keel load` runs pinned
+ * to core 0 (when taskset exists). Scenarios, one after another:
+ * - ceiling: the bare server, closed model, 50 connections
+ * - cached read: `GET /api/v1/forums/:id/topics`, closed model, 50 connections
+ * - mix: 60% topic lists, 25% topic reads (of the topics the lists show), 10% searches (eight
+ *   common terms) and 5% authenticated replies (to any of the 50,000 topics), closed model
+ * - half load: the mix in the open model at 50% of its measured max rate (60 s)
+ * - many users: 5,000 keep-alive connections sending 2,500 req/s in total (60 s) while 1,000
+ *   WebSocket clients are subscribed to topics
+ * Prints `{"bench":"forum","bare_rps":…,"cached_read_rps":…,"mix_rps":…,"half_load_p99_ms":…,
+ * "users5k_p95_ms":…,"users5k_errors":…,"rss_mb_peak":…}`.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { openDatabase } from '../apps/forum/src/db/connection.ts';
+import { report } from './lib/measure.ts';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..');
+const out = join(here, '.out');
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    db: { type: 'string', default: join(out, 'large.db') },
+    skip5k: { type: 'boolean', default: false },
+  },
+});
+const quick = values.quick;
+const closedSeconds = quick ? 5 : 10;
+const openSeconds = quick ? 15 : 60;
+
+const has = (bin: string): boolean => spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0;
+const taskset = has('taskset') && (spawnSync('nproc').stdout?.toString().trim() ?? '1') !== '1';
+const pinned = (core: number, cmd: string, args: string[]): [string, string[]] =>
+  taskset ? ['taskset', ['-c', String(core), cmd, ...args]] : [cmd, args];
+
+mkdirSync(out, { recursive: true });
+if (!existsSync(values.db)) {
+  process.stderr.write('seeding large (one-off, ~30 s)…\n');
+  const r = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', join(root, 'apps/forum/src/db/seed-cli.ts'), '--scale', 'large', '--db', values.db],
+    {
+      stdio: 'inherit',
+    },
+  );
+  if (r.status !== 0) throw new Error('seeding failed');
+}
+const runDb = join(out, 'forum-run.db');
+for (const suffix of ['', '-wal', '-shm']) rmSync(runDb + suffix, { force: true });
+copyFileSync(values.db, runDb);
+
+// Readers open what the topic lists show: the first page of each forum (20 forums x 20
+// topics). Uniform reads over all 50,000 topics would model a crawler, not a forum's users.
+const hotTopics = (() => {
+  const db = openDatabase(runDb);
+  try {
+    const ids = db
+      .prepare(
+        'SELECT id FROM (SELECT id, row_number() OVER (PARTITION BY forum_id ORDER BY updated_at DESC, id DESC) AS n FROM topics) WHERE n <= 20',
+      )
+      .pluck()
+      .all() as number[];
+    return ids.join('|');
+  } finally {
+    db.close();
+  }
+})();
+
+async function startChild(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  ready: RegExp,
+): Promise<{ child: ChildProcess; seen: string }> {
+  const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let seen = '';
+  await new Promise<void>((resolve, reject) => {
+    const onData = (d: Buffer) => {
+      seen += d.toString();
+      if (ready.test(seen)) resolve();
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited (${code}) before it was ready:\n${seen}`)));
+  });
+  child.stdout!.resume();
+  child.stderr!.resume();
+  return { child, seen };
+}
+
+const HELLO = `require('node:http').createServer((req, res) => res.end('hello world')).listen(0, '127.0.0.1', function () { console.log('port ' + this.address().port); });`;
+
+async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  const srv = createServer().listen(0, '127.0.0.1');
+  await new Promise((r) => srv.once('listening', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+interface KeelResult {
+  rps: number;
+  completed: number;
+  errors: { total: number; non2xx: number; rate: number };
+  statusCodes: Record<string, number>;
+  latency: { p50: number; p95: number; p99: number; max: number };
+  warnings: string[];
+}
+
+function keelLoad(args: string[]): KeelResult {
+  const [cmd, a] = pinned(0, process.execPath, [join(root, 'packages/keel/bin/keel.mjs'), 'load', ...args, '--json', '-q']);
+  const r = spawnSync(cmd, a, { cwd: root, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+  if (r.status !== 0 && r.status !== 1) throw new Error(`keel load failed (${r.status}): ${r.stderr}`);
+  return JSON.parse(r.stdout) as KeelResult;
+}
+
+function rssPeakMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0);
+  return Math.round(kb / 102.4) / 10;
+}
+
+const forumPort = await freePort();
+const [hcmd, hargs] = pinned(1, process.execPath, ['-e', HELLO]);
+const { child: bare, seen: bareOut } = await startChild(hcmd, hargs, process.env, /port \d+/);
+const barePort = Number(/port (\d+)/.exec(bareOut)?.[1]);
+const [fcmd, fargs] = pinned(1, process.execPath, ['--import', 'tsx', join(root, 'apps/forum/src/server.ts')]);
+const { child: forum } = await startChild(
+  fcmd,
+  fargs,
+  {
+    ...process.env,
+    NODE_ENV: 'production',
+    PORT: String(forumPort),
+    HOST: '127.0.0.1',
+    DATABASE_PATH: runDb,
+    SEED_ON_EMPTY: 'none',
+    LOG_LEVEL: 'info',
+    PREVIEWS: 'off',
+    // The bench's generator is one client address: lift the per-IP login limit it would hit.
+    LOGIN_IP_LIMIT: '100000',
+  },
+  /listening|Server listening/i,
+);
+const base = `http://127.0.0.1:${forumPort}`;
+
+try {
+  // An account for the authenticated replies.
+  const reg = await fetch(`${base}/api/v1/auth/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: `bench${Date.now() % 1e9}`, password: 'bench-password-123' }),
+  });
+  const { token } = (await reg.json()) as { token: string };
+  if (!token) throw new Error(`register failed: ${reg.status}`);
+
+  const listPath = join(out, 'forum-list.json');
+  writeFileSync(listPath, JSON.stringify({ requests: [{ name: 'topic list', path: '/api/v1/forums/{{1..20}}/topics' }] }));
+  const scenarioPath = join(out, 'forum-mix.json');
+  writeFileSync(
+    scenarioPath,
+    JSON.stringify({
+      requests: [
+        { name: 'topic list', path: '/api/v1/forums/{{1..20}}/topics', weight: 60 },
+        { name: 'topic read', path: `/api/v1/topics/{{${hotTopics}}}?limit=10`, weight: 25 },
+        {
+          name: 'search',
+          path: '/api/v1/search?q={{latency|cache|breaker|replica|histogram|canary|checkpoint|partition}}&limit=10',
+          weight: 10,
+        },
+        {
+          name: 'reply',
+          method: 'POST',
+          path: '/api/v1/topics/{{1..50000}}/posts',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: { body: 'bench reply {{seq}} about latency and caching' },
+          weight: 5,
+        },
+      ],
+    }),
+  );
+
+  // Warm both servers' JIT and the forum's caches and page cache.
+  keelLoad([`http://127.0.0.1:${barePort}/`, '-c', '50', '-d', '2s']);
+  keelLoad([base, '-s', scenarioPath, '-c', '50', '-d', quick ? '3s' : '5s']);
+
+  const ceiling = keelLoad([`http://127.0.0.1:${barePort}/`, '-c', '50', '-d', `${closedSeconds}s`]);
+  const cached = keelLoad([base, '-s', listPath, '-c', '50', '-d', `${closedSeconds}s`]);
+  const mix = keelLoad([base, '-s', scenarioPath, '-c', '50', '-d', `${closedSeconds}s`]);
+  const halfRate = Math.max(1, Math.round(mix.rps / 2));
+  const half = keelLoad([base, '-s', scenarioPath, '-c', '100', '--rate', String(halfRate), '-d', `${openSeconds}s`]);
+
+  let users5k: KeelResult | undefined;
+  let wsSummary: unknown;
+  if (!values.skip5k) {
+    const [wcmd, wargs] = pinned(0, process.execPath, [
+      '--import',
+      'tsx',
+      join(here, 'lib/ws-clients.ts'),
+      '--url',
+      `ws://127.0.0.1:${forumPort}/api/v1/live`,
+      '--count',
+      '1000',
+    ]);
+    const { child: ws } = await startChild(wcmd, wargs, process.env, /"connected"/);
+    users5k = keelLoad([base, '-s', scenarioPath, '-c', '5000', '--rate', '2500', '-d', `${openSeconds}s`]);
+    const closed = new Promise<string>((resolve) => {
+      let s = '';
+      ws.stdout!.on('data', (d: Buffer) => {
+        s += d.toString();
+      });
+      ws.once('exit', () => resolve(s));
+    });
+    ws.kill('SIGTERM');
+    wsSummary = (await closed).trim();
+  }
+
+  const rss = forum.pid ? rssPeakMb(forum.pid) : 0;
+  const mixCodes = mix.statusCodes;
+  report(
+    'forum',
+    {
+      bare_rps: Math.round(ceiling.rps),
+      cached_read_rps: Math.round(cached.rps),
+      mix_rps: Math.round(mix.rps),
+      half_load_p99_ms: half.latency.p99,
+      users5k_p95_ms: users5k ? users5k.latency.p95 : -1,
+      users5k_errors: users5k ? users5k.errors.total : -1,
+      rss_mb_peak: rss,
+      cached_vs_bare: Math.round((cached.rps / ceiling.rps) * 100) / 100,
+      mix_vs_bare: Math.round((mix.rps / ceiling.rps) * 100) / 100,
+    },
+    {
+      quick,
+      pinned: taskset,
+      half_rate: halfRate,
+      half_errors: half.errors.total,
+      half_p50_ms: half.latency.p50,
+      mix_errors: mix.errors.total,
+      mix_codes: mixCodes,
+      cached_errors: cached.errors.total,
+      users5k_rps: users5k?.rps,
+      users5k_warnings: users5k?.warnings,
+      ws: wsSummary,
+    },
+  );
+} finally {
+  forum.kill('SIGTERM');
+  bare.kill();
+}
