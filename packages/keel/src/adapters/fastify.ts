@@ -1,0 +1,143 @@
+/**
+ * The Fastify plugin: trace context and request ids, RED metrics by route template, load
+ * shedding, health routes and an optional token-protected `/metrics`, in one `register`.
+ *
+ * Hooks are callback-style (no promise per hook) and nothing is allocated per request beyond
+ * the trace context; ids inside it are made only if something reads them.
+ */
+import type { Span } from '@opentelemetry/api';
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
+import fp from 'fastify-plugin';
+import type { TraceContext } from '../observe/trace.ts';
+import {
+  type AdapterConfig,
+  adapterConfig,
+  bearerOk,
+  healthAnswer,
+  type KeelAdapterOptions,
+  SHED_BODY,
+  UNAUTHORIZED_BODY,
+  UNMATCHED,
+} from './core.ts';
+
+export type { AdapterMetrics, KeelAdapterOptions } from './core.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** This request's trace context (keel). */
+    keelTrace: TraceContext | null;
+    /** @internal metrics start mark; -1 once recorded. */
+    keelMark: number;
+    /** @internal the OpenTelemetry span, when an SDK is registered. */
+    keelSpan: Span | null;
+  }
+  interface FastifyInstance {
+    /** The plugin's resolved parts (tracing, metrics, health, shedder). */
+    keel: Pick<AdapterConfig, 'tracing' | 'metrics' | 'health' | 'shedder' | 'otel'>;
+  }
+}
+
+export type KeelFastifyOptions = KeelAdapterOptions;
+
+function routeOf(request: FastifyRequest): string {
+  return request.routeOptions.url ?? UNMATCHED;
+}
+
+async function keelPlugin(app: FastifyInstance, options: KeelFastifyOptions): Promise<void> {
+  const cfg = adapterConfig('keelFastify', options);
+  const { tracing, shedder, otel, echoRequestId, requestIdHeader, retryAfter } = cfg;
+  const http = cfg.metrics?.http;
+  app.decorate('keel', { tracing, metrics: cfg.metrics, health: cfg.health, shedder, otel });
+  app.decorateRequest('keelTrace', null);
+  app.decorateRequest('keelMark', -1);
+  app.decorateRequest('keelSpan', null);
+
+  app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
+    if (http !== undefined) request.keelMark = http.start();
+    const ctx = tracing.fromHeaders(request.raw.headers);
+    request.keelTrace = ctx;
+    if (echoRequestId) reply.header(requestIdHeader, ctx.requestId);
+    if (shedder?.shouldShed(request.url)) {
+      reply.code(503).header('retry-after', retryAfter).header('content-type', 'application/json; charset=utf-8').send(SHED_BODY);
+      return;
+    }
+    if (otel !== undefined) {
+      const span = otel.startRequestSpan(ctx, request.method, request.url);
+      if (span !== undefined) {
+        request.keelSpan = span;
+        otel.withSpan(span, () => tracing.run(ctx, done));
+        return;
+      }
+    }
+    tracing.run(ctx, done);
+  });
+
+  const finish = (request: FastifyRequest, status: number): void => {
+    const mark = request.keelMark;
+    const span = request.keelSpan;
+    if (mark < 0 && span === null) return;
+    const route = routeOf(request);
+    if (http !== undefined && mark >= 0) http.end(mark, request.method, route, status);
+    request.keelMark = -1;
+    if (span !== null) {
+      request.keelSpan = null;
+      otel?.endRequestSpan(span, request.method, status, route === UNMATCHED ? undefined : route);
+    }
+  };
+  app.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
+    finish(request, reply.statusCode);
+    done();
+  });
+  // A client that hangs up before the answer leaves no 'finish'; count it (as 499) or the
+  // in-flight gauge would only ever grow.
+  app.addHook('onRequestAbort', (request: FastifyRequest, done: HookHandlerDoneFunction) => {
+    finish(request, 499);
+    done();
+  });
+
+  const health = cfg.health;
+  if (health !== undefined && cfg.healthPrefix !== undefined) {
+    const route = (path: string, which: 'live' | 'ready' | 'report'): void => {
+      app.get(path, { logLevel: 'warn' }, async (_request, reply) => {
+        const answer = await healthAnswer(health, which);
+        return reply.code(answer.statusCode).header('cache-control', 'no-store').send(answer.body);
+      });
+    };
+    route(`${cfg.healthPrefix}/live`, 'live');
+    route(`${cfg.healthPrefix}/ready`, 'ready');
+    route(cfg.healthPrefix === '' ? '/' : cfg.healthPrefix, 'report');
+  }
+
+  const metrics = cfg.metrics;
+  if (metrics !== undefined && cfg.metricsPath !== undefined) {
+    const tokenDigest = cfg.tokenDigest;
+    app.get(cfg.metricsPath, { logLevel: 'warn' }, async (request, reply) => {
+      if (!bearerOk(request.headers.authorization, tokenDigest)) {
+        return reply.code(401).header('www-authenticate', 'Bearer').type('application/json; charset=utf-8').send(UNAUTHORIZED_BODY);
+      }
+      const { contentType, body } = await metrics.scrape();
+      return reply.header('cache-control', 'no-store').type(contentType).send(body);
+    });
+  }
+}
+
+/**
+ * Registers trace context, metrics, shedding and health routes on a Fastify 5 app.
+ * Register it before your routes; it is not encapsulated, so it sees every route.
+ *
+ * @example
+ * ```ts
+ * import Fastify from 'fastify';
+ * import keelFastify from 'keel/adapters/fastify';
+ * import { Health, LoadShedder, Metrics, Tracing } from 'keel/observe';
+ * const tracing = new Tracing();
+ * const metrics = new Metrics();
+ * const health = new Health();
+ * const shedder = new LoadShedder({ inFlight: () => metrics.http.inFlight });
+ * const app = Fastify();
+ * await app.register(keelFastify, { tracing, metrics, health, shedder, metricsRoute: { token: 'secret' } });
+ * app.get('/hello', async () => ({ trace: app.keel.tracing.current()?.traceId }));
+ * ```
+ */
+export const keelFastify = fp(keelPlugin, { fastify: '5.x', name: 'keel' });
+export default keelFastify;

@@ -1,0 +1,234 @@
+/**
+ * Graceful shutdown that drops nothing. On SIGTERM/SIGINT:
+ *
+ * 1. mark not-ready (readiness probes answer 503),
+ * 2. wait `readinessDelayMs`, still serving, so load balancers notice and stop sending,
+ * 3. stop accepting (`server.close()`); answers still in flight go out with `Connection: close`
+ *    and idle keep-alive connections are closed as they become idle,
+ * 4. when every connection has ended, close resources newest first,
+ * 5. exit 0.
+ *
+ * One deadline covers all of it (terminus's timeout covers only draining, so a hung
+ * `close()` of a resource hangs the pod until SIGKILL). The deadline or a second signal
+ * forces exit 1, logging why and what was still pending.
+ */
+import type { EventEmitter } from 'node:events';
+import type { Server } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Clock, TimerHandle } from '../clock.ts';
+import { clockOption, durationOption, functionOption, objectOptions } from '../internal/options.ts';
+import type { Resource } from './scope.ts';
+import { Scope } from './scope.ts';
+
+/** What the coordinator logs through (pino-compatible). */
+export interface ShutdownLogger {
+  info(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface GracefulShutdownOptions {
+  /** Signals that start a shutdown. Default `['SIGTERM', 'SIGINT']`. */
+  signals?: readonly NodeJS.Signals[];
+  /** Time between marking not-ready and refusing connections, ms. Default 5,000. */
+  readinessDelayMs?: number;
+  /** The whole shutdown must end within this, ms; then exit is forced. Default 30,000. */
+  deadlineMs?: number;
+  /** How often idle keep-alive connections are closed while draining, ms. Default 100. */
+  drainPollMs?: number;
+  /** Marked shutting down at the first signal (e.g. a `Health` registry). */
+  health?: { markShuttingDown(): void };
+  /** Ends the process. Default `process.exit`. Inject in tests. */
+  exit?: (code: number) => void;
+  /** Default: one JSON line per event on stderr. */
+  logger?: ShutdownLogger;
+  /** Where signals are listened for. Default `process`. */
+  signalSource?: Pick<EventEmitter, 'on' | 'off'>;
+  /** Default: the real clock. */
+  clock?: Clock;
+}
+
+export type ShutdownState = 'running' | 'delaying' | 'draining' | 'closing' | 'done';
+
+const stderrLogger: ShutdownLogger = {
+  info: (obj, msg) => process.stderr.write(`${JSON.stringify({ level: 'info', ...obj, msg })}\n`),
+  error: (obj, msg) => process.stderr.write(`${JSON.stringify({ level: 'error', ...obj, msg })}\n`),
+};
+
+interface Tracked {
+  server: Server;
+  sockets: Set<Socket>;
+}
+
+/**
+ * Coordinates a graceful shutdown of servers and resources.
+ *
+ * @example
+ * ```ts
+ * import { createServer } from 'node:http';
+ * import { GracefulShutdown } from 'keel/lifecycle';
+ * const server = createServer((req, res) => res.end('ok'));
+ * const shutdown = new GracefulShutdown({ readinessDelayMs: 0, exit: () => {} });
+ * shutdown.server(server);
+ * shutdown.add(() => console.log('closing the database last-opened-first'));
+ * await shutdown.shutdown('example'); // what SIGTERM does
+ * ```
+ */
+export class GracefulShutdown implements AsyncDisposable {
+  readonly #readinessDelayMs: number;
+  readonly #deadlineMs: number;
+  readonly #drainPollMs: number;
+  readonly #health: { markShuttingDown(): void } | undefined;
+  readonly #exit: (code: number) => void;
+  readonly #log: ShutdownLogger;
+  readonly #clock: Clock;
+  readonly #resources: Scope;
+  readonly #listeners = new Scope({ name: 'shutdown-listeners' });
+  readonly #servers: Tracked[] = [];
+  #state: ShutdownState = 'running';
+  #done: Promise<void> | undefined;
+  #deadline: TimerHandle | undefined;
+  #exited = false;
+
+  constructor(options?: GracefulShutdownOptions) {
+    const o = objectOptions('GracefulShutdown', options);
+    this.#readinessDelayMs = durationOption('GracefulShutdown', 'readinessDelayMs', o.readinessDelayMs, 5_000);
+    this.#deadlineMs = durationOption('GracefulShutdown', 'deadlineMs', o.deadlineMs, 30_000, 1);
+    if (this.#deadlineMs <= this.#readinessDelayMs) {
+      throw new TypeError(`keel: GracefulShutdown option "deadlineMs" must be greater than "readinessDelayMs" (got ${this.#deadlineMs})`);
+    }
+    this.#drainPollMs = durationOption('GracefulShutdown', 'drainPollMs', o.drainPollMs, 100, 1);
+    if (o.health !== undefined && typeof o.health?.markShuttingDown !== 'function') {
+      throw new TypeError('keel: GracefulShutdown option "health" must have markShuttingDown()');
+    }
+    this.#health = o.health;
+    this.#exit = functionOption<(code: number) => void>('GracefulShutdown', 'exit', o.exit, (code) => process.exit(code));
+    this.#log = o.logger ?? stderrLogger;
+    this.#clock = clockOption('GracefulShutdown', o.clock);
+    this.#resources = new Scope({ name: 'shutdown-resources', clock: this.#clock });
+    const signals = o.signals ?? ['SIGTERM', 'SIGINT'];
+    if (!Array.isArray(signals)) throw new TypeError('keel: GracefulShutdown option "signals" must be an array');
+    const source = (o.signalSource ?? process) as EventEmitter;
+    for (const signal of signals) this.#listeners.on(source, signal, () => this.#onSignal(signal));
+  }
+
+  /** Where the shutdown is. */
+  get state(): ShutdownState {
+    return this.#state;
+  }
+
+  /** True from the first signal on. */
+  get shuttingDown(): boolean {
+    return this.#state !== 'running';
+  }
+
+  /** Registers a server to drain. Its connections are tracked from now on. */
+  server(server: Server): this {
+    const sockets = new Set<Socket>();
+    this.#listeners.on(server, 'connection', (socket: Socket) => {
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
+    });
+    this.#servers.push({ server, sockets });
+    return this;
+  }
+
+  /** Registers a resource to close after draining; resources close newest first. */
+  add<T extends Resource>(resource: T): T {
+    return this.#resources.add(resource);
+  }
+
+  #onSignal(signal: string): void {
+    if (this.#state === 'running') {
+      void this.shutdown(`signal ${signal}`);
+      return;
+    }
+    this.#force(`second signal (${signal})`);
+  }
+
+  #pending(): number {
+    let n = 0;
+    for (const t of this.#servers) n += t.sockets.size;
+    return n;
+  }
+
+  #force(reason: string): void {
+    if (this.#exited) return;
+    this.#log.error({ reason, state: this.#state, open_connections: this.#pending() }, 'keel: forcing exit');
+    for (const t of this.#servers) t.server.closeAllConnections();
+    this.#finish(1);
+  }
+
+  #finish(code: number): void {
+    if (this.#exited) return;
+    this.#exited = true;
+    this.#state = 'done';
+    if (this.#deadline !== undefined) this.#clock.clearTimeout(this.#deadline);
+    void this.#listeners.close();
+    this.#exit(code);
+  }
+
+  /**
+   * Runs the shutdown (what a signal does). Idempotent; resolves once exit was called.
+   * Errors closing resources are logged and make the exit code 1.
+   */
+  shutdown(reason = 'requested'): Promise<void> {
+    this.#done ??= this.#run(reason);
+    return this.#done;
+  }
+
+  async #run(reason: string): Promise<void> {
+    this.#state = 'delaying';
+    this.#deadline = this.#clock.setTimeout(() => this.#force(`deadline of ${this.#deadlineMs} ms exceeded`), this.#deadlineMs);
+    this.#health?.markShuttingDown();
+    this.#log.info({ reason, readiness_delay_ms: this.#readinessDelayMs }, 'keel: shutting down');
+    if (this.#readinessDelayMs > 0) await new Promise<void>((resolve) => this.#clock.setTimeout(resolve, this.#readinessDelayMs));
+    if (this.#exited) return;
+    this.#state = 'draining';
+    await Promise.all(this.#servers.map((t) => this.#drain(t)));
+    if (this.#exited) return;
+    this.#state = 'closing';
+    let code = 0;
+    try {
+      await this.#resources.close();
+    } catch (err) {
+      code = 1;
+      this.#log.error({ err: err instanceof Error ? err.message : String(err) }, 'keel: a resource failed to close');
+    }
+    if (this.#exited) return;
+    this.#log.info({ code }, 'keel: shutdown complete');
+    this.#finish(code);
+  }
+
+  #drain({ server, sockets }: Tracked): Promise<void> {
+    // Answers still being produced go out with `Connection: close`, so keep-alive clients open
+    // a new connection (to another instance) for their next request instead of racing our close.
+    const closeAfterResponse = (_req: unknown, res: { shouldKeepAlive: boolean }): void => {
+      res.shouldKeepAlive = false;
+    };
+    for (const socket of sockets) {
+      const res = (socket as Socket & { _httpMessage?: { headersSent: boolean; shouldKeepAlive: boolean } })._httpMessage;
+      if (res && !res.headersSent) res.shouldKeepAlive = false;
+    }
+    const offRequest = this.#listeners.on(server, 'request', closeAfterResponse);
+    return new Promise<void>((resolve) => {
+      let stopPoll: (() => void) | undefined;
+      const done = (): void => {
+        stopPoll?.();
+        offRequest();
+        resolve();
+      };
+      server.close(() => done());
+      server.closeIdleConnections();
+      stopPoll = this.#resources.setInterval(() => server.closeIdleConnections(), this.#drainPollMs);
+    });
+  }
+
+  /** Stops listening for signals without shutting down (for tests and re-wiring). */
+  close(): Promise<void> {
+    return this.#listeners.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}

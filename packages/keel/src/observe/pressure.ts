@@ -1,0 +1,262 @@
+/**
+ * Load shedding: when the process is overloaded, new requests get a fast 503 with
+ * `Retry-After` instead of queueing behind work the service cannot finish in time.
+ *
+ * Pressure is evaluated on a timer (default every 100 ms), not per request, so the hot path
+ * is a boolean read. The built-in sampler measures event-loop delay and utilisation over each
+ * interval only (under-pressure averages utilisation since start, which hides a loop that
+ * became slow a minute ago). Hysteresis: pressure starts when any figure passes its threshold
+ * and ends only when every figure is below `recoverRatio` × its threshold and `coolDownMs`
+ * has passed since the last interval over a threshold, so shedding does not flap.
+ */
+import type { IntervalHistogram } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { getHeapStatistics } from 'node:v8';
+import { CHANNELS, channel, type NamedMessage } from '../channels.ts';
+import type { Clock } from '../clock.ts';
+import { clockOption, durationOption, functionOption, numberOption, objectOptions, stringOption } from '../internal/options.ts';
+import { Scope } from '../lifecycle/scope.ts';
+
+/** One reading of the process. */
+export interface PressureSample {
+  /** Event-loop delay (p99 over the last interval), ms. */
+  delayMs: number;
+  /** Event-loop utilisation 0..1 over the last interval. */
+  utilization: number;
+  /** Heap used / heap limit, 0..1. */
+  heapUsedRatio: number;
+}
+
+export type PressureReason = 'event-loop-delay' | 'event-loop-utilization' | 'heap' | 'in-flight';
+
+/** Published on `keel:http:shed` for every shed request. */
+export interface ShedMessage extends NamedMessage {
+  reason: PressureReason;
+}
+
+export interface LoadShedderOptions {
+  /** Name in telemetry. Default `'http'`. */
+  name?: string;
+  /** Event-loop delay threshold, ms. Default 200. `Infinity` disables. */
+  maxEventLoopDelayMs?: number;
+  /** Event-loop utilisation threshold, 0..1. Default 0.98. `Infinity` disables. */
+  maxEventLoopUtilization?: number;
+  /** Heap used / heap limit threshold, 0..1. Default 0.95. `Infinity` disables. */
+  maxHeapUsedRatio?: number;
+  /** Requests in flight at or above which new ones are shed (checked per request). Default `Infinity`. */
+  maxInFlight?: number;
+  /** Current requests in flight, e.g. `() => metrics.http.inFlight`. Needed for `maxInFlight`. */
+  inFlight?: () => number;
+  /** Reads the process; default: a built-in sampler over each interval. Inject for tests. */
+  sample?: () => PressureSample;
+  /** How often pressure is evaluated, ms. Default 100. */
+  intervalMs?: number;
+  /** Pressure ends only once every figure is below threshold × this. Default 0.8. */
+  recoverRatio?: number;
+  /** Minimum time after the last interval over a threshold before pressure ends, ms. Default 1,000. */
+  coolDownMs?: number;
+  /** `Retry-After` seconds sent with a shed response. Default 1. */
+  retryAfterSeconds?: number;
+  /** Paths never shed: exact (`'/metrics'`) or prefix (`'/health/*'` matches `/health` and below). */
+  exempt?: readonly string[];
+  /** Default: the real clock. */
+  clock?: Clock;
+}
+
+/** Measures delay and utilisation over each interval; owned by a shedder. */
+class IntervalSampler {
+  #histogram: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
+  #elu = performance.eventLoopUtilization();
+
+  constructor() {
+    this.#histogram.enable();
+  }
+
+  sample = (): PressureSample => {
+    const h = this.#histogram;
+    const delayMs = h.count > 0 ? h.percentile(99) / 1e6 : 0;
+    h.reset();
+    const now = performance.eventLoopUtilization();
+    const utilization = performance.eventLoopUtilization(now, this.#elu).utilization;
+    this.#elu = now;
+    const heap = getHeapStatistics();
+    return { delayMs, utilization, heapUsedRatio: heap.used_heap_size / heap.heap_size_limit };
+  };
+
+  close(): void {
+    this.#histogram.disable();
+  }
+}
+
+/**
+ * Decides, cheaply per request, whether to shed it.
+ *
+ * @example
+ * ```ts
+ * import { LoadShedder } from 'keel/observe';
+ * const shedder = new LoadShedder({ maxEventLoopDelayMs: 100, exempt: ['/health/*'] });
+ * if (shedder.shouldShed('/api/topics')) {
+ *   // answer 503 with Retry-After: shedder.retryAfterSeconds
+ * }
+ * await shedder.close();
+ * ```
+ */
+export class LoadShedder implements AsyncDisposable {
+  readonly name: string;
+  readonly retryAfterSeconds: number;
+  readonly #maxDelay: number;
+  readonly #maxElu: number;
+  readonly #maxHeap: number;
+  readonly #maxInFlight: number;
+  readonly #inFlight: (() => number) | undefined;
+  readonly #sample: () => PressureSample;
+  readonly #recover: number;
+  readonly #coolDownMs: number;
+  readonly #clock: Clock;
+  readonly #scope: Scope;
+  readonly #exact = new Set<string>();
+  readonly #prefixes: string[] = [];
+  readonly #channel = channel(CHANNELS.http.shed);
+  #pressure = false;
+  #reason: PressureReason | undefined;
+  #lastOver = Number.NEGATIVE_INFINITY;
+  #shed = 0;
+  #last: PressureSample | undefined;
+
+  constructor(options?: LoadShedderOptions) {
+    const o = objectOptions('LoadShedder', options);
+    const own = 'LoadShedder';
+    this.name = stringOption(own, 'name', o.name, 'http');
+    this.#maxDelay = numberOption(own, 'maxEventLoopDelayMs', o.maxEventLoopDelayMs, 200, { min: 1, max: Number.POSITIVE_INFINITY });
+    this.#maxElu = numberOption(own, 'maxEventLoopUtilization', o.maxEventLoopUtilization, 0.98, {
+      min: 0.01,
+      max: Number.POSITIVE_INFINITY,
+    });
+    this.#maxHeap = numberOption(own, 'maxHeapUsedRatio', o.maxHeapUsedRatio, 0.95, { min: 0.01, max: Number.POSITIVE_INFINITY });
+    this.#maxInFlight = numberOption(own, 'maxInFlight', o.maxInFlight, Number.POSITIVE_INFINITY, {
+      min: 1,
+      max: Number.POSITIVE_INFINITY,
+    });
+    this.#inFlight = functionOption<() => number>(own, 'inFlight', o.inFlight);
+    if (this.#maxInFlight !== Number.POSITIVE_INFINITY && !this.#inFlight) {
+      throw new TypeError('keel: LoadShedder option "inFlight" must be a function when "maxInFlight" is set (got undefined)');
+    }
+    const intervalMs = durationOption(own, 'intervalMs', o.intervalMs, 100, 1);
+    this.#recover = numberOption(own, 'recoverRatio', o.recoverRatio, 0.8, { min: 0.01, max: 1 });
+    this.#coolDownMs = durationOption(own, 'coolDownMs', o.coolDownMs, 1_000);
+    this.retryAfterSeconds = numberOption(own, 'retryAfterSeconds', o.retryAfterSeconds, 1, { min: 0, integer: true });
+    this.#clock = clockOption(own, o.clock);
+    if (o.exempt !== undefined && !Array.isArray(o.exempt))
+      throw new TypeError('keel: LoadShedder option "exempt" must be an array of paths');
+    for (const p of o.exempt ?? []) this.exempt(p);
+    this.#scope = new Scope({ name: 'load-shedder', clock: this.#clock });
+    const injected = functionOption<() => PressureSample>(own, 'sample', o.sample);
+    if (injected) {
+      this.#sample = injected;
+    } else {
+      const sampler = this.#scope.add(new IntervalSampler());
+      this.#sample = sampler.sample;
+    }
+    this.#scope.setInterval(() => this.evaluate(), intervalMs);
+  }
+
+  /** Adds an exempt path: exact, or a prefix ending in `/*`. */
+  exempt(pattern: string): this {
+    if (typeof pattern !== 'string' || !pattern.startsWith('/'))
+      throw new TypeError(`keel: LoadShedder exempt path must start with "/" (got ${JSON.stringify(pattern)})`);
+    if (pattern.endsWith('/*')) {
+      const base = pattern.slice(0, -2);
+      this.#exact.add(base === '' ? '/' : base);
+      this.#prefixes.push(`${base}/`);
+    } else {
+      this.#exact.add(pattern);
+    }
+    return this;
+  }
+
+  /** True when `url` (a path, with or without a query) is exempt from shedding. */
+  isExempt(url: string): boolean {
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    if (this.#exact.has(path)) return true;
+    for (const p of this.#prefixes) if (path.startsWith(p)) return true;
+    return false;
+  }
+
+  /** Whether the process is under pressure; handlers may use it to pick a cheaper path. */
+  isUnderPressure(): boolean {
+    return this.#pressure || (this.#inFlight !== undefined && this.#inFlight() >= this.#maxInFlight);
+  }
+
+  /** Why the process is under pressure, or undefined. */
+  get reason(): PressureReason | undefined {
+    if (this.#pressure) return this.#reason;
+    return this.#inFlight !== undefined && this.#inFlight() >= this.#maxInFlight ? 'in-flight' : undefined;
+  }
+
+  /** Requests shed so far. */
+  get shedCount(): number {
+    return this.#shed;
+  }
+
+  /** The last reading taken. */
+  get lastSample(): PressureSample | undefined {
+    return this.#last;
+  }
+
+  /**
+   * The per-request decision: true means answer 503 now. Counts and publishes each shed
+   * request. Exempt paths are only matched while shedding, so they cost nothing otherwise.
+   */
+  shouldShed(url: string): boolean {
+    let reason: PressureReason | undefined;
+    if (this.#pressure) reason = this.#reason ?? 'event-loop-delay';
+    else if (this.#inFlight !== undefined && this.#maxInFlight !== Number.POSITIVE_INFINITY && this.#inFlight() >= this.#maxInFlight) {
+      reason = 'in-flight';
+    } else return false;
+    if (this.isExempt(url)) return false;
+    this.#shed++;
+    if (this.#channel.hasSubscribers) this.#channel.publish({ name: this.name, reason } satisfies ShedMessage);
+    return true;
+  }
+
+  #over(s: PressureSample, ratio: number): PressureReason | undefined {
+    if (s.delayMs > this.#maxDelay * ratio) return 'event-loop-delay';
+    if (s.utilization > this.#maxElu * ratio) return 'event-loop-utilization';
+    if (s.heapUsedRatio > this.#maxHeap * ratio) return 'heap';
+    const inFlight = this.#inFlight?.();
+    if (inFlight !== undefined && inFlight > this.#maxInFlight * ratio) return 'in-flight';
+    return undefined;
+  }
+
+  /** Takes a reading and updates the pressure state (the timer calls this). Returns the state. */
+  evaluate(): boolean {
+    const s = this.#sample();
+    this.#last = s;
+    const now = this.#clock.now();
+    const over = this.#over(s, 1);
+    if (over) {
+      this.#lastOver = now;
+      if (!this.#pressure) {
+        this.#pressure = true;
+        this.#reason = over;
+      }
+      return true;
+    }
+    if (this.#pressure && this.#over(s, this.#recover) === undefined && now - this.#lastOver >= this.#coolDownMs) {
+      this.#pressure = false;
+      this.#reason = undefined;
+    }
+    // Otherwise still inside the hysteresis band or the cool-down: keep shedding.
+    return this.#pressure;
+  }
+
+  /** Stops the timer and the sampler. */
+  close(): Promise<void> {
+    return this.#scope.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
