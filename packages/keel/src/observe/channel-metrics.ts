@@ -14,7 +14,10 @@ import { RollingCounter } from './rolling.ts';
 import { CounterFamily, GaugeFamily, HistogramFamily, type SeriesLimit } from './series-cap.ts';
 
 const BREAKER_STATES: readonly BreakerState[] = ['closed', 'open', 'half-open', 'isolated'];
-const EVICT_REASONS = new Set(['evict', 'set', 'delete', 'expire', 'fetch', 'size']);
+// Closed sets: a reason outside them is reported as 'other', so a publisher's new reason
+// cannot open an unbounded label.
+const EVICT_REASONS = new Set(['capacity', 'bytes', 'size', 'evict', 'expire', 'set', 'delete', 'fetch', 'clear', 'invalidate', 'tag']);
+const SHED_REASONS = new Set(['event-loop-delay', 'event-loop-utilization', 'heap', 'in-flight']);
 const QUERY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 const LOAD_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.127, 0.25, 0.5, 1, 2.5, 5, 10];
 const LAG_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5];
@@ -154,7 +157,13 @@ export class ChannelMetrics {
       QUERY_BUCKETS,
       'durationMs',
     );
-    this.#count(CHANNELS.http.shed, `${p}http_requests_shed_total`, 'Requests refused with 503 under pressure.');
+    this.#count(
+      CHANNELS.http.shed,
+      `${p}http_requests_shed_total`,
+      'Requests refused with 503 under pressure, by reason.',
+      'reason',
+      (m) => (typeof m.reason === 'string' && SHED_REASONS.has(m.reason) ? m.reason : 'other'),
+    );
     this.#on(CHANNELS.http.shed, () => this.#shed.add(1));
   }
 
@@ -167,7 +176,6 @@ export class ChannelMetrics {
     const handler: Handler = (message) => {
       if (typeof message === 'object' && message !== null) fn(message as Message);
     };
-    subscribe(channelName, handler);
     this.#subscriptions.push([channelName, handler]);
   }
 
@@ -232,6 +240,11 @@ export class ChannelMetrics {
       s.hitRatio = lookups === 0 ? 0 : (s.l1Hits + s.l2Hits) / lookups;
     }
     return [...byName.values()];
+  }
+
+  /** Subscribes to every channel (separate from construction, so a failed registration subscribes nothing). */
+  start(): void {
+    for (const [name, handler] of this.#subscriptions) subscribe(name, handler);
   }
 
   /** Unsubscribes from every channel. Idempotent. */

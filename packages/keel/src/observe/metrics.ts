@@ -201,11 +201,22 @@ export class Metrics implements AsyncDisposable {
       this.#scope.add(() => this.#channels?.close());
       this.#families.push(...this.#channels.families);
     }
-    for (const f of this.#families) registry.registerMetric(f as never);
-    // Unregister on close, so a shared registry can host a new Metrics afterwards.
-    this.#scope.add(() => {
+    // Registration is the step that can fail (a name already taken in a shared registry);
+    // nothing is subscribed or observed until it has succeeded.
+    const unregister = (): void => {
       for (const f of this.#families) if (registry.getSingleMetric(f.name) === (f as unknown)) registry.removeSingleMetric(f.name);
-    });
+    };
+    try {
+      for (const f of this.#families) registry.registerMetric(f as never);
+    } catch (err) {
+      unregister();
+      void this.#scope.close();
+      throw err;
+    }
+    // Unregister on close, so a shared registry can host a new Metrics afterwards.
+    this.#scope.add(unregister);
+    this.#process?.start();
+    this.#channels?.start();
   }
 
   /**

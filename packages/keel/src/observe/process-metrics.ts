@@ -117,6 +117,10 @@ export class ProcessMetrics {
     this.#observer = new PerformanceObserver((list) => {
       for (const entry of list.getEntries()) this.#record(entry);
     });
+  }
+
+  /** Starts observing GC (separate from construction, so a failed registration observes nothing). */
+  start(): void {
     this.#observer.observe({ entryTypes: ['gc'] });
   }
 
