@@ -10,6 +10,8 @@ import { DEMO_PASSWORD, seed } from './db/seed.ts';
 import { bearerToken } from './http/auth.ts';
 import { installErrorHandling } from './http/error-handler.ts';
 import { installValidation } from './http/validation.ts';
+import { createLive } from './live/index.ts';
+import { liveRoutes } from './live/routes.ts';
 import { authRoutes } from './routes/auth.ts';
 import { forumRoutes } from './routes/forums.ts';
 import { postRoutes } from './routes/posts.ts';
@@ -59,6 +61,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     forum: createForumService(repos, events, { maxDepth: config.threadMaxDepth, maxRows: config.threadMaxRows }),
     wiki: createWikiService(repos, events),
     search: createSearchService(repos),
+    // Added to the scope after auth and repos, so it closes (1001 to every socket) before them.
+    live: scope.add(createLive({ events, auth, repos, config })),
   };
   scope.setInterval(() => services.auth.sweepExpired(), config.sessionSweepMs);
   if (config.previews.enabled) {
@@ -93,6 +97,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       await api.register(postRoutes(services, config.threadMaxDepth));
       await api.register(wikiRoutes(services, config.wikiBodyLimit));
       await api.register(searchRoutes(services));
+      await api.register(liveRoutes(services.live, services.auth));
     },
     { prefix: '/api/v1' },
   );

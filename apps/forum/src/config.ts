@@ -1,5 +1,6 @@
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { LIVE_DEFAULTS, type LiveLimits } from './live/limits.ts';
 import type { PreviewWorkerOptions } from './services/previews/worker.ts';
 
 const APP_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -37,6 +38,14 @@ export interface Config {
    * defaults of {@link PreviewWorkerOptions}.
    */
   previews: PreviewWorkerOptions & { enabled: boolean };
+  /** Redis, optional: live updates fan out across instances through it. Env `REDIS_URL`. Default unset (one instance). */
+  redisUrl: string | undefined;
+  /**
+   * Live updates (`/api/v1/live`). Env `LIVE_HEARTBEAT_MS` (30,000), `LIVE_MAX_CONNECTIONS` (10,000),
+   * `LIVE_MAX_SUBSCRIPTIONS` (50), `LIVE_MAX_BUFFERED_BYTES` (1 MiB), `LIVE_MAX_PAYLOAD` (4 KiB),
+   * `LIVE_MAX_BAD_MESSAGES` (5), `LIVE_PRESENCE_MS` (100), `LIVE_CLOSE_GRACE_MS` (1,000); see {@link LiveLimits}.
+   */
+  live: LiveLimits;
 }
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -79,6 +88,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     previews: {
       enabled: oneOf(env, 'PREVIEWS', ['on', 'off'] as const, 'on') === 'on',
       allowPrivateHosts: oneOf(env, 'PREVIEW_ALLOW_PRIVATE_HOSTS', ['true', 'false'] as const, 'false') === 'true',
+    },
+    redisUrl: env.REDIS_URL || undefined,
+    live: {
+      heartbeatMs: int(env, 'LIVE_HEARTBEAT_MS', LIVE_DEFAULTS.heartbeatMs, 10, 3_600_000),
+      maxConnections: int(env, 'LIVE_MAX_CONNECTIONS', LIVE_DEFAULTS.maxConnections, 1, 1_000_000),
+      maxSubscriptions: int(env, 'LIVE_MAX_SUBSCRIPTIONS', LIVE_DEFAULTS.maxSubscriptions, 1, 10_000),
+      maxBufferedBytes: int(env, 'LIVE_MAX_BUFFERED_BYTES', LIVE_DEFAULTS.maxBufferedBytes, 1024, 256 * 1024 * 1024),
+      maxPayload: int(env, 'LIVE_MAX_PAYLOAD', LIVE_DEFAULTS.maxPayload, 64, 1024 * 1024),
+      maxBadMessages: int(env, 'LIVE_MAX_BAD_MESSAGES', LIVE_DEFAULTS.maxBadMessages, 1, 1000),
+      presenceMs: int(env, 'LIVE_PRESENCE_MS', LIVE_DEFAULTS.presenceMs, 0, 60_000),
+      closeGraceMs: int(env, 'LIVE_CLOSE_GRACE_MS', LIVE_DEFAULTS.closeGraceMs, 0, 60_000),
     },
     ...overrides,
   };

@@ -1,4 +1,5 @@
 import type { Repositories } from '../db/index.ts';
+import type { LiveHub } from '../live/hub.ts';
 import type { AuthService } from './auth.ts';
 import type { ForumEventBus } from './events.ts';
 import type { ForumService } from './forum.ts';
@@ -14,6 +15,8 @@ export interface Services {
   forum: ForumService;
   wiki: WikiService;
   search: SearchService;
+  /** Live updates: WebSocket rooms and presence (`hub.stats()` for the dashboard). */
+  live: LiveHub;
   /** The link-preview worker, when previews are enabled. */
   previews?: PreviewWorker;
 }

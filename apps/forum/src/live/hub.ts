@@ -1,0 +1,419 @@
+/**
+ * The live hub: every open `/api/v1/live` socket, the rooms it joined, presence, heartbeats,
+ * and the one bounded send path. It takes anything shaped like a `ws` server socket, so the
+ * route only translates (and tests can drive it with a plain `ws` server).
+ */
+import { type Clock, realClock } from 'keel/clock';
+import { type Resource, Scope } from 'keel/lifecycle';
+import { type LiveLimits, liveLimits } from './limits.ts';
+import { type ClientMessage, ClientProtocol, CloseCode, type ErrorCode, type MessageId, serverMessage } from './protocol.ts';
+import { Rooms } from './rooms.ts';
+
+export type { LiveLimits } from './limits.ts';
+export { LIVE_DEFAULTS } from './limits.ts';
+
+/** The part of a `ws` WebSocket the hub uses. */
+export interface LiveSocket {
+  readonly readyState: number;
+  /** Bytes queued and not yet taken by the kernel (ws: its sender queue plus the socket's writable length). */
+  readonly bufferedAmount: number;
+  send(data: string): void;
+  ping(): void;
+  close(code?: number, reason?: string): void;
+  terminate(): void;
+  on(event: 'message', fn: (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => void): unknown;
+  on(event: 'pong' | 'close', fn: () => void): unknown;
+  on(event: 'error', fn: (err: Error) => void): unknown;
+}
+
+export interface LiveUser {
+  id: number;
+  username: string;
+}
+
+/** Cross-instance delivery (see redis-fanout.ts); `target` is `t<topicId>` or `u<userId>`. */
+export interface Fanout {
+  publish(target: string, payload: string): void;
+  stats(): Record<string, number>;
+  close(): Promise<void>;
+}
+
+export interface LiveHubOptions extends Partial<LiveLimits> {
+  /** Session lookup for `auth` messages, the `me` channel, and its re-check at each heartbeat. */
+  authenticate: (token: string) => LiveUser | undefined;
+  /** Whether a topic may be subscribed. Default: every id. */
+  topicExists?: (topicId: number) => boolean;
+  /** Builds the fan-out; `deliver` hands other instances' events to local sockets. Default: none. */
+  fanout?: (deliver: (target: string, payload: string) => void) => Fanout;
+  /** Clock of the heartbeat, presence and close-grace timers. Default: the real clock. */
+  clock?: Clock;
+}
+
+/** Counts for the dashboard and leak checks; all return to 0 when every client has gone. */
+export interface LiveStats {
+  connections: number;
+  /** Topic rooms with at least one member. */
+  rooms: number;
+  /** Memberships in rooms and `me` channels. */
+  subscriptions: number;
+  /** Users with a socket on their `me` channel. */
+  channels: number;
+  /** Sockets told to close whose TCP connection has not ended yet. */
+  closing: number;
+  /** Totals since start. */
+  slowConsumers: number;
+  heartbeatTimeouts: number;
+  fanout?: Record<string, number>;
+}
+
+interface Connection {
+  readonly socket: LiveSocket;
+  user: LiveUser | undefined;
+  token: string | undefined;
+  readonly topics: Set<number>;
+  me: boolean;
+  alive: boolean;
+  bad: number;
+  open: boolean;
+}
+
+const OPEN = 1;
+
+/**
+ * Rooms, presence and heartbeats for the live WebSocket endpoint.
+ *
+ * @example
+ * ```ts
+ * const hub = new LiveHub({ authenticate: (token) => auth.authenticate(token) });
+ * wss.on('connection', (socket) => hub.accept(socket));
+ * hub.publishTopic(7, { type: 'post.created', topicId: 7, post });
+ * hub.stats(); // { connections: 1, rooms: 1, subscriptions: 1, … }
+ * await hub.close(); // every socket gets 1001
+ * ```
+ */
+export class LiveHub implements AsyncDisposable {
+  readonly limits: Readonly<LiveLimits>;
+  readonly #scope: Scope;
+  readonly #protocol = new ClientProtocol();
+  readonly #authenticate: (token: string) => LiveUser | undefined;
+  readonly #topicExists: (topicId: number) => boolean;
+  readonly #fanout: Fanout | undefined;
+  readonly #connections = new Set<Connection>();
+  readonly #rooms = new Rooms<Connection>();
+  /** Closing sockets and the cancel of each one's grace timer. */
+  readonly #closing = new Map<LiveSocket, () => void>();
+  readonly #dirty = new Set<number>();
+  #presenceTimer: (() => void) | undefined;
+  #slow = 0;
+  #timeouts = 0;
+  #shutdown: Promise<void> | undefined;
+  #drained: (() => void) | undefined;
+
+  constructor(options: LiveHubOptions) {
+    if (typeof options?.authenticate !== 'function') throw new TypeError('live: LiveHub option "authenticate" must be a function');
+    this.limits = liveLimits(options);
+    this.#authenticate = options.authenticate;
+    this.#topicExists = options.topicExists ?? (() => true);
+    this.#scope = new Scope({ name: 'live-hub', clock: options.clock ?? realClock });
+    // One interval for every socket: a timer per socket would cost ~460 ns per tick each (DESIGN.md).
+    this.#scope.setInterval(() => this.#heartbeat(), this.limits.heartbeatMs);
+    if (options.fanout) this.#fanout = this.#scope.add(options.fanout((target, payload) => this.#deliver(target, payload)));
+  }
+
+  /** True when a new socket would be refused. */
+  get full(): boolean {
+    return this.#shutdown !== undefined || this.#connections.size >= this.limits.maxConnections;
+  }
+
+  /** Whether a user notification could reach anyone (always true with a fan-out). */
+  get hasUserListeners(): boolean {
+    return this.#fanout !== undefined || this.#rooms.userCount > 0;
+  }
+
+  /** Ties a resource (an event listener's remover, say) to the hub's lifetime. */
+  adopt<T extends Resource>(resource: T): T {
+    return this.#scope.add(resource);
+  }
+
+  /**
+   * Takes an open socket; `user`/`token` come from an upgrade request that carried a valid
+   * session. Returns false when refused (closed with 1013 when full, 1001 when shutting down).
+   */
+  accept(socket: LiveSocket, auth: { user?: LiveUser; token?: string } = {}): boolean {
+    if (this.#shutdown || this.#connections.size >= this.limits.maxConnections) {
+      socket.on('close', () => this.#ended(socket));
+      socket.on('error', () => {});
+      if (this.#shutdown) this.#closeSocket(socket, CloseCode.goingAway, 'server shutdown');
+      else this.#closeSocket(socket, CloseCode.tryAgainLater, 'server full');
+      return false;
+    }
+    const user = auth.user;
+    const conn: Connection = { socket, user, token: user && auth.token, topics: new Set(), me: false, alive: true, bad: 0, open: true };
+    this.#connections.add(conn);
+    socket.on('message', (data, isBinary) => this.#onMessage(conn, data, isBinary));
+    socket.on('pong', () => {
+      conn.alive = true;
+    });
+    socket.on('close', () => {
+      this.#leaveAll(conn);
+      this.#ended(socket);
+    });
+    // ws answers protocol errors (1007 bad UTF-8, 1009 too big) itself, then emits 'error' and
+    // 'close'; a reset emits 'close' only. Either way the rooms are left at once.
+    socket.on('error', () => this.#drop(conn, undefined, ''));
+    return true;
+  }
+
+  /** Sends an event to every local subscriber of a topic, and to the other instances. */
+  publishTopic(topicId: number, message: object): void {
+    this.#publish(`t${topicId}`, JSON.stringify(message));
+  }
+
+  /** Sends an event to a user's private `me` channel, here and on the other instances. */
+  notifyUser(userId: number, message: object): void {
+    this.#publish(`u${userId}`, JSON.stringify(message));
+  }
+
+  /** Local subscribers of a topic (presence is per instance). */
+  presence(topicId: number): number {
+    return this.#rooms.topic(topicId)?.size ?? 0;
+  }
+
+  stats(): LiveStats {
+    const s: LiveStats = {
+      connections: this.#connections.size,
+      rooms: this.#rooms.topicCount,
+      subscriptions: this.#rooms.subscriptions,
+      channels: this.#rooms.userCount,
+      closing: this.#closing.size,
+      slowConsumers: this.#slow,
+      heartbeatTimeouts: this.#timeouts,
+    };
+    if (this.#fanout) s.fanout = this.#fanout.stats();
+    return s;
+  }
+
+  #publish(target: string, payload: string): void {
+    this.#deliver(target, payload);
+    this.#fanout?.publish(target, payload);
+  }
+
+  #deliver(target: string, payload: string): void {
+    const members = this.#rooms.target(target);
+    if (members) for (const conn of members) this.#send(conn, payload);
+  }
+
+  /** The one send path: it never queues past `maxBufferedBytes`; a slow reader is dropped instead. */
+  #send(conn: Connection, data: string): void {
+    if (!conn.open || conn.socket.readyState !== OPEN) return;
+    if (conn.socket.bufferedAmount + data.length > this.limits.maxBufferedBytes) {
+      this.#slow++;
+      this.#drop(conn, CloseCode.slowConsumer, 'slow consumer');
+      return;
+    }
+    conn.socket.send(data);
+  }
+
+  #reply(conn: Connection, code: ErrorCode, message: string, id: MessageId | undefined): void {
+    this.#send(conn, serverMessage.error(code, message, id));
+  }
+
+  #onMessage(conn: Connection, data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
+    if (!conn.open) return;
+    conn.alive = true;
+    if (isBinary) {
+      this.#drop(conn, CloseCode.unsupportedData, 'text frames only');
+      return;
+    }
+    const parsed = this.#protocol.parse(String(data));
+    if (parsed.ok) this.#handle(conn, parsed.message);
+    else this.#bad(conn, parsed.code, parsed.reason, parsed.id);
+  }
+
+  #bad(conn: Connection, code: 'bad_json' | 'bad_message' | 'unauthorized', reason: string, id: MessageId | undefined): void {
+    this.#reply(conn, code, reason, id);
+    if (++conn.bad < this.limits.maxBadMessages) return;
+    this.#drop(conn, code === 'bad_json' ? CloseCode.invalidPayload : CloseCode.policyViolation, 'too many bad messages');
+  }
+
+  #handle(conn: Connection, m: ClientMessage): void {
+    if (m.type === 'ping') this.#send(conn, serverMessage.pong(m.id));
+    else if (m.type === 'auth') this.#auth(conn, m.token, m.id);
+    else if (m.type === 'subscribe') {
+      if ('topicId' in m) this.#joinTopic(conn, m.topicId, m.id);
+      else this.#joinMe(conn, m.id);
+    } else if ('topicId' in m) {
+      this.#leaveTopic(conn, m.topicId);
+      this.#send(conn, serverMessage.unsubscribed({ topicId: m.topicId }, m.id));
+    } else {
+      this.#leaveMe(conn);
+      this.#send(conn, serverMessage.unsubscribed({ channel: 'me' }, m.id));
+    }
+  }
+
+  #auth(conn: Connection, token: string, id: MessageId | undefined): void {
+    if (conn.user) {
+      this.#reply(conn, 'already_authenticated', 'this socket has a session', id);
+      return;
+    }
+    const user = this.#authenticate(token);
+    if (!user) {
+      this.#bad(conn, 'unauthorized', 'unknown or expired session', id);
+      return;
+    }
+    conn.user = user;
+    conn.token = token;
+    this.#send(conn, serverMessage.authenticated(user, id));
+  }
+
+  #atLimit(conn: Connection, id: MessageId | undefined): boolean {
+    if (conn.topics.size + (conn.me ? 1 : 0) < this.limits.maxSubscriptions) return false;
+    this.#reply(conn, 'too_many_subscriptions', `at most ${this.limits.maxSubscriptions} subscriptions per socket`, id);
+    return true;
+  }
+
+  #joinTopic(conn: Connection, topicId: number, id: MessageId | undefined): void {
+    if (!conn.topics.has(topicId)) {
+      if (this.#atLimit(conn, id)) return;
+      if (!this.#topicExists(topicId)) {
+        this.#reply(conn, 'not_found', `topic ${topicId} not found`, id);
+        return;
+      }
+      conn.topics.add(topicId);
+      this.#rooms.joinTopic(topicId, conn);
+      this.#presenceChanged(topicId);
+    }
+    this.#send(conn, serverMessage.subscribed({ topicId }, this.presence(topicId), id));
+  }
+
+  #joinMe(conn: Connection, id: MessageId | undefined): void {
+    // The channel carries replies to the user's posts, which is private data: the session is
+    // checked again now, since it may have expired or been logged out after the upgrade.
+    const user = conn.token ? this.#authenticate(conn.token) : undefined;
+    if (!user) {
+      this.#forget(conn);
+      this.#reply(conn, 'unauthorized', 'the me channel needs a valid session', id);
+      return;
+    }
+    if (!conn.me) {
+      if (this.#atLimit(conn, id)) return;
+      conn.me = true;
+      this.#rooms.joinUser(user.id, conn);
+    }
+    this.#send(conn, serverMessage.subscribed({ channel: 'me' }, undefined, id));
+  }
+
+  #leaveTopic(conn: Connection, topicId: number): void {
+    if (!conn.topics.delete(topicId)) return;
+    this.#rooms.leaveTopic(topicId, conn);
+    this.#presenceChanged(topicId);
+  }
+
+  #leaveMe(conn: Connection): void {
+    if (!conn.me || !conn.user) return;
+    conn.me = false;
+    this.#rooms.leaveUser(conn.user.id, conn);
+  }
+
+  /** Drops the socket's session: it leaves its private channel and is anonymous from now on. */
+  #forget(conn: Connection): void {
+    this.#leaveMe(conn);
+    conn.user = undefined;
+    conn.token = undefined;
+  }
+
+  /** Idempotent: every disconnect path (close, error, heartbeat, slow reader, shutdown) ends here. */
+  #leaveAll(conn: Connection): void {
+    if (!conn.open) return;
+    conn.open = false;
+    this.#connections.delete(conn);
+    for (const topicId of conn.topics) this.#leaveTopic(conn, topicId);
+    this.#leaveMe(conn);
+  }
+
+  #presenceChanged(topicId: number): void {
+    if (this.limits.presenceMs === 0) {
+      this.#broadcastPresence(topicId);
+      return;
+    }
+    // Coalesced: a burst of n joins costs each member one presence message, not n.
+    this.#dirty.add(topicId);
+    this.#presenceTimer ??= this.#scope.setTimeout(() => {
+      this.#presenceTimer = undefined;
+      const topics = [...this.#dirty];
+      this.#dirty.clear();
+      for (const t of topics) this.#broadcastPresence(t);
+    }, this.limits.presenceMs);
+  }
+
+  #broadcastPresence(topicId: number): void {
+    const room = this.#rooms.topic(topicId);
+    if (!room) return;
+    const payload = serverMessage.presence(topicId, room.size);
+    for (const conn of room) this.#send(conn, payload);
+  }
+
+  #heartbeat(): void {
+    for (const conn of this.#connections) {
+      if (!conn.alive) {
+        // No pong (nor any frame) for a whole interval: the peer is gone or stuck.
+        this.#timeouts++;
+        this.#leaveAll(conn);
+        this.#closing.set(conn.socket, () => {});
+        conn.socket.terminate();
+        continue;
+      }
+      conn.alive = false;
+      conn.socket.ping();
+      if (conn.me && conn.token && !this.#authenticate(conn.token)) {
+        this.#forget(conn);
+        this.#reply(conn, 'session_expired', 'the session ended; the me channel is closed', undefined);
+      }
+    }
+  }
+
+  /** Leaves every room now, then closes (code undefined: ws is closing the socket already). */
+  #drop(conn: Connection, code: number | undefined, reason: string): void {
+    this.#leaveAll(conn);
+    this.#closeSocket(conn.socket, code, reason);
+  }
+
+  #closeSocket(socket: LiveSocket, code: number | undefined, reason: string): void {
+    if (this.#closing.has(socket)) return;
+    if (this.#scope.closed) {
+      socket.terminate();
+      return;
+    }
+    // A peer that never answers the close frame (paused, gone) is cut off after the grace.
+    this.#closing.set(
+      socket,
+      this.#scope.setTimeout(() => socket.terminate(), this.limits.closeGraceMs),
+    );
+    if (code !== undefined && socket.readyState === OPEN) socket.close(code, reason);
+  }
+
+  #ended(socket: LiveSocket): void {
+    const cancel = this.#closing.get(socket);
+    if (!cancel) return;
+    cancel();
+    this.#closing.delete(socket);
+    if (this.#closing.size === 0) this.#drained?.();
+  }
+
+  /** Closes every socket with 1001 and waits for them (at most `closeGraceMs`), then stops timers and the fan-out. */
+  close(): Promise<void> {
+    this.#shutdown ??= this.#close();
+    return this.#shutdown;
+  }
+
+  async #close(): Promise<void> {
+    for (const conn of [...this.#connections]) this.#drop(conn, CloseCode.goingAway, 'server shutdown');
+    if (this.#closing.size > 0) await new Promise<void>((resolve) => (this.#drained = resolve));
+    this.#dirty.clear();
+    await this.#scope.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * Live updates: the hub (rooms, presence, heartbeats, bounded sends), its wiring to the
+ * forum's domain events, and the optional Redis fan-out. `app.ts` calls {@link createLive}
+ * once and registers {@link liveRoutes} under `/api/v1`.
+ */
+import type { Repositories } from '../db/index.ts';
+import type { AuthService } from '../services/auth.ts';
+import type { ForumEventBus, ForumEvents } from '../services/events.ts';
+import { LiveHub, type LiveLimits } from './hub.ts';
+import { RedisFanout } from './redis-fanout.ts';
+
+export type { LiveSocket, LiveStats, LiveUser } from './hub.ts';
+export { LiveHub } from './hub.ts';
+export type { LiveLimits } from './limits.ts';
+export { LIVE_DEFAULTS } from './limits.ts';
+export { ClientProtocol, CloseCode } from './protocol.ts';
+export { RedisFanout } from './redis-fanout.ts';
+export { liveRoutes } from './routes.ts';
+
+export interface LiveDeps {
+  events: ForumEventBus;
+  auth: Pick<AuthService, 'authenticate'>;
+  repos: Repositories;
+  config: { live: LiveLimits; redisUrl?: string | undefined };
+}
+
+/**
+ * The hub with the forum's events wired in: new posts, edits and deletions go to the topic's
+ * room; a reply also goes to the `me` channel of the parent post's author (unless they replied
+ * to themselves). With `config.redisUrl`, events reach the other instances too.
+ *
+ * @example
+ * ```ts
+ * const live = scope.add(createLive({ events, auth, repos, config }));
+ * await app.register(liveRoutes(live, auth), { prefix: '/api/v1' });
+ * ```
+ */
+export function createLive({ events, auth, repos, config }: LiveDeps): LiveHub {
+  const redisUrl = config.redisUrl;
+  const hub = new LiveHub({
+    ...config.live,
+    authenticate: (token) => auth.authenticate(token),
+    topicExists: (topicId) => repos.topics.byId(topicId) !== undefined,
+    ...(redisUrl ? { fanout: (deliver: (t: string, p: string) => void) => new RedisFanout({ url: redisUrl }, deliver) } : {}),
+  });
+  // A listener runs inside the service's emit, after the commit: it must never throw into the
+  // request that made the write, so a failure here costs only the live message.
+  const guard =
+    <A extends unknown[]>(fn: (...args: A) => void) =>
+    (...args: A): void => {
+      try {
+        fn(...args);
+      } catch {
+        // The write is committed; clients re-read on reconnect.
+      }
+    };
+  const onCreated = guard(({ topicId, post }: ForumEvents['post.created'][0]) => {
+    hub.publishTopic(topicId, { type: 'post.created', topicId, post });
+    if (post.parentId === null || !hub.hasUserListeners) return;
+    const parent = repos.posts.byId(post.parentId);
+    if (parent && parent.author.id !== post.author.id) hub.notifyUser(parent.author.id, { type: 'reply', channel: 'me', topicId, post });
+  });
+  const onUpdated = guard(({ topicId, post }: ForumEvents['post.updated'][0]) =>
+    hub.publishTopic(topicId, { type: 'post.updated', topicId, post }),
+  );
+  const onDeleted = guard(({ topicId, postId }: ForumEvents['post.deleted'][0]) =>
+    hub.publishTopic(topicId, { type: 'post.deleted', topicId, postId }),
+  );
+  events.on('post.created', onCreated);
+  events.on('post.updated', onUpdated);
+  events.on('post.deleted', onDeleted);
+  hub.adopt(() => {
+    events.off('post.created', onCreated);
+    events.off('post.updated', onUpdated);
+    events.off('post.deleted', onDeleted);
+  });
+  return hub;
+}
