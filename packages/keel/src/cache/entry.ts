@@ -1,0 +1,100 @@
+/**
+ * A cached entry as held in L1, and its wire form in L2.
+ *
+ * L2 record: one header line, then the payload (compressed when flagged):
+ *   `k1|<flags>|<born>|<expiresAt>|<graceUntil>|<tag,tag>|<etag>|<contentType>\n<payload>`
+ * The header is plain text so the read script in Redis can check the tags' invalidation
+ * stamps against `born` without a second round trip (see tiers/redis.ts).
+ */
+import { decompress, maybeCompress } from './serializer.ts';
+
+/** One L1 entry. A class, so every entry has one hidden class and the hit path stays monomorphic. */
+export class Entry {
+  value: unknown;
+  /** Bytes of the serialized value (the L1 byte bound counts these). */
+  size: number;
+  /** When the load that produced the value started (a tag stamp): invalidations after it win. */
+  born: number;
+  /** Logical expiry (epoch ms); after it the value is stale. */
+  expiresAt: number;
+  /** Stale values may be served until here (expiresAt + grace). */
+  graceUntil: number;
+  /** The hit path's one comparison: min(expiresAt, L1 expiry, eager-refresh point). */
+  refreshAt: number;
+  tags: readonly string[];
+  /** The tag epoch at which the tags were last checked; equal to the cache's ⇒ still valid. */
+  epoch: number;
+  /** Consecutive failed refreshes (fail-safe backoff). */
+  failures = 0;
+  /** No refresh is attempted before this (epoch ms). */
+  retryAt = 0;
+
+  constructor(
+    value: unknown,
+    size: number,
+    born: number,
+    expiresAt: number,
+    graceUntil: number,
+    refreshAt: number,
+    tags: readonly string[],
+    epoch: number,
+  ) {
+    this.value = value;
+    this.size = size;
+    this.born = born;
+    this.expiresAt = expiresAt;
+    this.graceUntil = graceUntil;
+    this.refreshAt = refreshAt;
+    this.tags = tags;
+    this.epoch = epoch;
+  }
+}
+
+export interface RecordMeta {
+  /** `'v'`: a serialized value; `'b'`: an HTTP body stored as is. */
+  kind: 'v' | 'b';
+  born: number;
+  expiresAt: number;
+  graceUntil: number;
+  tags: readonly string[];
+  etag: string;
+  contentType: string;
+}
+
+export interface StoredRecord extends RecordMeta {
+  payload: Buffer;
+}
+
+const NL = 10;
+
+export function encodeRecord(meta: RecordMeta, payload: Buffer, compressThreshold: number): Buffer {
+  const { bytes, compressed } = maybeCompress(payload, compressThreshold);
+  const header = `k1|${meta.kind}${compressed ? 'z' : ''}|${meta.born}|${meta.expiresAt}|${meta.graceUntil}|${meta.tags.join(',')}|${meta.etag}|${meta.contentType}\n`;
+  const head = Buffer.from(header, 'utf8');
+  return Buffer.concat([head, bytes], head.byteLength + bytes.byteLength);
+}
+
+/** Parses a record; `undefined` for anything malformed (a foreign or corrupted key is a miss). */
+export function decodeRecord(buf: Buffer): StoredRecord | undefined {
+  const nl = buf.indexOf(NL);
+  if (nl < 0) return undefined;
+  const f = buf.toString('utf8', 0, nl).split('|');
+  if (f.length !== 8 || f[0] !== 'k1') return undefined;
+  const flags = f[1] as string;
+  const kind = flags[0];
+  if (kind !== 'v' && kind !== 'b') return undefined;
+  const born = Number(f[2]);
+  const expiresAt = Number(f[3]);
+  const graceUntil = Number(f[4]);
+  if (!Number.isFinite(born) || !Number.isFinite(expiresAt) || !Number.isFinite(graceUntil)) return undefined;
+  let payload = buf.subarray(nl + 1);
+  if (flags.includes('z')) {
+    try {
+      payload = decompress(payload);
+    } catch {
+      return undefined;
+    }
+  }
+  const tags = f[5] === '' ? [] : (f[5] as string).split(',');
+  return { kind, born, expiresAt, graceUntil, tags, etag: f[6] as string, contentType: f[7] as string, payload };
+}

@@ -1,0 +1,383 @@
+/**
+ * The miss paths of the tiered cache: L2 reads, single-flight loads with hard/soft timeouts,
+ * stale-while-revalidate, fail-safe with backoff, the cross-instance lease, and writes.
+ * Kept apart from tiered-cache.ts so that file holds the public surface and the hit paths.
+ */
+import { CHANNELS, channel } from '../channels.ts';
+import type { Clock } from '../clock.ts';
+import type { Scope } from '../lifecycle/scope.ts';
+import { encodeMessage } from './bus.ts';
+import { decodeRecord, Entry, encodeRecord } from './entry.ts';
+import { CacheTimeoutError } from './errors.ts';
+import type { CachedBody } from './http.ts';
+import { leaseOrWait, Sleeper } from './lock.ts';
+import type { GetOrSetOptions, ResolvedOptions, SetOptions } from './options.ts';
+import { byteSize, toBuffer } from './serializer.ts';
+import { Flight, type FlightMap, type LoaderContext } from './single-flight.ts';
+import type { TagStamps } from './tags.ts';
+import type { MemoryTier } from './tiers/memory.ts';
+import type { RedisTier } from './tiers/redis.ts';
+
+type AnyLoader = (context: LoaderContext) => unknown;
+export type Kind = 'v' | 'b';
+
+const EMPTY: readonly string[] = Object.freeze([]);
+const entryValue = (e: Entry): unknown => e.value;
+const noop = (): void => {};
+
+export interface LoadsDeps {
+  o: ResolvedOptions;
+  l1: MemoryTier;
+  l2: RedisTier | undefined;
+  tags: TagStamps;
+  flights: FlightMap;
+  scope: Scope;
+  instanceId: string;
+  bus: boolean;
+  isClosed: () => boolean;
+}
+
+export class Loads {
+  readonly sleeper: Sleeper;
+  readonly #d: LoadsDeps;
+  readonly #o: ResolvedOptions;
+  readonly #clock: Clock;
+  readonly #name: string;
+  readonly #hitCh = channel(CHANNELS.cache.hit);
+  readonly #missCh = channel(CHANNELS.cache.miss);
+  readonly #staleCh = channel(CHANNELS.cache.stale);
+  readonly #loadCh = channel(CHANNELS.cache.load);
+  readonly #errCh = channel(CHANNELS.cache.loaderError);
+  /**
+   * Write/delete/clear generations (local or from the bus). An L2 read that started before
+   * its key changed may hold the old value: it is returned (the read began first) but not put
+   * into L1, where it would outlive the change. Per key, bounded: forgotten keys raise a floor.
+   */
+  readonly changes = new KeyChanges(4_096);
+
+  constructor(d: LoadsDeps) {
+    this.#d = d;
+    this.#o = d.o;
+    this.#clock = d.o.clock;
+    this.#name = d.o.name;
+    this.sleeper = new Sleeper(d.o.clock);
+  }
+
+  async getSlow(key: string, e: Entry | undefined): Promise<unknown> {
+    const { l1, l2, tags } = this.#d;
+    let fresh: Entry | undefined;
+    if (e !== undefined) {
+      const now = this.#clock.now();
+      if (!tags.valid(e.born, e.tags) || now >= e.graceUntil) l1.delete(key);
+      else if (now < e.expiresAt) fresh = e;
+    }
+    if (!l2 || this.#d.isClosed()) return fresh?.value;
+    const gen = this.changes.now;
+    const r = await this.readL2(key);
+    if (r && this.#clock.now() < r.expiresAt) {
+      if (this.#hitCh.hasSubscribers) this.#hitCh.publish({ name: this.#name, tier: 'l2' });
+      this.#admit(key, r, gen);
+      return r.value;
+    }
+    return fresh?.value;
+  }
+
+  getOrSetSlow(key: string, loader: AnyLoader, o: GetOrSetOptions | undefined, e: Entry | undefined, kind: Kind): Promise<unknown> {
+    if (e !== undefined) {
+      const now = this.#clock.now();
+      if (!this.#d.tags.valid(e.born, e.tags) || now >= e.graceUntil) {
+        this.#d.l1.delete(key);
+      } else if (now < e.expiresAt) {
+        // Fresh but past its refresh point (eager refresh, or L1's own shorter TTL): serve it
+        // and refresh in the background (L2 first, so an L1 TTL costs no loader call).
+        if (this.#hitCh.hasSubscribers) this.#hitCh.publish({ name: this.#name, tier: 'l1' });
+        if (now >= e.retryAt) this.#flight(key, loader, o, e, kind).promise.catch(noop);
+        return Promise.resolve(e.value);
+      } else {
+        return this.#serveStale(key, loader, o, e, kind, now);
+      }
+    }
+    return this.#flight(key, loader, o, undefined, kind).promise.then(entryValue);
+  }
+
+  #serveStale(key: string, loader: AnyLoader, o: GetOrSetOptions | undefined, e: Entry, kind: Kind, now: number): Promise<unknown> {
+    if (now < e.retryAt) return this.#stale(e);
+    const f = this.#flight(key, loader, o, e, kind);
+    const soft = o?.softTimeoutMs ?? this.#o.softTimeoutMs;
+    if (soft <= 0) {
+      f.promise.catch(noop);
+      return this.#stale(e);
+    }
+    return new Promise((resolve) => {
+      let done = false;
+      const cancel = this.#d.scope.setTimeout(() => {
+        done = true;
+        resolve(this.#stale(e));
+      }, soft);
+      f.promise.then(
+        (r) => {
+          if (done) return;
+          cancel();
+          resolve(r === e ? this.#stale(e) : r.value);
+        },
+        () => {
+          if (done) return;
+          cancel();
+          resolve(this.#stale(e));
+        },
+      );
+    });
+  }
+
+  #stale(e: Entry): Promise<unknown> {
+    if (this.#staleCh.hasSubscribers) this.#staleCh.publish({ name: this.#name });
+    return Promise.resolve(e.value);
+  }
+
+  #flight(key: string, loader: AnyLoader, o: GetOrSetOptions | undefined, stale: Entry | undefined, kind: Kind): Flight {
+    const flights = this.#d.flights;
+    let f = flights.get(key);
+    if (f !== undefined) {
+      if (stale !== undefined && f.stale === undefined) f.stale = stale;
+      return f;
+    }
+    f = new Flight(o?.tags ?? EMPTY, stale);
+    flights.set(key, f);
+    f.promise = this.#run(key, loader, o, f, kind);
+    return f;
+  }
+
+  /** One flight under its hard timeout: the load result, the fail-safe stale value, or an error. */
+  #run(key: string, loader: AnyLoader, o: GetOrSetOptions | undefined, f: Flight, kind: Kind): Promise<Entry> {
+    const hard = o?.hardTimeoutMs ?? this.#o.hardTimeoutMs;
+    return new Promise<Entry>((resolve, reject) => {
+      let settled = false;
+      const fail = (error: unknown): void => {
+        const s = this.#failSafe(key, f);
+        if (s) resolve(s);
+        else reject(error);
+      };
+      const finish = (): boolean => {
+        if (settled) return false;
+        settled = true;
+        cancel();
+        f.kill = undefined;
+        this.#d.flights.settle(key, f);
+        return true;
+      };
+      const cancel = this.#d.scope.setTimeout(() => {
+        if (!finish()) return;
+        const error = new CacheTimeoutError(this.#name, key, hard);
+        f.abort(error);
+        this.#loaderError(error);
+        fail(error);
+      }, hard);
+      f.kill = (reason) => {
+        if (finish()) fail(reason);
+      };
+      this.#produce(key, loader, o, f, kind).then(
+        (entry) => {
+          if (finish()) resolve(entry);
+        },
+        (error: unknown) => {
+          if (finish()) fail(error);
+        },
+      );
+    });
+  }
+
+  async #produce(key: string, loader: AnyLoader, o: GetOrSetOptions | undefined, f: Flight, kind: Kind): Promise<Entry> {
+    const l2 = this.#d.l2;
+    let token: string | undefined;
+    if (l2) {
+      const gen = this.changes.now;
+      const r = await this.readL2(key);
+      if (r) {
+        if (this.#clock.now() < r.expiresAt) return this.#l2Hit(key, r, f, gen);
+        f.stale ??= r;
+      }
+      const lock = this.#o.lock;
+      if (lock && !this.#d.isClosed()) {
+        const readFresh = async (): Promise<Entry | undefined> => {
+          const x = await this.readL2(key);
+          return x && this.#clock.now() < x.expiresAt ? x : undefined;
+        };
+        const res = await leaseOrWait(l2, key, lock, this.#clock, this.sleeper, readFresh, this.#d.isClosed);
+        if ('found' in res) return this.#l2Hit(key, res.found, f, gen);
+        token = res.token;
+      }
+    }
+    if (this.#missCh.hasSubscribers) this.#missCh.publish({ name: this.#name });
+    const born = this.#d.tags.stamp();
+    const start = this.#clock.now();
+    let value: unknown;
+    try {
+      value = await loader(f);
+    } catch (error) {
+      if (this.#loadCh.hasSubscribers) this.#loadCh.publish({ name: this.#name, durationMs: this.#clock.now() - start, ok: false });
+      this.#loaderError(error);
+      if (token !== undefined && l2) void l2.unlock(key, token);
+      throw error;
+    }
+    if (this.#loadCh.hasSubscribers) this.#loadCh.publish({ name: this.#name, durationMs: this.#clock.now() - start, ok: true });
+    const entry = await this.store(key, value, born, o, f, kind, token !== undefined);
+    if (token !== undefined && l2) await l2.unlock(key, token);
+    return entry;
+  }
+
+  #l2Hit(key: string, r: Entry, f: Flight, gen: number): Entry {
+    if (this.#hitCh.hasSubscribers) this.#hitCh.publish({ name: this.#name, tier: 'l2' });
+    if (!f.detached) this.#admit(key, r, gen);
+    return r;
+  }
+
+  #loaderError(error: unknown): void {
+    if (this.#errCh.hasSubscribers) this.#errCh.publish({ name: this.#name, error });
+  }
+
+  /** The stale value to serve after a failure, with the next retry pushed back; or undefined. */
+  #failSafe(key: string, f: Flight): Entry | undefined {
+    const s = f.stale;
+    if (!s) return undefined;
+    const now = this.#clock.now();
+    if (now >= s.graceUntil || !this.#d.tags.valid(s.born, s.tags)) return undefined;
+    s.failures++;
+    s.retryAt = now + Math.min(this.#o.retryBackoffMs * 2 ** Math.min(s.failures - 1, 30), this.#o.maxRetryBackoffMs);
+    // Keep it in L1 (it may have come from L2) so the backoff holds for the next callers.
+    if (!f.detached && this.#d.l1.get(key) === undefined) this.#d.l1.set(key, s);
+    if (this.#staleCh.hasSubscribers) this.#staleCh.publish({ name: this.#name });
+    return s;
+  }
+
+  #admit(key: string, e: Entry, gen: number): void {
+    if (!this.changes.changedSince(key, gen) && !this.#d.isClosed() && this.#d.tags.valid(e.born, e.tags)) {
+      e.epoch = this.#d.tags.epoch;
+      this.#d.l1.set(key, e);
+    }
+  }
+
+  /** A valid (not invalidated, within grace) entry from L2, or undefined. Never rejects. */
+  async readL2(key: string): Promise<Entry | undefined> {
+    const l2 = this.#d.l2;
+    if (!l2) return undefined;
+    const buf = await l2.read(key);
+    if (!buf) return undefined;
+    const r = decodeRecord(buf);
+    if (!r) return undefined;
+    const now = this.#clock.now();
+    if (now >= r.graceUntil || !this.#d.tags.valid(r.born, r.tags)) return undefined;
+    let value: unknown;
+    if (r.kind === 'b') value = { body: r.payload, etag: r.etag, contentType: r.contentType } satisfies CachedBody;
+    else {
+      try {
+        value = this.#o.serializer.deserialize(r.payload);
+      } catch {
+        return undefined;
+      }
+    }
+    const l1Ttl = this.#o.l1.ttlMs;
+    const refreshAt = l1Ttl === undefined ? r.expiresAt : Math.min(r.expiresAt, now + l1Ttl);
+    const tags = r.tags.length === 0 ? EMPTY : r.tags;
+    return new Entry(value, r.payload.byteLength, r.born, r.expiresAt, r.graceUntil, refreshAt, tags, this.#d.tags.epoch);
+  }
+
+  /**
+   * Builds the entry for a loaded or set value and writes it to L1 and L2, unless an
+   * invalidation overtook the load (then the value is returned but stored nowhere).
+   */
+  async store(
+    key: string,
+    value: unknown,
+    born: number,
+    o: SetOptions | undefined,
+    f: Flight | undefined,
+    kind: Kind,
+    awaitL2: boolean,
+  ): Promise<Entry> {
+    const { l1, l2, tags: stamps } = this.#d;
+    const now = this.#clock.now();
+    let ttl = o?.ttlMs ?? this.#o.ttlMs;
+    let grace = o?.graceMs ?? this.#o.graceMs;
+    // Tag stamps live `tagRetentionMs` in Redis; an entry outliving them could dodge an invalidation.
+    const retention = this.#o.l2?.tagRetentionMs ?? Number.POSITIVE_INFINITY;
+    if (ttl + grace > retention) {
+      ttl = Math.min(ttl, retention);
+      grace = retention - ttl;
+    }
+    const tags = o?.tags && o.tags.length > 0 ? Object.freeze([...o.tags]) : EMPTY;
+    const expiresAt = now + ttl;
+    const graceUntil = expiresAt + grace;
+    let refreshAt = Math.min(expiresAt, now + (this.#o.l1.ttlMs ?? ttl));
+    if (this.#o.eagerRefresh < 1) refreshAt = Math.min(refreshAt, now + ttl * this.#o.eagerRefresh);
+    let payload: string | Uint8Array | undefined;
+    let etag = '';
+    let contentType = '';
+    if (value !== undefined) {
+      if (kind === 'b') {
+        const b = value as CachedBody;
+        payload = b.body;
+        etag = b.etag;
+        contentType = b.contentType;
+      } else {
+        try {
+          payload = this.#o.serializer.serialize(value);
+        } catch (error) {
+          this.#loaderError(error);
+        }
+      }
+    }
+    const size = payload === undefined ? 0 : byteSize(payload);
+    const entry = new Entry(value, size, born, expiresAt, graceUntil, refreshAt, tags, stamps.epoch);
+    if (payload === undefined || f?.detached || this.#d.isClosed() || !stamps.valid(born, tags)) return entry;
+    this.changes.touch(key);
+    l1.set(key, entry);
+    if (l2) {
+      const record = encodeRecord(
+        { kind, born, expiresAt, graceUntil, tags, etag, contentType },
+        toBuffer(payload),
+        this.#o.compressThreshold,
+      );
+      const message = this.#d.bus ? encodeMessage(this.#d.instanceId, now, born, { k: [key] }) : '';
+      const write = l2.write(key, record, graceUntil - now, message);
+      if (awaitL2) await write;
+    }
+    return entry;
+  }
+}
+
+/** Per-key change generations in a bounded map; an evicted key's generation raises a floor. */
+export class KeyChanges {
+  readonly #max: number;
+  readonly #byKey = new Map<string, number>();
+  #floor = 0;
+  /** The current generation (capture it before a read). */
+  now = 0;
+
+  constructor(max: number) {
+    this.#max = max;
+  }
+
+  touch(key: string): void {
+    this.now++;
+    this.#byKey.delete(key);
+    this.#byKey.set(key, this.now);
+    if (this.#byKey.size > this.#max) {
+      const [oldest, at] = this.#byKey.entries().next().value as [string, number];
+      this.#byKey.delete(oldest);
+      this.#floor = at;
+    }
+  }
+
+  /** Every key changed (clear). */
+  touchAll(): void {
+    this.now++;
+    this.#byKey.clear();
+    this.#floor = this.now;
+  }
+
+  changedSince(key: string, gen: number): boolean {
+    if (this.#floor > gen) return true;
+    const at = this.#byKey.get(key);
+    return at !== undefined && at > gen;
+  }
+}

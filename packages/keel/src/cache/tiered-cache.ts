@@ -1,0 +1,426 @@
+/**
+ * The tiered cache: L1 in process (lru-cache), optional L2 in Redis, single flight per key
+ * (and optionally across instances), stale-while-revalidate and fail-safe within a grace
+ * period, tag invalidation fenced by stamps, and cross-instance L1 invalidation over a bus.
+ *
+ * The L1 hit path is one lru-cache get, one clock read and one comparison, plus a tag check
+ * only when something was invalidated since the entry was last checked: no timer, no
+ * AbortController, no promise but the one returned (benchmarks/cache.bench.ts).
+ */
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { CHANNELS, channel } from '../channels.ts';
+import type { Clock } from '../clock.ts';
+import { Scope } from '../lifecycle/scope.ts';
+import { Bus, type BusMessage, encodeMessage } from './bus.ts';
+import { CacheClosedError } from './errors.ts';
+import { type CachedBody, toCachedBody } from './http.ts';
+import { Loads } from './loads.ts';
+import { callOptionsError, type GetOrSetOptions, resolveOptions, type SetOptions, type TieredCacheOptions } from './options.ts';
+import type { LoaderContext } from './single-flight.ts';
+import { FlightMap } from './single-flight.ts';
+import { badTag, TagStamps } from './tags.ts';
+import { MemoryTier } from './tiers/memory.ts';
+import { connectionOptions, RedisTier } from './tiers/redis.ts';
+
+/** A loader: gets `{ signal }` (aborted at the hard timeout or on close), returns the value. */
+export type Loader<T> = (context: LoaderContext) => PromiseLike<T> | T;
+
+export interface BodyOptions extends GetOrSetOptions {
+  /** Content type of the body. Default: JSON for values, text for strings, octet-stream for bytes. */
+  contentType?: string;
+}
+
+/** A snapshot for health checks and dashboards. */
+export interface CacheStats {
+  l1Entries: number;
+  l1Bytes: number;
+  inFlight: number;
+  /** `'none'` without L2; `'up'` when connected with the breaker closed; `'down'` otherwise. */
+  l2: 'none' | 'up' | 'down';
+  /** Bus subscribed (false without a bus). */
+  bus: boolean;
+  /** Invalidations waiting for Redis to come back. */
+  pendingInvalidations: number;
+}
+
+/**
+ * A tiered cache that never stampedes, never hangs on Redis, and serves stale rather than fail.
+ *
+ * @example
+ * ```ts
+ * import { TieredCache } from 'keel/cache';
+ * const cache = new TieredCache({ name: 'topics', ttlMs: 30_000, graceMs: 300_000 });
+ * const topics = await cache.getOrSet('forum:1:topics', () => repo.listTopics(1), { tags: ['forum:1'] });
+ * await cache.invalidateTags(['forum:1']); // after a write
+ * await cache.close();
+ * ```
+ */
+export class TieredCache implements AsyncDisposable {
+  readonly name: string;
+  readonly #clock: Clock;
+  readonly #scope: Scope;
+  readonly #l1: MemoryTier;
+  readonly #tags: TagStamps;
+  readonly #flights = new FlightMap();
+  readonly #l2: RedisTier | undefined;
+  readonly #bus: Bus | undefined;
+  readonly #loads: Loads;
+  readonly #id = randomUUID();
+  readonly #hitCh = channel(CHANNELS.cache.hit);
+  readonly #evictCh = channel(CHANNELS.cache.evict);
+  // Invalidations Redis missed while down, replayed on reconnect (bounded; overflow becomes a clear).
+  #pendingKeys = new Set<string>();
+  #pendingTags = new Map<string, number>();
+  #pendingClear = 0;
+  #closed = false;
+
+  constructor(options?: TieredCacheOptions) {
+    const o = resolveOptions(options);
+    this.name = o.name;
+    this.#clock = o.clock;
+    this.#scope = new Scope({ name: `cache:${o.name}`, clock: o.clock });
+    this.#tags = new TagStamps(o.clock, o.maxTags);
+    this.#l1 = new MemoryTier({
+      maxEntries: o.l1.maxEntries,
+      maxBytes: o.l1.maxBytes,
+      onEvict: () => {
+        if (this.#evictCh.hasSubscribers) this.#evictCh.publish({ name: this.name, reason: 'capacity' });
+      },
+    });
+    if (o.l2) {
+      const owned = typeof o.l2.redis === 'string';
+      const conn = connectionOptions(Math.max(1_000, o.l2.timeoutMs * 4));
+      const redis = typeof o.l2.redis === 'string' ? new Redis(o.l2.redis, conn) : o.l2.redis;
+      this.#l2 = new RedisTier({
+        name: o.name,
+        redis,
+        owned,
+        namespace: o.namespace,
+        timeoutMs: o.l2.timeoutMs,
+        breaker: o.l2.breaker,
+        tagRetentionMs: o.l2.tagRetentionMs,
+        clock: o.clock,
+        scope: this.#scope,
+      });
+      this.#scope.on(redis, 'ready', () => void this.#flushPending());
+      if (o.bus) {
+        const subscriber = typeof o.l2.redis === 'string' ? new Redis(o.l2.redis, conn) : o.l2.redis.duplicate(conn);
+        this.#bus = new Bus({
+          name: o.name,
+          subscriber,
+          channel: this.#l2.channelName,
+          instanceId: this.#id,
+          clock: o.clock,
+          scope: this.#scope,
+          onMessage: (m) => this.#onBus(m),
+          onReconnect: () => {
+            this.#l1.clear();
+            this.#loads.changes.touchAll();
+          },
+        });
+      }
+    }
+    this.#loads = new Loads({
+      o,
+      l1: this.#l1,
+      l2: this.#l2,
+      tags: this.#tags,
+      flights: this.#flights,
+      scope: this.#scope,
+      instanceId: this.#id,
+      bus: this.#bus !== undefined,
+      isClosed: () => this.#closed,
+    });
+  }
+
+  /**
+   * The value for `key` when fresh in L1 or L2, else `undefined`. Never rejects.
+   *
+   * @example
+   * ```ts
+   * const user = await cache.get('user:1');
+   * ```
+   */
+  get<T = unknown>(key: string): Promise<T | undefined> {
+    const e = this.#l1.get(key);
+    if (e !== undefined && this.#clock.now() < e.refreshAt && (e.epoch === this.#tags.epoch || this.#tags.check(e))) {
+      if (this.#hitCh.hasSubscribers) this.#hitCh.publish({ name: this.name, tier: 'l1' });
+      return Promise.resolve(e.value as T);
+    }
+    return this.#loads.getSlow(key, e) as Promise<T | undefined>;
+  }
+
+  /**
+   * The cached value, or the loader's, run once per key however many callers ask. Within
+   * grace a stale value is served (at once, or after `softTimeoutMs`) while a refresh runs;
+   * a failing or slow loader serves stale too. Rejects only with the loader's own error, a
+   * {@link CacheTimeoutError} (hard timeout, nothing stale), or {@link CacheClosedError}.
+   * A loader result of `undefined` is returned but not cached.
+   *
+   * @example
+   * ```ts
+   * const page = await cache.getOrSet(`page:${id}`, ({ signal }) => wiki.load(id, { signal }), { tags: [`page:${id}`], ttlMs: 60_000 });
+   * ```
+   */
+  getOrSet<T>(key: string, loader: Loader<T>, options?: GetOrSetOptions): Promise<T> {
+    const e = this.#l1.get(key);
+    if (e !== undefined && this.#clock.now() < e.refreshAt && (e.epoch === this.#tags.epoch || this.#tags.check(e))) {
+      if (this.#hitCh.hasSubscribers) this.#hitCh.publish({ name: this.name, tier: 'l1' });
+      return Promise.resolve(e.value as T);
+    }
+    if (this.#closed) return Promise.reject(new CacheClosedError(this.name));
+    const bad = callOptionsError(options) ?? this.#tagsError(options?.tags);
+    if (bad) return Promise.reject(bad);
+    return this.#loads.getOrSetSlow(key, loader, options, e, 'v') as Promise<T>;
+  }
+
+  /**
+   * Like {@link getOrSet}, for HTTP bodies: the loader's result is encoded once (JSON for
+   * values; strings and bytes as they are) and stored with its strong ETag, so a hit hands
+   * back the same bytes and ETag without re-stringifying. L2 stores the raw bytes too. Pair
+   * with `conditionalResponse()` for 304s. Use keys distinct from `getOrSet` keys.
+   *
+   * @example
+   * ```ts
+   * const cached = await cache.getOrSetBody(`topics:${id}`, () => repo.listTopics(id), { tags: [`forum:${id}`] });
+   * reply.header('etag', cached.etag).type(cached.contentType).send(cached.body);
+   * ```
+   */
+  getOrSetBody(key: string, loader: Loader<unknown>, options?: BodyOptions): Promise<CachedBody> {
+    const e = this.#l1.get(key);
+    if (e !== undefined && this.#clock.now() < e.refreshAt && (e.epoch === this.#tags.epoch || this.#tags.check(e))) {
+      if (this.#hitCh.hasSubscribers) this.#hitCh.publish({ name: this.name, tier: 'l1' });
+      return Promise.resolve(e.value as CachedBody);
+    }
+    if (this.#closed) return Promise.reject(new CacheClosedError(this.name));
+    const bad = callOptionsError(options) ?? this.#tagsError(options?.tags);
+    if (bad) return Promise.reject(bad);
+    const type = options?.contentType;
+    const wrapped: Loader<CachedBody> = async (ctx) => toCachedBody(await loader(ctx), type);
+    return this.#loads.getOrSetSlow(key, wrapped, options, e, 'b') as Promise<CachedBody>;
+  }
+
+  /**
+   * Stores a value in L1 and L2 (and tells other instances to drop theirs).
+   *
+   * @example
+   * ```ts
+   * await cache.set('user:1', user, { ttlMs: 300_000, tags: ['user:1'] });
+   * ```
+   */
+  set(key: string, value: unknown, options?: SetOptions): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    const bad = callOptionsError(options) ?? this.#tagsError(options?.tags);
+    if (bad) return Promise.reject(bad);
+    this.#flights.detachKey(key);
+    return this.#loads.store(key, value, this.#tags.stamp(), options, undefined, 'v', true).then(() => undefined);
+  }
+
+  /**
+   * Stores an HTTP body (see {@link getOrSetBody}) and returns it with its ETag.
+   *
+   * @example
+   * ```ts
+   * const cached = await cache.setBody('home', '<h1>hi</h1>', { contentType: 'text/html; charset=utf-8' });
+   * ```
+   */
+  async setBody(key: string, content: unknown, options?: BodyOptions): Promise<CachedBody> {
+    const body = toCachedBody(content, options?.contentType);
+    if (this.#closed) return body;
+    const bad = callOptionsError(options) ?? this.#tagsError(options?.tags);
+    if (bad) throw bad;
+    this.#flights.detachKey(key);
+    await this.#loads.store(key, body, this.#tags.stamp(), options, undefined, 'b', true);
+    return body;
+  }
+
+  /**
+   * Removes a key from L1, L2 and every instance's L1. Never rejects; if Redis is down the
+   * delete is replayed when it returns.
+   *
+   * @example
+   * ```ts
+   * await cache.delete('user:1');
+   * ```
+   */
+  async delete(key: string): Promise<void> {
+    this.#l1.delete(key);
+    this.#loads.changes.touch(key);
+    this.#flights.detachKey(key);
+    if (!this.#l2 || this.#closed) return;
+    const stamp = this.#tags.stamp();
+    const ok = await this.#l2.delete([key], this.#message(stamp, { k: [key] }));
+    if (!ok) this.#pend(() => this.#pendingKeys.add(key));
+  }
+
+  /**
+   * Expires every entry under any of `tags`, here at once and in every instance (L2 stamps
+   * and the bus). Loads that started before it are not stored. Never rejects.
+   *
+   * @example
+   * ```ts
+   * await cache.invalidateTags([`topic:${topicId}`, `forum:${forumId}`]);
+   * ```
+   */
+  async invalidateTags(tags: readonly string[]): Promise<void> {
+    const bad = Array.isArray(tags) ? this.#tagsError(tags) : new TypeError('keel: TieredCache.invalidateTags needs an array of tags');
+    if (bad) throw bad;
+    if (tags.length === 0) return;
+    const stamp = this.#tags.stamp();
+    this.#tags.invalidate(tags, stamp);
+    this.#flights.detachTags(tags);
+    if (!this.#l2 || this.#closed) return;
+    const ok = await this.#l2.invalidateTags(tags, stamp, this.#message(stamp, { g: [...tags] }));
+    if (!ok) this.#pend(() => this.#pendTags(tags, stamp));
+  }
+
+  /**
+   * Empties the cache in this namespace: L1 here and everywhere, and L2 (by a clear stamp,
+   * so it is one round trip however many keys there are). Never rejects.
+   *
+   * @example
+   * ```ts
+   * await cache.clear();
+   * ```
+   */
+  async clear(): Promise<void> {
+    this.#l1.clear();
+    this.#loads.changes.touchAll();
+    const stamp = this.#tags.stamp();
+    this.#tags.clear(stamp);
+    this.#flights.detachAll();
+    if (!this.#l2 || this.#closed) return;
+    const ok = await this.#l2.clear(stamp, this.#message(stamp, { c: 1 }));
+    if (!ok) this.#pendingClear = Math.max(this.#pendingClear, stamp);
+  }
+
+  /**
+   * Resolves `true` once L2 (and the bus) are connected, or `false` after `timeoutMs`. The
+   * cache works before that (L1 only); await this at start-up when you want L2 from the first call.
+   *
+   * @example
+   * ```ts
+   * const cache = new TieredCache({ l2: { redis: process.env.REDIS_URL! } });
+   * await cache.ready();
+   * ```
+   */
+  async ready(timeoutMs = 5_000): Promise<boolean> {
+    if (!this.#l2) return true;
+    const deadline = this.#clock.now() + timeoutMs;
+    const up = (): boolean => this.#l2?.redis.status === 'ready' && (this.#bus === undefined || this.#bus.connected);
+    while (!up()) {
+      if (this.#closed || this.#clock.now() >= deadline) return false;
+      await this.#loads.sleeper.sleep(10);
+    }
+    return true;
+  }
+
+  /**
+   * Counts for health checks and dashboards.
+   *
+   * @example
+   * ```ts
+   * if (cache.stats().l2 === 'down') health.degraded('redis');
+   * ```
+   */
+  stats(): CacheStats {
+    return {
+      l1Entries: this.#l1.entries,
+      l1Bytes: this.#l1.bytes,
+      inFlight: this.#flights.size,
+      l2: this.#l2 ? (this.#l2.healthy ? 'up' : 'down') : 'none',
+      bus: this.#bus?.connected ?? false,
+      pendingInvalidations: this.#pendingKeys.size + this.#pendingTags.size + (this.#pendingClear > 0 ? 1 : 0),
+    };
+  }
+
+  /**
+   * Aborts loads in flight, closes the connections the cache opened, and empties L1.
+   * A client passed in as `l2.redis` is left open (its owner closes it). Idempotent.
+   *
+   * @example
+   * ```ts
+   * await cache.close();
+   * ```
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return this.#scope.close();
+    this.#closed = true;
+    this.#flights.detachAll(new CacheClosedError(this.name));
+    this.#loads.sleeper.wakeAll();
+    this.#l1.clear();
+    await this.#scope.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #tagsError(tags: readonly string[] | undefined): TypeError | undefined {
+    if (tags === undefined) return undefined;
+    for (const t of tags) {
+      const why = badTag(t);
+      if (why) return new TypeError(`keel: TieredCache ${why}`);
+    }
+    return undefined;
+  }
+
+  #message(stamp: number, part: Partial<BusMessage>): string {
+    return this.#bus ? encodeMessage(this.#id, this.#clock.now(), stamp, part) : '';
+  }
+
+  #onBus(m: BusMessage): void {
+    if (m.c === 1) {
+      this.#l1.clear();
+      this.#tags.clear(m.t);
+      this.#flights.detachAll();
+    }
+    if (Array.isArray(m.g) && m.g.length > 0) {
+      this.#tags.invalidate(m.g, m.t);
+      this.#flights.detachTags(m.g);
+    }
+    if (m.c === 1) this.#loads.changes.touchAll();
+    if (Array.isArray(m.k)) {
+      for (const k of m.k) {
+        this.#l1.delete(k);
+        this.#loads.changes.touch(k);
+      }
+    }
+  }
+
+  #pend(add: () => void): void {
+    add();
+    if (this.#pendingKeys.size + this.#pendingTags.size > 10_000) {
+      // Too much to replay one by one: one clear stamp covers it all (conservatively).
+      this.#pendingClear = Math.max(this.#pendingClear, this.#tags.stamp());
+      this.#pendingKeys.clear();
+      this.#pendingTags.clear();
+    }
+  }
+
+  #pendTags(tags: readonly string[], stamp: number): void {
+    for (const t of tags) this.#pendingTags.set(t, Math.max(this.#pendingTags.get(t) ?? 0, stamp));
+  }
+
+  async #flushPending(): Promise<void> {
+    const l2 = this.#l2;
+    if (!l2 || this.#closed) return;
+    if (this.#pendingClear > 0) {
+      const stamp = this.#pendingClear;
+      if (await l2.clear(stamp, this.#message(stamp, { c: 1 }))) {
+        if (this.#pendingClear === stamp) this.#pendingClear = 0;
+      }
+    }
+    if (this.#pendingTags.size > 0) {
+      const tags = [...this.#pendingTags.keys()];
+      // One stamp for all: the latest, which invalidates at least as much as each original.
+      const stamp = Math.max(...this.#pendingTags.values());
+      if (await l2.invalidateTags(tags, stamp, this.#message(stamp, { g: tags }))) for (const t of tags) this.#pendingTags.delete(t);
+    }
+    if (this.#pendingKeys.size > 0) {
+      const keys = [...this.#pendingKeys];
+      if (await l2.delete(keys, this.#message(this.#tags.stamp(), { k: keys }))) for (const k of keys) this.#pendingKeys.delete(k);
+    }
+  }
+}

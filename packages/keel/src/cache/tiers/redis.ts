@@ -1,0 +1,157 @@
+/**
+ * L2: Redis through ioredis, every call under a timeout and a circuit breaker, so a slow or
+ * dead Redis costs a bounded wait (then nothing, once the breaker opens) and never an error:
+ * each method resolves to a result or to "no result". The breaker half-opens by itself, so
+ * L2 comes back without anyone acting once Redis answers again.
+ */
+import type { Redis, RedisOptions } from 'ioredis';
+import { CHANNELS, channel } from '../../channels.ts';
+import type { Clock } from '../../clock.ts';
+import type { Scope } from '../../lifecycle/scope.ts';
+import type { CircuitBreaker } from '../../resilience/circuit-breaker.ts';
+import { type CircuitBreakerOptions, ConsecutiveBreaker, circuitBreaker, isBrokenCircuitError, timeout } from '../../resilience/index.ts';
+import type { Timeout } from '../../resilience/timeout.ts';
+import { DELETE, READ, type Script, STAMP, UNLOCK, WRITE } from './scripts.ts';
+
+/**
+ * Options for connections the cache creates from a URL. No offline queue: a command sent while
+ * disconnected fails at once instead of waiting in an unbounded queue for a reconnect.
+ */
+export function connectionOptions(connectTimeoutMs: number): RedisOptions {
+  return {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: connectTimeoutMs,
+    // Reconnect quickly at first, then every second: recovery should not wait on a long backoff.
+    retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 5), 1_000),
+  };
+}
+
+export interface RedisTierOptions {
+  name: string;
+  redis: Redis;
+  owned: boolean;
+  namespace: string;
+  timeoutMs: number;
+  breaker: CircuitBreakerOptions;
+  tagRetentionMs: number;
+  clock: Clock;
+  scope: Scope;
+}
+
+const NONE: unique symbol = Symbol('none');
+
+export class RedisTier {
+  readonly redis: Redis;
+  readonly channelName: string;
+  readonly #owned: boolean;
+  readonly #name: string;
+  readonly #valuePrefix: string;
+  readonly #tagPrefix: string;
+  readonly #clearKey: string;
+  readonly #lockPrefix: string;
+  readonly #retention: string;
+  readonly #breaker: CircuitBreaker;
+  readonly #timeout: Timeout;
+  readonly #errCh = channel(CHANNELS.cache.l2Error);
+
+  constructor(o: RedisTierOptions) {
+    this.redis = o.redis;
+    this.#owned = o.owned;
+    this.#name = o.name;
+    this.#valuePrefix = `${o.namespace}:v:`;
+    this.#tagPrefix = `${o.namespace}:t:`;
+    this.#clearKey = `${o.namespace}:c`;
+    this.#lockPrefix = `${o.namespace}:l:`;
+    this.channelName = `${o.namespace}:bus`;
+    this.#retention = String(Math.ceil(o.tagRetentionMs));
+    this.#timeout = timeout(o.timeoutMs, { name: `${o.name}:l2`, strategy: 'aggressive', clock: o.clock });
+    this.#breaker = circuitBreaker({
+      name: `${o.name}:l2`,
+      strategy: new ConsecutiveBreaker(3),
+      halfOpenAfterMs: 1_000,
+      maxHalfOpenAfterMs: 5_000,
+      clock: o.clock,
+      ...o.breaker,
+    });
+    o.scope.add(this.#timeout);
+    if (this.#owned) {
+      // An owned connection's errors are expected (that is what the breaker is for); without a
+      // listener ioredis would print every reconnect failure.
+      o.scope.on(this.redis, 'error', () => {});
+      o.scope.add(() => this.redis.disconnect());
+    }
+  }
+
+  /** True while the connection is up and the breaker lets calls through. */
+  get healthy(): boolean {
+    return this.redis.status === 'ready' && this.#breaker.state !== 'open';
+  }
+
+  get breakerState(): string {
+    return this.#breaker.state;
+  }
+
+  async #call<T>(op: () => Promise<T>): Promise<T | typeof NONE> {
+    try {
+      return await this.#breaker.execute(() => this.#timeout.execute(op));
+    } catch (error) {
+      if (!isBrokenCircuitError(error) && this.#errCh.hasSubscribers) this.#errCh.publish({ name: this.#name, error });
+      return NONE;
+    }
+  }
+
+  async #script(s: Script, keys: readonly string[], args: readonly (string | Buffer)[]): Promise<unknown> {
+    try {
+      return await this.redis.callBuffer('EVALSHA', [s.sha, keys.length, ...keys, ...args]);
+    } catch (error) {
+      if (!String((error as Error)?.message).startsWith('NOSCRIPT')) throw error;
+      return this.redis.callBuffer('EVAL', [s.lua, keys.length, ...keys, ...args]);
+    }
+  }
+
+  /** The raw record, or undefined on a miss, an invalidated entry or any failure. */
+  async read(key: string): Promise<Buffer | undefined> {
+    const r = await this.#call(() => this.#script(READ, [this.#valuePrefix + key], [this.#tagPrefix, this.#clearKey]));
+    return Buffer.isBuffer(r) ? r : undefined;
+  }
+
+  /** Writes a record; true when Redis took it. */
+  async write(key: string, record: Buffer, pxMs: number, message: string): Promise<boolean> {
+    const px = String(Math.max(1, Math.ceil(pxMs)));
+    const r = await this.#call(() => this.#script(WRITE, [this.#valuePrefix + key], [record, px, this.channelName, message]));
+    return r !== NONE;
+  }
+
+  async delete(keys: readonly string[], message: string): Promise<boolean> {
+    const r = await this.#call(() =>
+      this.#script(
+        DELETE,
+        keys.map((k) => this.#valuePrefix + k),
+        [this.channelName, message],
+      ),
+    );
+    return r !== NONE;
+  }
+
+  async invalidateTags(tags: readonly string[], stamp: number, message: string): Promise<boolean> {
+    const args = [this.#tagPrefix, String(stamp), this.#retention, this.channelName, message, ...tags];
+    return (await this.#call(() => this.#script(STAMP, [], args))) !== NONE;
+  }
+
+  async clear(stamp: number, message: string): Promise<boolean> {
+    // The clear stamp is one key: the STAMP script with the full key as prefix and one '' suffix.
+    const args = [this.#clearKey, String(stamp), this.#retention, this.channelName, message, ''];
+    return (await this.#call(() => this.#script(STAMP, [], args))) !== NONE;
+  }
+
+  /** SET NX PX: `'acquired'` (this caller holds the lease), `'held'` (another does) or `'unavailable'`. */
+  async lock(key: string, token: string, leaseMs: number): Promise<'acquired' | 'held' | 'unavailable'> {
+    const r = await this.#call(() => this.redis.set(this.#lockPrefix + key, token, 'PX', Math.ceil(leaseMs), 'NX'));
+    return r === 'OK' ? 'acquired' : r === NONE ? 'unavailable' : 'held';
+  }
+
+  async unlock(key: string, token: string): Promise<void> {
+    await this.#call(() => this.#script(UNLOCK, [this.#lockPrefix + key], [token]));
+  }
+}
