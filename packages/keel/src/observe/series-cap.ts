@@ -229,7 +229,17 @@ export class HistogramFamily extends Family<HistogramSeries> {
   }
 }
 
-/** Records one value in a histogram series: a short scan of the bounds and three adds. */
+/**
+ * Records one value in a histogram series: a short scan of the bounds and three adds.
+ *
+ * @example
+ * ```ts
+ * import { HistogramFamily, observe } from 'keel/observe';
+ * const h = new HistogramFamily({ name: 'app_seconds', help: 'h' }, { cap: 1, dropped() {} }, [0.127, 1]);
+ * const s = h.series();
+ * if (s) observe(h.bounds, s, 0.1); // s.counts = [1, 0, 0]
+ * ```
+ */
 export function observe(bounds: Float64Array, s: HistogramSeries, value: number): void {
   // A negative or NaN value (clock skew between hosts, a caller's bug) must not poison the sum.
   if (!(value > 0)) value = 0;
