@@ -4,6 +4,7 @@
  */
 import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
+import type { LiveSocket } from '../../src/live/hub.ts';
 import { waitFor } from '../helpers.ts';
 
 interface RawWs {
@@ -18,10 +19,29 @@ interface RawWs {
   close(code?: number): void;
   terminate(): void;
 }
-const WsCtor = createRequire(import.meta.url)('ws') as new (
-  url: string,
-  options?: { headers?: Record<string, string>; autoPong?: boolean; maxPayload?: number },
-) => RawWs;
+const ws = createRequire(import.meta.url)('ws') as {
+  WebSocket: new (url: string, options?: { headers?: Record<string, string>; autoPong?: boolean }) => RawWs;
+  WebSocketServer: new (options: { port: number; host: string; maxPayload?: number }) => RawServer;
+};
+const WsCtor = ws.WebSocket;
+
+interface RawServer {
+  address(): { port: number };
+  on(event: 'listening', fn: () => void): void;
+  on(event: 'connection', fn: (socket: LiveSocket) => void): void;
+  close(cb: () => void): void;
+}
+
+/** A plain `ws` server on a free loopback port, for driving the hub without Fastify. */
+export async function startWsServer(onConnection: (socket: LiveSocket) => void): Promise<{ url: string; close(): Promise<void> }> {
+  const server = new ws.WebSocketServer({ port: 0, host: '127.0.0.1', maxPayload: 4096 });
+  await new Promise<void>((resolve) => server.on('listening', resolve));
+  server.on('connection', onConnection);
+  return {
+    url: `ws://127.0.0.1:${server.address().port}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
 
 export type Msg = { type: string; [k: string]: unknown };
 
