@@ -42,13 +42,14 @@ describe('EventLoopMonitor', () => {
     const clock = new FakeClock();
     const m = monitor(clock, 1_000);
     await sleep(20);
-    block(200);
+    block(400);
     await sleep(80);
     clock.advance(1_000); // window 1 (with the block) is now the previous one
-    expect(m.maxDelayMs()).toBeGreaterThanOrEqual(150);
+    expect(m.maxDelayMs()).toBeGreaterThanOrEqual(350);
     await sleep(150); // window 2 collects quiet samples
     clock.advance(1_000); // window 2 is now the previous one; the block is gone
-    expect(m.maxDelayMs()).toBeLessThan(150);
+    // A busy machine can stall a quiet window too, but not for most of a 400 ms block.
+    expect(m.maxDelayMs()).toBeLessThan(300);
   });
 
   it('measures utilisation over the window, not since start', async () => {
