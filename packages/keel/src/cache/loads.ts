@@ -220,7 +220,9 @@ export class Loads {
       throw error;
     }
     if (this.#loadCh.hasSubscribers) this.#loadCh.publish({ name: this.#name, durationMs: this.#clock.now() - start, ok: true });
-    const entry = await this.store(key, value, born, o, f, kind, token !== undefined);
+    // The L2 write is awaited (bounded by the L2 timeout): once getOrSet resolves, every
+    // instance can read the value, and a lease is released only after the value is there.
+    const entry = await this.store(key, value, born, o, f, kind);
     if (token !== undefined && l2) await l2.unlock(key, token);
     return entry;
   }
@@ -285,15 +287,7 @@ export class Loads {
    * Builds the entry for a loaded or set value and writes it to L1 and L2, unless an
    * invalidation overtook the load (then the value is returned but stored nowhere).
    */
-  async store(
-    key: string,
-    value: unknown,
-    born: number,
-    o: SetOptions | undefined,
-    f: Flight | undefined,
-    kind: Kind,
-    awaitL2: boolean,
-  ): Promise<Entry> {
+  async store(key: string, value: unknown, born: number, o: SetOptions | undefined, f: Flight | undefined, kind: Kind): Promise<Entry> {
     const { l1, l2, tags: stamps } = this.#d;
     const now = this.#clock.now();
     let ttl = o?.ttlMs ?? this.#o.ttlMs;
@@ -338,8 +332,7 @@ export class Loads {
         this.#o.compressThreshold,
       );
       const message = this.#d.bus ? encodeMessage(this.#d.instanceId, now, born, { k: [key] }) : '';
-      const write = l2.write(key, record, graceUntil - now, message);
-      if (awaitL2) await write;
+      await l2.write(key, record, graceUntil - now, message);
     }
     return entry;
   }

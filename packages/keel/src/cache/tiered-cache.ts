@@ -90,7 +90,7 @@ export class TieredCache implements AsyncDisposable {
     });
     if (o.l2) {
       const owned = typeof o.l2.redis === 'string';
-      const conn = connectionOptions(Math.max(1_000, o.l2.timeoutMs * 4));
+      const conn = connectionOptions(o.l2.timeoutMs);
       const redis = typeof o.l2.redis === 'string' ? new Redis(o.l2.redis, conn) : o.l2.redis;
       this.#l2 = new RedisTier({
         name: o.name,
@@ -214,7 +214,7 @@ export class TieredCache implements AsyncDisposable {
     const bad = callOptionsError(options) ?? this.#tagsError(options?.tags);
     if (bad) return Promise.reject(bad);
     this.#flights.detachKey(key);
-    return this.#loads.store(key, value, this.#tags.stamp(), options, undefined, 'v', true).then(() => undefined);
+    return this.#loads.store(key, value, this.#tags.stamp(), options, undefined, 'v').then(() => undefined);
   }
 
   /**
@@ -231,7 +231,7 @@ export class TieredCache implements AsyncDisposable {
     const bad = callOptionsError(options) ?? this.#tagsError(options?.tags);
     if (bad) throw bad;
     this.#flights.detachKey(key);
-    await this.#loads.store(key, body, this.#tags.stamp(), options, undefined, 'b', true);
+    await this.#loads.store(key, body, this.#tags.stamp(), options, undefined, 'b');
     return body;
   }
 

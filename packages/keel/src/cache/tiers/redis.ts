@@ -17,11 +17,13 @@ import { DELETE, READ, type Script, STAMP, UNLOCK, WRITE } from './scripts.ts';
  * Options for connections the cache creates from a URL. No offline queue: a command sent while
  * disconnected fails at once instead of waiting in an unbounded queue for a reconnect.
  */
-export function connectionOptions(connectTimeoutMs: number): RedisOptions {
+export function connectionOptions(timeoutMs: number): RedisOptions {
   return {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
-    connectTimeout: connectTimeoutMs,
+    connectTimeout: Math.max(1_000, timeoutMs * 4),
+    // ioredis drops a command unanswered this long, so a blackholed Redis piles nothing up.
+    commandTimeout: Math.max(timeoutMs * 2, 50),
     // Reconnect quickly at first, then every second: recovery should not wait on a long backoff.
     retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 5), 1_000),
   };
