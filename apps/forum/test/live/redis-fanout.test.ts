@@ -1,0 +1,145 @@
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RedisServer, startRedis } from '../../../../test-support/redis.ts';
+import { RedisFanout } from '../../src/live/redis-fanout.ts';
+import { bearer, createTestApp, register, type TestApp, waitFor } from '../helpers.ts';
+import { LiveClient, type Msg } from './client.ts';
+
+let redis: RedisServer;
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(() => redis.close());
+
+/** Two forum instances on one SQLite file and one Redis, both listening. */
+async function twoInstances() {
+  const a = await createTestApp({ redisUrl: redis.url });
+  const b = await createTestApp({ redisUrl: redis.url, databasePath: join(a.dir, 'forum.db') });
+  const urls = await Promise.all(
+    [a, b].map(async (t) => `${(await t.app.listen({ port: 0, host: '127.0.0.1' })).replace('http', 'ws')}/api/v1/live`),
+  );
+  const probe = new Redis(redis.url);
+  // Both subscribers are in place once Redis counts them.
+  await waitFor(async () => ((await probe.pubsub('NUMSUB', 'forum:live')) as [string, number])[1] >= 2, 5_000, 'two subscribers');
+  await probe.quit();
+  const clients: LiveClient[] = [];
+  const open = async (i: 0 | 1, headers?: Record<string, string>) => {
+    const c = await LiveClient.open(urls[i]!, headers ? { headers } : {});
+    clients.push(c);
+    return c;
+  };
+  return {
+    a,
+    b,
+    open,
+    async close() {
+      await Promise.all(clients.map((c) => c.close()));
+      await b.close(); // b first: a's close removes the directory holding the shared file
+      await a.close();
+    },
+  };
+}
+
+const created = (id: number) => (m: Msg) => m.type === 'post.created' && (m.post as { id: number }).id === id;
+
+describe('live fan-out over Redis', () => {
+  it('delivers a post committed on instance A exactly once to subscribers on A and on B', async () => {
+    const x = await twoInstances();
+    try {
+      const [onA, onB] = [await x.open(0), await x.open(1)];
+      await onA.request({ type: 'subscribe', topicId: 1 });
+      await onB.request({ type: 'subscribe', topicId: 1 });
+      const { token } = await register(x.a.app, 'writer');
+      const res = await x.a.app.inject({
+        method: 'POST',
+        url: '/api/v1/topics/1/posts',
+        headers: bearer(token),
+        payload: { body: 'across instances' },
+      });
+      expect(res.statusCode).toBe(201);
+      const id = (res.json() as { id: number }).id;
+      await onB.next(created(id), 0, 'the post on B');
+      await onA.next(created(id), 0, 'the post on A');
+      // A's own message has come back from Redis (and been skipped) once A counts it.
+      await waitFor(() => (x.a.app.services.live.stats().fanout?.ownSkipped ?? 0) >= 1, 5_000, 'A to see its own message');
+      await Promise.all([onA.request({ type: 'ping' }), onB.request({ type: 'ping' })]);
+      expect([onA.count(created(id)), onB.count(created(id))]).toEqual([1, 1]);
+      expect(x.b.app.services.live.stats().fanout).toMatchObject({ received: 1, published: 0 });
+    } finally {
+      await x.close();
+    }
+  });
+
+  it('delivers a reply to the me channel of its parent’s author on the other instance', async () => {
+    const x = await twoInstances();
+    try {
+      const bob = await register(x.a.app, 'bob');
+      const alice = await register(x.a.app, 'alice');
+      const root = await x.a.app.inject({
+        method: 'POST',
+        url: '/api/v1/topics/2/posts',
+        headers: bearer(bob.token),
+        payload: { body: 'question' },
+      });
+      const me = await x.open(1, bearer(bob.token));
+      expect(await me.request({ type: 'subscribe', channel: 'me' })).toMatchObject({ type: 'subscribed' });
+      const parentId = (root.json() as { id: number }).id;
+      await x.a.app.inject({
+        method: 'POST',
+        url: '/api/v1/topics/2/posts',
+        headers: bearer(alice.token),
+        payload: { body: 'answer', parentId },
+      });
+      expect(await me.next((m) => m.type === 'reply')).toMatchObject({
+        channel: 'me',
+        topicId: 2,
+        post: { parentId, author: { username: 'alice' } },
+      });
+    } finally {
+      await x.close();
+    }
+  });
+
+  it('keeps delivering locally while Redis is down, and fans out again once it is back', async () => {
+    const x = await twoInstances();
+    try {
+      const [onA, onB] = [await x.open(0), await x.open(1)];
+      await onA.request({ type: 'subscribe', topicId: 3 });
+      await onB.request({ type: 'subscribe', topicId: 3 });
+      const { token } = await register(x.a.app, 'writer');
+      const post = async (body: string) =>
+        (
+          (await x.a.app.inject({ method: 'POST', url: '/api/v1/topics/3/posts', headers: bearer(token), payload: { body } })).json() as {
+            id: number;
+          }
+        ).id;
+      await redis.stop();
+      const during = await post('while redis is down');
+      await onA.next(created(during), 0, 'local delivery during the outage');
+      expect(x.a.app.services.live.stats().fanout?.dropped).toBeGreaterThanOrEqual(1);
+      await redis.start();
+      // Each instance reconnects and resubscribes by itself; posts reach B again.
+      await waitFor(
+        async () => {
+          const id = await post('after the outage');
+          await onA.next(created(id));
+          await onB.request({ type: 'ping' });
+          return onB.count(created(id)) === 1;
+        },
+        10_000,
+        'fan-out after Redis returns',
+      );
+      expect(onB.count(created(during))).toBe(0);
+    } finally {
+      await x.close();
+    }
+  });
+});
+
+describe('RedisFanout options', () => {
+  it('names a bad option in a TypeError', () => {
+    expect(() => new RedisFanout({ url: 'http://nope' }, () => {})).toThrow(/"url"/);
+    expect(() => new RedisFanout({ url: redis.url, maxInFlight: 0 }, () => {})).toThrow(/"maxInFlight"/);
+  });
+});
