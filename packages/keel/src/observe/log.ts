@@ -15,8 +15,6 @@ export interface TraceLogFields {
   request_id: string;
 }
 
-const EMPTY = Object.freeze({}) as Record<string, never>;
-
 /**
  * A pino `mixin` adding the current request's ids; `{}` outside a request. Combine it with
  * a mixin of your own by calling both and spreading.
@@ -29,10 +27,11 @@ const EMPTY = Object.freeze({}) as Record<string, never>;
  * const log = pino({ mixin: traceMixin(tracing) });
  * ```
  */
-export function traceMixin(tracing: Tracing): () => TraceLogFields | Record<string, never> {
+export function traceMixin(tracing: Tracing): () => Partial<TraceLogFields> {
   return () => {
     const ctx = tracing.current();
-    if (ctx === undefined) return EMPTY;
+    // A fresh object each time: pino's default merge strategy assigns into what the mixin returns.
+    if (ctx === undefined) return {};
     return { trace_id: ctx.traceId, span_id: ctx.spanId, request_id: ctx.requestId };
   };
 }

@@ -1,0 +1,232 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Agent, request } from 'undici';
+import { describe, expect, it } from 'vitest';
+import { GracefulShutdown, type ShutdownLogger } from '../../src/lifecycle/index.ts';
+import { Health } from '../../src/observe/index.ts';
+import { FakeClock } from '../../src/testing/index.ts';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const fixture = join(here, 'fixtures/shutdown-server.ts');
+
+interface Child {
+  child: ChildProcess;
+  port: number;
+  stdout: () => string;
+  stderr: () => string;
+  exited: Promise<number | null>;
+}
+
+async function startFixture(env: Record<string, string>): Promise<Child> {
+  const child = spawn(process.execPath, ['--import', 'tsx', fixture], {
+    cwd: join(here, '../..'),
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /port (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`fixture exited (${code}): ${err}`)));
+  });
+  return { child, port, stdout: () => out, stderr: () => err, exited };
+}
+
+const waitFor = async (cond: () => boolean, ms = 10_000): Promise<void> => {
+  const until = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > until) throw new Error('timed out waiting');
+    await new Promise<void>((resolve) => setTimeout(resolve, 10));
+  }
+};
+
+describe('GracefulShutdown in a real process', () => {
+  it('fails none of the requests accepted before SIGTERM, under load', async () => {
+    const f = await startFixture({ READINESS_DELAY_MS: '300', HANDLER_MS: '20' });
+    const agent = new Agent({ connections: 8, keepAliveTimeout: 10_000 });
+    const records: { started: number; ok: boolean }[] = [];
+    let stop = false;
+    const worker = async (): Promise<void> => {
+      while (!stop) {
+        const started = performance.now();
+        try {
+          const res = await request(`http://127.0.0.1:${f.port}/`, { dispatcher: agent });
+          await res.body.text();
+          records.push({ started, ok: res.statusCode === 200 });
+        } catch {
+          records.push({ started, ok: false });
+          await new Promise<void>((resolve) => setTimeout(resolve, 5));
+        }
+      }
+    };
+    const workers = Array.from({ length: 8 }, () => worker());
+    await waitFor(() => records.length >= 50);
+    const signalledAt = performance.now();
+    f.child.kill('SIGTERM');
+    const ready = await request(`http://127.0.0.1:${f.port}/ready`, { dispatcher: agent });
+    const readyBody = await ready.body.text();
+    const code = await f.exited;
+    stop = true;
+    await Promise.all(workers);
+    await agent.close();
+
+    const before = records.filter((r) => r.started < signalledAt);
+    expect(before.length).toBeGreaterThanOrEqual(50);
+    expect(before.filter((r) => !r.ok)).toEqual([]);
+    expect(ready.statusCode).toBe(503);
+    expect(readyBody).toContain('shutting_down');
+    expect(code).toBe(0);
+    expect(f.stdout().indexOf('closed:second')).toBeLessThan(f.stdout().indexOf('closed:first'));
+    expect(f.stdout()).toContain('closed:first');
+    expect(f.stderr()).toContain('shutdown complete');
+  });
+
+  it('forces exit 1 on a second signal, saying why', async () => {
+    const f = await startFixture({ READINESS_DELAY_MS: '5000' });
+    f.child.kill('SIGTERM');
+    await waitFor(() => f.stderr().includes('shutting down'));
+    f.child.kill('SIGINT');
+    expect(await f.exited).toBe(1);
+    expect(f.stderr()).toContain('second signal (SIGINT)');
+  });
+
+  it('forces exit 1 at the deadline when a request never finishes', async () => {
+    const f = await startFixture({ READINESS_DELAY_MS: '0', DEADLINE_MS: '300' });
+    const agent = new Agent();
+    const hung = request(`http://127.0.0.1:${f.port}/hang`, { dispatcher: agent }).catch((err: Error) => err);
+    await new Promise<void>((resolve) => setTimeout(resolve, 100));
+    f.child.kill('SIGTERM');
+    expect(await f.exited).toBe(1);
+    expect(f.stderr()).toContain('deadline of 300 ms exceeded');
+    expect(f.stderr()).toContain('"open_connections":1');
+    expect(await hung).toBeInstanceOf(Error);
+    await agent.close();
+  });
+});
+
+function harness(options: { readinessDelayMs?: number; deadlineMs?: number } = {}) {
+  const clock = new FakeClock();
+  const signals = new EventEmitter();
+  const health = new Health();
+  const lines: { level: string; msg: string; obj: object }[] = [];
+  const logger: ShutdownLogger = {
+    info: (obj, msg) => lines.push({ level: 'info', msg, obj }),
+    error: (obj, msg) => lines.push({ level: 'error', msg, obj }),
+  };
+  let exitCode: number | undefined;
+  const shutdown = new GracefulShutdown({
+    readinessDelayMs: options.readinessDelayMs ?? 1_000,
+    deadlineMs: options.deadlineMs ?? 10_000,
+    clock,
+    signalSource: signals,
+    health,
+    logger,
+    exit: (code) => {
+      exitCode = code;
+    },
+  });
+  return { clock, signals, health, lines, shutdown, exitCode: () => exitCode };
+}
+
+async function listening(): Promise<Server> {
+  const server = createServer((_req, res) => res.end('ok'));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return server;
+}
+
+describe('GracefulShutdown', () => {
+  it('marks not-ready at once and keeps accepting until the readiness delay is over', async () => {
+    const h = harness();
+    const server = await listening();
+    h.shutdown.server(server);
+    h.signals.emit('SIGTERM');
+    expect(h.health.shuttingDown).toBe(true);
+    expect(h.shutdown.state).toBe('delaying');
+    h.clock.advance(999);
+    expect(server.listening).toBe(true);
+    h.clock.advance(1);
+    await waitFor(() => h.exitCode() !== undefined);
+    expect(server.listening).toBe(false);
+    expect(h.exitCode()).toBe(0);
+  });
+
+  it('closes resources newest first after draining, then exits 0', async () => {
+    const h = harness({ readinessDelayMs: 0 });
+    const order: string[] = [];
+    h.shutdown.add(() => order.push('db'));
+    h.shutdown.add({ close: async () => void order.push('cache') });
+    await h.shutdown.shutdown('test');
+    expect(order).toEqual(['cache', 'db']);
+    expect(h.exitCode()).toBe(0);
+    expect(h.lines.map((l) => l.msg)).toEqual(['keel: shutting down', 'keel: shutdown complete']);
+  });
+
+  it('exits 1 when a resource fails to close, after closing the others', async () => {
+    const h = harness({ readinessDelayMs: 0 });
+    let closed = false;
+    h.shutdown.add(() => {
+      closed = true;
+    });
+    h.shutdown.add(() => {
+      throw new Error('flush failed');
+    });
+    await h.shutdown.shutdown();
+    expect(closed).toBe(true);
+    expect(h.exitCode()).toBe(1);
+    expect(h.lines.find((l) => l.level === 'error')?.obj).toEqual({ err: 'flush failed' });
+  });
+
+  it('counts the whole shutdown against the deadline, including a hung resource', async () => {
+    const h = harness({ readinessDelayMs: 100, deadlineMs: 1_000 });
+    h.shutdown.add(() => new Promise(() => {}));
+    void h.shutdown.shutdown();
+    await h.clock.advanceAsync(100);
+    await h.clock.advanceAsync(900);
+    expect(h.exitCode()).toBe(1);
+    expect(h.lines.at(-1)).toMatchObject({
+      level: 'error',
+      msg: 'keel: forcing exit',
+      obj: { reason: 'deadline of 1000 ms exceeded', state: 'closing' },
+    });
+  });
+
+  it('forces exit on a second signal', () => {
+    const h = harness();
+    h.signals.emit('SIGTERM');
+    h.signals.emit('SIGTERM');
+    expect(h.exitCode()).toBe(1);
+    expect(h.lines.at(-1)?.obj).toMatchObject({ reason: 'second signal (SIGTERM)' });
+  });
+
+  it('is idempotent', async () => {
+    const h = harness({ readinessDelayMs: 0 });
+    let closes = 0;
+    h.shutdown.add(() => void closes++);
+    await Promise.all([h.shutdown.shutdown(), h.shutdown.shutdown()]);
+    expect(closes).toBe(1);
+  });
+
+  it('stops listening for signals on close', async () => {
+    const h = harness();
+    expect(h.signals.listenerCount('SIGTERM')).toBe(1);
+    await h.shutdown.close();
+    expect(h.signals.listenerCount('SIGTERM')).toBe(0);
+    expect(h.signals.listenerCount('SIGINT')).toBe(0);
+  });
+
+  it('names the bad option', () => {
+    expect(() => new GracefulShutdown({ readinessDelayMs: 5_000, deadlineMs: 1_000 })).toThrow(/deadlineMs/);
+    expect(() => new GracefulShutdown({ exit: 1 as never })).toThrow(/exit/);
+  });
+});

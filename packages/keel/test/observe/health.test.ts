@@ -1,0 +1,147 @@
+import { describe, expect, it } from 'vitest';
+import { Health } from '../../src/observe/index.ts';
+import { FakeClock, flushMicrotasks } from '../../src/testing/index.ts';
+
+const never = () => new Promise<never>(() => {});
+
+describe('Health', () => {
+  it('reports healthy with each check status, latency and detail', async () => {
+    const clock = new FakeClock();
+    const health = new Health({ clock });
+    health.register('db', async () => {
+      await new Promise<void>((resolve) => clock.setTimeout(resolve, 12));
+      return 'select 1';
+    });
+    const pending = health.report();
+    await clock.advanceAsync(12);
+    expect(await pending).toEqual({
+      status: 'healthy',
+      checks: { db: { status: 'up', kind: 'critical', latency_ms: 12, detail: 'select 1' } },
+    });
+  });
+
+  it('times a slow check out at its own timeout while others pass', async () => {
+    const clock = new FakeClock();
+    const health = new Health({ clock, timeoutMs: 1_000 });
+    health.register('slow', never, { timeoutMs: 50 });
+    health.register('fast', () => undefined);
+    const pending = health.report();
+    await clock.advanceAsync(50);
+    const report = await pending;
+    expect(report.status).toBe('unhealthy');
+    expect(report.checks.slow).toMatchObject({ status: 'down', latency_ms: 50, detail: expect.stringMatching(/timed out after 50 ms/) });
+    expect(report.checks.fast?.status).toBe('up');
+  });
+
+  it('aborts the signal of a check that timed out', async () => {
+    const clock = new FakeClock();
+    const health = new Health({ clock });
+    let signal: AbortSignal | undefined;
+    health.register(
+      'db',
+      (s) => {
+        signal = s;
+        return never();
+      },
+      { timeoutMs: 10 },
+    );
+    const pending = health.check('db');
+    await clock.advanceAsync(10);
+    await pending;
+    expect(signal?.aborted).toBe(true);
+  });
+
+  it('reuses a result within its TTL and runs the check again after', async () => {
+    const clock = new FakeClock();
+    const health = new Health({ clock, ttlMs: 1_000 });
+    let runs = 0;
+    health.register('db', () => {
+      runs++;
+    });
+    await health.report();
+    clock.advance(999);
+    await health.report();
+    expect(runs).toBe(1);
+    clock.advance(1);
+    await health.report();
+    expect(runs).toBe(2);
+  });
+
+  it('shares one run between concurrent probes', async () => {
+    const clock = new FakeClock();
+    const health = new Health({ clock });
+    let runs = 0;
+    health.register('db', () => {
+      runs++;
+      return new Promise<void>((resolve) => clock.setTimeout(resolve, 5));
+    });
+    const probes = [health.ready(), health.ready(), health.report()];
+    await clock.advanceAsync(5);
+    await Promise.all(probes);
+    expect(runs).toBe(1);
+  });
+
+  it('answers 503 unhealthy when a critical check fails', async () => {
+    const health = new Health();
+    health.register('db', () => {
+      throw new Error('SQLITE_BUSY');
+    });
+    const res = await health.reportResponse();
+    expect(res.statusCode).toBe(503);
+    expect(res.body).toMatchObject({ status: 'unhealthy', checks: { db: { status: 'down', detail: 'SQLITE_BUSY' } } });
+    expect((await health.ready()).statusCode).toBe(503);
+  });
+
+  it('answers 200 degraded when only an optional check fails, and stays ready', async () => {
+    const health = new Health();
+    health.register('db', () => undefined);
+    health.register('redis', () => Promise.reject(new Error('ECONNREFUSED')), { kind: 'optional' });
+    const res = await health.reportResponse();
+    expect(res.statusCode).toBe(200);
+    expect(res.body.status).toBe('degraded');
+    expect(await health.ready()).toEqual({ statusCode: 200, body: { status: 'ok' } });
+  });
+
+  it('runs only critical checks for readiness', async () => {
+    const health = new Health();
+    let optionalRuns = 0;
+    health.register('db', () => undefined);
+    health.register('search', () => void optionalRuns++, { kind: 'optional' });
+    await health.ready();
+    expect(optionalRuns).toBe(0);
+  });
+
+  it('never runs a check for liveness', async () => {
+    const health = new Health();
+    let runs = 0;
+    health.register('db', () => {
+      runs++;
+      throw new Error('down');
+    });
+    expect(health.live()).toEqual({ statusCode: 200, body: { status: 'ok' } });
+    await flushMicrotasks();
+    expect(runs).toBe(0);
+  });
+
+  it('is not ready while shutting down, even with every check up', async () => {
+    const health = new Health();
+    health.register('db', () => undefined);
+    health.markShuttingDown();
+    expect(await health.ready()).toEqual({ statusCode: 503, body: { status: 'shutting_down' } });
+    const report = await health.reportResponse();
+    expect(report.statusCode).toBe(503);
+    expect(report.body).toMatchObject({ status: 'unhealthy', shutting_down: true });
+  });
+
+  it('caps the number of checks', () => {
+    const health = new Health({ maxChecks: 1 });
+    health.register('a', () => undefined);
+    expect(() => health.register('b', () => undefined)).toThrow(/maxChecks/);
+    health.register('a', () => undefined);
+  });
+
+  it('names the bad option', () => {
+    expect(() => new Health({ timeoutMs: 0 })).toThrow(/timeoutMs/);
+    expect(() => new Health().register('x', () => undefined, { kind: 'maybe' as never })).toThrow(/kind/);
+  });
+});

@@ -1,0 +1,206 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { CHANNELS } from '../../src/channels.ts';
+import { LoadShedder, type PressureSample } from '../../src/observe/index.ts';
+import { FakeClock } from '../../src/testing/index.ts';
+
+const calm: PressureSample = { delayMs: 5, utilization: 0.2, heapUsedRatio: 0.3 };
+
+function setup(extra: ConstructorParameters<typeof LoadShedder>[0] = {}) {
+  const clock = new FakeClock();
+  let current: PressureSample = calm;
+  const shedder = new LoadShedder({
+    clock,
+    sample: () => current,
+    intervalMs: 100,
+    maxEventLoopDelayMs: 100,
+    coolDownMs: 1_000,
+    recoverRatio: 0.5,
+    ...extra,
+  });
+  return {
+    clock,
+    shedder,
+    set: (s: Partial<PressureSample>) => {
+      current = { ...calm, ...s };
+    },
+  };
+}
+
+describe('LoadShedder', () => {
+  it('sheds nothing while calm', async () => {
+    const { clock, shedder } = setup();
+    clock.advance(1_000);
+    expect(shedder.shouldShed('/api')).toBe(false);
+    expect(shedder.isUnderPressure()).toBe(false);
+    await shedder.close();
+  });
+
+  it('starts shedding at the first interval over the delay threshold', async () => {
+    const { clock, shedder, set } = setup();
+    set({ delayMs: 150 });
+    expect(shedder.shouldShed('/api')).toBe(false);
+    clock.advance(100);
+    expect(shedder.isUnderPressure()).toBe(true);
+    expect(shedder.reason).toBe('event-loop-delay');
+    expect(shedder.shouldShed('/api')).toBe(true);
+    await shedder.close();
+  });
+
+  it('keeps shedding inside the hysteresis band', async () => {
+    const { clock, shedder, set } = setup();
+    set({ delayMs: 150 });
+    clock.advance(100);
+    set({ delayMs: 80 }); // under 100 but over 100 × 0.5
+    clock.advance(5_000);
+    expect(shedder.isUnderPressure()).toBe(true);
+    await shedder.close();
+  });
+
+  it('stops only after the cool-down once every figure is back in the band', async () => {
+    const { clock, shedder, set } = setup();
+    set({ delayMs: 150 });
+    clock.advance(100);
+    set({ delayMs: 10 });
+    clock.advance(900);
+    expect(shedder.isUnderPressure()).toBe(true);
+    clock.advance(100);
+    expect(shedder.isUnderPressure()).toBe(false);
+    expect(shedder.shouldShed('/api')).toBe(false);
+    await shedder.close();
+  });
+
+  it('restarts the cool-down when a figure goes over again', async () => {
+    const { clock, shedder, set } = setup();
+    set({ delayMs: 150 });
+    clock.advance(100);
+    set({ delayMs: 10 });
+    clock.advance(800);
+    set({ delayMs: 150 });
+    clock.advance(100);
+    set({ delayMs: 10 });
+    clock.advance(900);
+    expect(shedder.isUnderPressure()).toBe(true);
+    clock.advance(100);
+    expect(shedder.isUnderPressure()).toBe(false);
+    await shedder.close();
+  });
+
+  it('sheds on event-loop utilisation', async () => {
+    const { clock, shedder, set } = setup({ maxEventLoopUtilization: 0.9 });
+    set({ utilization: 0.95 });
+    clock.advance(100);
+    expect(shedder.reason).toBe('event-loop-utilization');
+    await shedder.close();
+  });
+
+  it('sheds on heap use', async () => {
+    const { clock, shedder, set } = setup({ maxHeapUsedRatio: 0.8 });
+    set({ heapUsedRatio: 0.85 });
+    clock.advance(100);
+    expect(shedder.reason).toBe('heap');
+    await shedder.close();
+  });
+
+  it('sheds at once, per request, when in-flight reaches its cap', async () => {
+    let inFlight = 9;
+    const { shedder } = setup({ maxInFlight: 10, inFlight: () => inFlight });
+    expect(shedder.shouldShed('/api')).toBe(false);
+    inFlight = 10;
+    expect(shedder.shouldShed('/api')).toBe(true);
+    expect(shedder.reason).toBe('in-flight');
+    inFlight = 3;
+    expect(shedder.shouldShed('/api')).toBe(false);
+    await shedder.close();
+  });
+
+  it('spares exempt paths, exact and by prefix, with or without a query', async () => {
+    const { clock, shedder, set } = setup({ exempt: ['/health/*', '/metrics'] });
+    set({ delayMs: 500 });
+    clock.advance(100);
+    expect(shedder.shouldShed('/health')).toBe(false);
+    expect(shedder.shouldShed('/health/ready?x=1')).toBe(false);
+    expect(shedder.shouldShed('/metrics')).toBe(false);
+    expect(shedder.shouldShed('/metrics/extra')).toBe(true);
+    expect(shedder.shouldShed('/healthz')).toBe(true);
+    await shedder.close();
+  });
+
+  it('counts shed requests and publishes each on keel:http:shed', async () => {
+    const { clock, shedder, set } = setup({ name: 'api' });
+    const seen: unknown[] = [];
+    const onShed = (m: unknown) => seen.push(m);
+    subscribe(CHANNELS.http.shed, onShed);
+    try {
+      set({ delayMs: 500 });
+      clock.advance(100);
+      shedder.shouldShed('/a');
+      shedder.shouldShed('/b');
+    } finally {
+      unsubscribe(CHANNELS.http.shed, onShed);
+    }
+    expect(shedder.shedCount).toBe(2);
+    expect(seen).toEqual([
+      { name: 'api', reason: 'event-loop-delay' },
+      { name: 'api', reason: 'event-loop-delay' },
+    ]);
+    await shedder.close();
+  });
+
+  it('leaves no timer behind after close', async () => {
+    const { clock, shedder } = setup();
+    expect(clock.pending).toBe(1);
+    await shedder.close();
+    expect(clock.pending).toBe(0);
+  });
+
+  it('names the bad option', () => {
+    expect(() => new LoadShedder({ intervalMs: 0 })).toThrow(/intervalMs/);
+    expect(() => new LoadShedder({ maxInFlight: 5 })).toThrow(/inFlight/);
+    expect(() => new LoadShedder({ exempt: ['health'] })).toThrow(/exempt/);
+  });
+
+  it('starts shedding when a real handler saturates the event loop, and stops after', async () => {
+    const shedder = new LoadShedder({
+      intervalMs: 20,
+      maxEventLoopDelayMs: 60,
+      maxEventLoopUtilization: Number.POSITIVE_INFINITY,
+      coolDownMs: 1_000,
+    });
+    const server = createServer((req, res) => {
+      if (shedder.shouldShed(req.url ?? '/')) {
+        res.writeHead(503, { 'retry-after': String(shedder.retryAfterSeconds), connection: 'close' });
+        res.end();
+        return;
+      }
+      if (req.url === '/busy') {
+        const until = performance.now() + 120;
+        while (performance.now() < until) {
+          // a handler that hogs the loop
+        }
+      }
+      res.setHeader('connection', 'close');
+      res.end('ok');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      await Promise.all(Array.from({ length: 6 }, () => fetch(`${base}/busy`).then((r) => r.arrayBuffer())));
+      const during = await fetch(`${base}/ping`);
+      expect(during.status).toBe(503);
+      expect(during.headers.get('retry-after')).toBe('1');
+      let status = 503;
+      for (let i = 0; i < 100 && status === 503; i++) {
+        await new Promise<void>((resolve) => setTimeout(resolve, 50));
+        status = (await fetch(`${base}/ping`)).status;
+      }
+      expect(status).toBe(200);
+      expect(shedder.shedCount).toBeGreaterThan(0);
+    } finally {
+      await shedder.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});
