@@ -101,7 +101,7 @@ export class RedisFanout implements Fanout {
       },
       () => {
         this.#inFlight--;
-        this.#errors++;
+        this.#dropped++;
       },
     );
   }
@@ -112,7 +112,7 @@ export class RedisFanout implements Fanout {
       received: this.#received,
       ownSkipped: this.#ownSkipped,
       dropped: this.#dropped,
-      errors: this.#errors,
+      connectionErrors: this.#errors,
       inFlight: this.#inFlight,
     };
   }

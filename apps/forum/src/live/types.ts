@@ -1,0 +1,57 @@
+/** The shapes the live hub takes and gives: its socket, users, fan-out, options and stats. */
+import type { Clock } from 'keel/clock';
+import type { LiveLimits } from './limits.ts';
+
+/** The part of a `ws` WebSocket the hub uses. */
+export interface LiveSocket {
+  readonly readyState: number;
+  /** Bytes queued and not yet taken by the kernel (ws: its sender queue plus the socket's writable length). */
+  readonly bufferedAmount: number;
+  send(data: string): void;
+  ping(): void;
+  close(code?: number, reason?: string): void;
+  terminate(): void;
+  on(event: 'message', fn: (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => void): unknown;
+  on(event: 'pong' | 'close', fn: () => void): unknown;
+  on(event: 'error', fn: (err: Error) => void): unknown;
+}
+
+export interface LiveUser {
+  id: number;
+  username: string;
+}
+
+/** Cross-instance delivery (see redis-fanout.ts); `target` is `t<topicId>` or `u<userId>`. */
+export interface Fanout {
+  publish(target: string, payload: string): void;
+  stats(): Record<string, number>;
+  close(): Promise<void>;
+}
+
+export interface LiveHubOptions extends Partial<LiveLimits> {
+  /** Session lookup for `auth` messages, the `me` channel, and its re-check at each heartbeat. */
+  authenticate: (token: string) => LiveUser | undefined;
+  /** Whether a topic may be subscribed. Default: every id. */
+  topicExists?: (topicId: number) => boolean;
+  /** Builds the fan-out; `deliver` hands other instances' events to local sockets. Default: none. */
+  fanout?: (deliver: (target: string, payload: string) => void) => Fanout;
+  /** Clock of the heartbeat, presence and close-grace timers. Default: the real clock. */
+  clock?: Clock;
+}
+
+/** Counts for the dashboard and leak checks; all return to 0 when every client has gone. */
+export interface LiveStats {
+  connections: number;
+  /** Topic rooms with at least one member. */
+  rooms: number;
+  /** Memberships in rooms and `me` channels. */
+  subscriptions: number;
+  /** Users with a socket on their `me` channel. */
+  channels: number;
+  /** Sockets told to close whose TCP connection has not ended yet. */
+  closing: number;
+  /** Totals since start. */
+  slowConsumers: number;
+  heartbeatTimeouts: number;
+  fanout?: Record<string, number>;
+}
