@@ -10,11 +10,24 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchBrowser, outputPath } from '../../../../test-support/browser.ts';
 import { type RedisServer, startRedis } from '../../../../test-support/redis.ts';
 import { dashboardRoutes } from '../../src/dashboard/routes.ts';
-import type { HealthSummary } from '../../src/dashboard/sources.ts';
+import type { DashboardSnapshot, HealthSummary } from '../../src/dashboard/sources.ts';
 import { createTestApp } from '../helpers.ts';
 import { RequestMetrics } from './request-metrics.ts';
 
 const TOKEN = 'browser-test-token-0123456789';
+
+/** What the page exposes for tests (public/dashboard.js). */
+declare global {
+  interface Window {
+    __dashboard?: {
+      events: number;
+      points: number;
+      last: DashboardSnapshot | null;
+      plotted(): Record<string, number>;
+      lengths(): Record<string, number>;
+    };
+  }
+}
 
 let redis: RedisServer;
 beforeAll(async () => {
@@ -80,7 +93,7 @@ describe('the dashboard in headless Chromium', () => {
       // The token is traded for a cookie and leaves the URL.
       await page.goto(`${base}/dashboard?token=${TOKEN}`);
       expect(new URL(page.url()).search).toBe('');
-      await page.waitForFunction(() => (window as unknown as { __dashboard?: { events: number } }).__dashboard?.events >= 1);
+      await page.waitForFunction(() => (window.__dashboard?.events ?? 0) >= 1);
 
       const load = runLoad({
         url: `${base}/api/v1/forums`,
@@ -96,22 +109,14 @@ describe('the dashboard in headless Chromium', () => {
         },
       });
       // Figures arrive while the load runs, not only after it.
-      await page.waitForFunction(
-        () => {
-          const d = (window as unknown as { __dashboard: { last: { metrics: { windows: { '10s': { rps: number } } } } } }).__dashboard;
-          return d.last?.metrics?.windows['10s'].rps > 10;
-        },
-        undefined,
-        { timeout: 5_000 },
-      );
+      await page.waitForFunction(() => (window.__dashboard?.last?.metrics?.windows['10s'].rps ?? 0) > 10, undefined, { timeout: 5_000 });
       const result = await load;
       expect(result.completed).toBeGreaterThan(100);
-      const before = await page.evaluate(() => (window as unknown as { __dashboard: { points: number } }).__dashboard.points);
-      await page.waitForFunction((n) => (window as unknown as { __dashboard: { points: number } }).__dashboard.points >= n + 3, before);
+      const before = await page.evaluate(() => window.__dashboard!.points);
+      await page.waitForFunction((n) => window.__dashboard!.points >= n + 3, before);
 
       const state = await page.evaluate(() => {
-        const d = (window as unknown as { __dashboard: { plotted(): Record<string, number>; lengths(): Record<string, number> } })
-          .__dashboard;
+        const d = window.__dashboard!;
         return {
           plotted: d.plotted(),
           lengths: d.lengths(),
