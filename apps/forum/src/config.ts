@@ -41,6 +41,12 @@ export interface Config {
   /** Redis, optional: live updates fan out across instances through it. Env `REDIS_URL`. Default unset (one instance). */
   redisUrl: string | undefined;
   /**
+   * The `/dashboard` token (at least 16 characters). Env `DASHBOARD_TOKEN`, else `METRICS_TOKEN` if it is that long.
+   * Default unset: a random token is generated at start in development (its URL logged once),
+   * and in production the dashboard stays off.
+   */
+  dashboardToken: string | undefined;
+  /**
    * Live updates (`/api/v1/live`). Env `LIVE_HEARTBEAT_MS` (30,000), `LIVE_MAX_CONNECTIONS` (10,000),
    * `LIVE_MAX_SUBSCRIPTIONS` (50), `LIVE_MAX_BUFFERED_BYTES` (1 MiB), `LIVE_MAX_PAYLOAD` (4 KiB),
    * `LIVE_MAX_BAD_MESSAGES` (5), `LIVE_PRESENCE_MS` (100), `LIVE_CLOSE_GRACE_MS` (1,000); see {@link LiveLimits}.
@@ -68,6 +74,13 @@ function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, allowed: 
   return raw as T;
 }
 
+function token(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  if (raw.length < 16) throw new Error(`config: ${name} must be at least 16 characters`);
+  return raw;
+}
+
 /** Reads the config from the environment, with defaults; throws naming the variable on bad input. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
   const production = env.NODE_ENV === 'production';
@@ -90,6 +103,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       allowPrivateHosts: oneOf(env, 'PREVIEW_ALLOW_PRIVATE_HOSTS', ['true', 'false'] as const, 'false') === 'true',
     },
     redisUrl: env.REDIS_URL || undefined,
+    // METRICS_TOKEN is shared only when it is long enough; its own route may accept shorter ones.
+    dashboardToken: token(env, 'DASHBOARD_TOKEN') ?? ((env.METRICS_TOKEN?.length ?? 0) >= 16 ? env.METRICS_TOKEN : undefined),
     live: {
       heartbeatMs: int(env, 'LIVE_HEARTBEAT_MS', LIVE_DEFAULTS.heartbeatMs, 10, 3_600_000),
       maxConnections: int(env, 'LIVE_MAX_CONNECTIONS', LIVE_DEFAULTS.maxConnections, 1, 1_000_000),
