@@ -280,6 +280,7 @@ export class LiveHub implements AsyncDisposable {
   }
 
   #presenceChanged(topicId: number): void {
+    if (this.#scope.closed) return;
     if (this.limits.presenceMs === 0) {
       this.#broadcastPresence(topicId);
       return;
