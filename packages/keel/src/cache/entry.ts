@@ -28,6 +28,8 @@ export class Entry {
   failures = 0;
   /** No refresh is attempted before this (epoch ms). */
   retryAt = 0;
+  /** The resolved promise hits return, made on the first hit and reused: no allocation per hit. */
+  resolved: Promise<unknown> | undefined = undefined;
 
   constructor(
     value: unknown,

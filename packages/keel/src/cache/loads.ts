@@ -61,7 +61,10 @@ export class Loads {
     this.#clock = d.o.clock;
     this.#name = d.o.name;
     this.sleeper = new Sleeper(d.o.clock);
+    this.#fenceMs = d.o.l2 ? Math.max(d.o.l2.fenceMs, d.o.hardTimeoutMs) : 0;
   }
+
+  readonly #fenceMs: number;
 
   async getSlow(key: string, e: Entry | undefined): Promise<unknown> {
     const { l1, l2, tags } = this.#d;
@@ -262,10 +265,10 @@ export class Loads {
   async readL2(key: string): Promise<Entry | undefined> {
     const l2 = this.#d.l2;
     if (!l2) return undefined;
-    const buf = await l2.read(key);
-    if (!buf) return undefined;
-    const r = decodeRecord(buf);
-    if (!r) return undefined;
+    const got = await l2.read(key);
+    if (!got) return undefined;
+    const r = decodeRecord(got.record);
+    if (!r || r.born <= got.clearedAt) return undefined;
     const now = this.#clock.now();
     if (now >= r.graceUntil || !this.#d.tags.valid(r.born, r.tags)) return undefined;
     let value: unknown;
@@ -290,14 +293,8 @@ export class Loads {
   async store(key: string, value: unknown, born: number, o: SetOptions | undefined, f: Flight | undefined, kind: Kind): Promise<Entry> {
     const { l1, l2, tags: stamps } = this.#d;
     const now = this.#clock.now();
-    let ttl = o?.ttlMs ?? this.#o.ttlMs;
-    let grace = o?.graceMs ?? this.#o.graceMs;
-    // Tag stamps live `tagRetentionMs` in Redis; an entry outliving them could dodge an invalidation.
-    const retention = this.#o.l2?.tagRetentionMs ?? Number.POSITIVE_INFINITY;
-    if (ttl + grace > retention) {
-      ttl = Math.min(ttl, retention);
-      grace = retention - ttl;
-    }
+    const ttl = o?.ttlMs ?? this.#o.ttlMs;
+    const grace = o?.graceMs ?? this.#o.graceMs;
     const tags = o?.tags && o.tags.length > 0 ? Object.freeze([...o.tags]) : EMPTY;
     const expiresAt = now + ttl;
     const graceUntil = expiresAt + grace;
@@ -325,14 +322,15 @@ export class Loads {
     if (payload === undefined || f?.detached || this.#d.isClosed() || !stamps.valid(born, tags)) return entry;
     this.changes.touch(key);
     l1.set(key, entry);
-    if (l2) {
+    // A load older than the fence could outlive the stamps that would refuse it: L1 only.
+    if (l2 && now - born < this.#fenceMs) {
       const record = encodeRecord(
         { kind, born, expiresAt, graceUntil, tags, etag, contentType },
         toBuffer(payload),
         this.#o.compressThreshold,
       );
       const message = this.#d.bus ? encodeMessage(this.#d.instanceId, now, born, { k: [key] }) : '';
-      await l2.write(key, record, graceUntil - now, message);
+      await l2.write(key, record, graceUntil - now, born, tags, message);
     }
     return entry;
   }

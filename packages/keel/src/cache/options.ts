@@ -15,7 +15,6 @@ import type { CircuitBreakerOptions } from '../resilience/index.ts';
 import { jsonSerializer, type Serializer } from './serializer.ts';
 
 const OWNER = 'TieredCache';
-const DAY = 86_400_000;
 
 export interface L1Options {
   /** Most entries held in memory. Default `10_000`. */
@@ -33,8 +32,12 @@ export interface L2Options {
   timeoutMs?: number;
   /** Overrides for the L2 breaker. Default: opens after 3 consecutive failures, half-opens after 1 s (up to 5 s). */
   breaker?: CircuitBreakerOptions;
-  /** How long tag and clear stamps live in Redis; entries never outlive it. Default `7 days`. */
-  tagRetentionMs?: number;
+  /**
+   * How long tag and delete stamps live in Redis to fence slow loads: a load that started
+   * before an invalidation and finishes after it is not written. Loads older than this skip
+   * the L2 write. Default `60_000` (and at least `hardTimeoutMs`).
+   */
+  fenceMs?: number;
 }
 
 export interface LockOptions {
@@ -93,7 +96,7 @@ export interface ResolvedOptions {
   retryBackoffMs: number;
   maxRetryBackoffMs: number;
   l1: { maxEntries: number; maxBytes: number; ttlMs: number | undefined };
-  l2: { redis: Redis | string; timeoutMs: number; breaker: CircuitBreakerOptions; tagRetentionMs: number } | undefined;
+  l2: { redis: Redis | string; timeoutMs: number; breaker: CircuitBreakerOptions; fenceMs: number } | undefined;
   bus: boolean;
   lock: { leaseMs: number; waitMs: number; pollMs: number } | undefined;
   serializer: Serializer;
@@ -127,7 +130,7 @@ export function resolveOptions(options: TieredCacheOptions | undefined): Resolve
       redis: redis as Redis | string,
       timeoutMs: numberOption(OWNER, 'l2.timeoutMs', l2o.timeoutMs, 150, { min: 1, max: MAX_MS }),
       breaker,
-      tagRetentionMs: durationOption(OWNER, 'l2.tagRetentionMs', l2o.tagRetentionMs, 7 * DAY, 1_000),
+      fenceMs: durationOption(OWNER, 'l2.fenceMs', l2o.fenceMs, 60_000, 1_000),
     };
   }
   const bus = booleanOption(OWNER, 'bus', o.bus, l2 !== undefined);

@@ -99,7 +99,7 @@ export class TieredCache implements AsyncDisposable {
         namespace: o.namespace,
         timeoutMs: o.l2.timeoutMs,
         breaker: o.l2.breaker,
-        tagRetentionMs: o.l2.tagRetentionMs,
+        fenceMs: Math.max(o.l2.fenceMs, o.hardTimeoutMs),
         clock: o.clock,
         scope: this.#scope,
       });
@@ -146,7 +146,7 @@ export class TieredCache implements AsyncDisposable {
     const e = this.#l1.get(key);
     if (e !== undefined && this.#clock.now() < e.refreshAt && (e.epoch === this.#tags.epoch || this.#tags.check(e))) {
       if (this.#hitCh.hasSubscribers) this.#hitCh.publish({ name: this.name, tier: 'l1' });
-      return Promise.resolve(e.value as T);
+      return (e.resolved ??= Promise.resolve(e.value)) as Promise<T>;
     }
     return this.#loads.getSlow(key, e) as Promise<T | undefined>;
   }
@@ -167,7 +167,7 @@ export class TieredCache implements AsyncDisposable {
     const e = this.#l1.get(key);
     if (e !== undefined && this.#clock.now() < e.refreshAt && (e.epoch === this.#tags.epoch || this.#tags.check(e))) {
       if (this.#hitCh.hasSubscribers) this.#hitCh.publish({ name: this.name, tier: 'l1' });
-      return Promise.resolve(e.value as T);
+      return (e.resolved ??= Promise.resolve(e.value)) as Promise<T>;
     }
     if (this.#closed) return Promise.reject(new CacheClosedError(this.name));
     const bad = callOptionsError(options) ?? this.#tagsError(options?.tags);
@@ -191,7 +191,7 @@ export class TieredCache implements AsyncDisposable {
     const e = this.#l1.get(key);
     if (e !== undefined && this.#clock.now() < e.refreshAt && (e.epoch === this.#tags.epoch || this.#tags.check(e))) {
       if (this.#hitCh.hasSubscribers) this.#hitCh.publish({ name: this.name, tier: 'l1' });
-      return Promise.resolve(e.value as CachedBody);
+      return (e.resolved ??= Promise.resolve(e.value)) as Promise<CachedBody>;
     }
     if (this.#closed) return Promise.reject(new CacheClosedError(this.name));
     const bad = callOptionsError(options) ?? this.#tagsError(options?.tags);
@@ -250,7 +250,7 @@ export class TieredCache implements AsyncDisposable {
     this.#flights.detachKey(key);
     if (!this.#l2 || this.#closed) return;
     const stamp = this.#tags.stamp();
-    const ok = await this.#l2.delete([key], this.#message(stamp, { k: [key] }));
+    const ok = await this.#l2.delete([key], stamp, this.#message(stamp, { k: [key] }));
     if (!ok) this.#pend(() => this.#pendingKeys.add(key));
   }
 
@@ -420,7 +420,8 @@ export class TieredCache implements AsyncDisposable {
     }
     if (this.#pendingKeys.size > 0) {
       const keys = [...this.#pendingKeys];
-      if (await l2.delete(keys, this.#message(this.#tags.stamp(), { k: keys }))) for (const k of keys) this.#pendingKeys.delete(k);
+      const stamp = this.#tags.stamp();
+      if (await l2.delete(keys, stamp, this.#message(stamp, { k: keys }))) for (const k of keys) this.#pendingKeys.delete(k);
     }
   }
 }

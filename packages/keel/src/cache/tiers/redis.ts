@@ -11,7 +11,7 @@ import type { Scope } from '../../lifecycle/scope.ts';
 import type { CircuitBreaker } from '../../resilience/circuit-breaker.ts';
 import { type CircuitBreakerOptions, ConsecutiveBreaker, circuitBreaker, isBrokenCircuitError, timeout } from '../../resilience/index.ts';
 import type { Timeout } from '../../resilience/timeout.ts';
-import { DELETE, READ, type Script, STAMP, UNLOCK, WRITE } from './scripts.ts';
+import { CLEAR, DELETE, INVALIDATE, type Script, UNLOCK, WRITE } from './scripts.ts';
 
 /**
  * Options for connections the cache creates from a URL. No offline queue: a command sent while
@@ -36,7 +36,7 @@ export interface RedisTierOptions {
   namespace: string;
   timeoutMs: number;
   breaker: CircuitBreakerOptions;
-  tagRetentionMs: number;
+  fenceMs: number;
   clock: Clock;
   scope: Scope;
 }
@@ -50,9 +50,11 @@ export class RedisTier {
   readonly #name: string;
   readonly #valuePrefix: string;
   readonly #tagPrefix: string;
+  readonly #indexPrefix: string;
+  readonly #deletePrefix: string;
   readonly #clearKey: string;
   readonly #lockPrefix: string;
-  readonly #retention: string;
+  readonly #fence: string;
   readonly #breaker: CircuitBreaker;
   readonly #timeout: Timeout;
   readonly #errCh = channel(CHANNELS.cache.l2Error);
@@ -63,10 +65,12 @@ export class RedisTier {
     this.#name = o.name;
     this.#valuePrefix = `${o.namespace}:v:`;
     this.#tagPrefix = `${o.namespace}:t:`;
+    this.#indexPrefix = `${o.namespace}:i:`;
+    this.#deletePrefix = `${o.namespace}:d:`;
     this.#clearKey = `${o.namespace}:c`;
     this.#lockPrefix = `${o.namespace}:l:`;
     this.channelName = `${o.namespace}:bus`;
-    this.#retention = String(Math.ceil(o.tagRetentionMs));
+    this.#fence = String(Math.ceil(o.fenceMs));
     this.#timeout = timeout(o.timeoutMs, { name: `${o.name}:l2`, strategy: 'aggressive', clock: o.clock });
     this.#breaker = circuitBreaker({
       name: `${o.name}:l2`,
@@ -112,39 +116,57 @@ export class RedisTier {
     }
   }
 
-  /** The raw record, or undefined on a miss, an invalidated entry or any failure. */
-  async read(key: string): Promise<Buffer | undefined> {
-    const r = await this.#call(() => this.#script(READ, [this.#valuePrefix + key], [this.#tagPrefix, this.#clearKey]));
-    return Buffer.isBuffer(r) ? r : undefined;
+  /**
+   * The raw record and the namespace's clear stamp (0 if none), or undefined on a miss or any
+   * failure. One MGET: entries under an invalidated tag are already deleted, so the only
+   * check left to the caller is `born > clearedAt`.
+   */
+  async read(key: string): Promise<{ record: Buffer; clearedAt: number } | undefined> {
+    const r = await this.#call(() => this.redis.mgetBuffer(this.#valuePrefix + key, this.#clearKey));
+    if (r === NONE) return undefined;
+    const [record, cleared] = r;
+    if (!record) return undefined;
+    return { record, clearedAt: cleared ? Number(cleared.toString('latin1')) : 0 };
   }
 
-  /** Writes a record; true when Redis took it. */
-  async write(key: string, record: Buffer, pxMs: number, message: string): Promise<boolean> {
+  /** Writes a record unless an invalidation stamped after `born` fences it; true when Redis took it. */
+  async write(key: string, record: Buffer, pxMs: number, born: number, tags: readonly string[], message: string): Promise<boolean> {
     const px = String(Math.max(1, Math.ceil(pxMs)));
-    const r = await this.#call(() => this.#script(WRITE, [this.#valuePrefix + key], [record, px, this.channelName, message]));
+    const args = [
+      record,
+      px,
+      this.channelName,
+      message,
+      String(born),
+      this.#tagPrefix,
+      this.#indexPrefix,
+      this.#clearKey,
+      this.#deletePrefix + key,
+      ...tags,
+    ];
+    const r = await this.#call(() => this.#script(WRITE, [this.#valuePrefix + key], args));
     return r !== NONE;
   }
 
-  async delete(keys: readonly string[], message: string): Promise<boolean> {
+  async delete(keys: readonly string[], stamp: number, message: string): Promise<boolean> {
+    const args = [String(stamp), this.#fence, this.channelName, message, ...keys.map((k) => this.#deletePrefix + k)];
     const r = await this.#call(() =>
       this.#script(
         DELETE,
         keys.map((k) => this.#valuePrefix + k),
-        [this.channelName, message],
+        args,
       ),
     );
     return r !== NONE;
   }
 
   async invalidateTags(tags: readonly string[], stamp: number, message: string): Promise<boolean> {
-    const args = [this.#tagPrefix, String(stamp), this.#retention, this.channelName, message, ...tags];
-    return (await this.#call(() => this.#script(STAMP, [], args))) !== NONE;
+    const args = [this.#tagPrefix, this.#indexPrefix, String(stamp), this.#fence, this.channelName, message, ...tags];
+    return (await this.#call(() => this.#script(INVALIDATE, [], args))) !== NONE;
   }
 
   async clear(stamp: number, message: string): Promise<boolean> {
-    // The clear stamp is one key: the STAMP script with the full key as prefix and one '' suffix.
-    const args = [this.#clearKey, String(stamp), this.#retention, this.channelName, message, ''];
-    return (await this.#call(() => this.#script(STAMP, [], args))) !== NONE;
+    return (await this.#call(() => this.#script(CLEAR, [this.#clearKey], [String(stamp), this.channelName, message]))) !== NONE;
   }
 
   /** SET NX PX: `'acquired'` (this caller holds the lease), `'held'` (another does) or `'unavailable'`. */

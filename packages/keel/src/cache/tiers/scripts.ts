@@ -1,10 +1,16 @@
 /**
- * The Lua scripts behind L2. Each is one round trip: a read checks the entry's tags against
- * their invalidation stamps inside Redis (a second GET round trip would halve L2 throughput),
- * and writes publish their bus message in the same script.
+ * The Lua scripts behind L2 writes and invalidations. Reads are a plain `MGET value clear`
+ * (no script): an EVALSHA costs Redis ≈ 10 µs against ≈ 1 µs for a GET (measured with
+ * INFO commandstats), and reads are the hot path. So invalidation does the work instead:
+ * - `invalidateTags` deletes every key under the tags (each tag keeps an index set of its
+ *   keys) and stamps the tags;
+ * - writes are fenced: a write whose load began at or before a stamp of one of its tags, of
+ *   its key's delete, or of a clear, is refused. Stamps only need to outlive loads in
+ *   flight (`fenceMs`), except the clear stamp, which reads compare (it deletes nothing).
+ * Every script publishes its bus message itself (one round trip per write).
  *
- * Scripts touch keys derived from the record (tag stamps), which standalone Redis and
- * Sentinel allow; Redis Cluster does not (documented in docs/cache.md).
+ * Scripts touch keys they derive (tag stamps, index sets), which standalone Redis and
+ * Sentinel allow and Redis Cluster does not (docs/cache.md).
  */
 import { createHash } from 'node:crypto';
 
@@ -17,52 +23,68 @@ function script(lua: string): Script {
   return { lua, sha: createHash('sha1').update(lua).digest('hex') };
 }
 
-/** KEYS[1] value key; ARGV[1] tag-stamp prefix, ARGV[2] clear-stamp key. Returns the record or nil. */
-export const READ = script(`
-local v = redis.call('GET', KEYS[1])
-if not v then return false end
-local nl = string.find(v, '\\n', 1, true)
-if not nl then return false end
-local born, tags = string.match(string.sub(v, 1, nl - 1), '^k1|[^|]*|([^|]*)|[^|]*|[^|]*|([^|]*)|')
-if not born then return false end
-local b = tonumber(born)
-local c = redis.call('GET', ARGV[2])
-if c and tonumber(c) >= b then return false end
-if tags ~= '' then
-  for t in string.gmatch(tags, '[^,]+') do
-    local s = redis.call('GET', ARGV[1] .. t)
-    if s and tonumber(s) >= b then return false end
-  end
-end
-return v
-`);
-
 /**
- * ARGV[1] key prefix, ARGV[2] stamp, ARGV[3] retention ms, ARGV[4] channel, ARGV[5] message
- * ('' = none), ARGV[6..] suffixes. Keeps the later stamp per key.
+ * KEYS[1] value key. ARGV: 1 record, 2 px, 3 channel, 4 message ('' = none), 5 born,
+ * 6 tag-stamp prefix, 7 tag-index prefix, 8 clear key, 9 delete-stamp key, 10.. tags.
+ * Returns 1 when written, 0 when fenced.
  */
-export const STAMP = script(`
-local s = tonumber(ARGV[2])
-for i = 6, #ARGV do
-  local k = ARGV[1] .. ARGV[i]
-  local old = redis.call('GET', k)
-  if not old or tonumber(old) < s then redis.call('SET', k, ARGV[2], 'PX', ARGV[3]) end
-end
-if ARGV[5] ~= '' then redis.call('PUBLISH', ARGV[4], ARGV[5]) end
-return 1
-`);
-
-/** KEYS[1] value key; ARGV[1] record, ARGV[2] px, ARGV[3] channel, ARGV[4] message ('' = none). */
 export const WRITE = script(`
+local b = tonumber(ARGV[5])
+local c = redis.call('GET', ARGV[8])
+if c and tonumber(c) >= b then return 0 end
+local d = redis.call('GET', ARGV[9])
+if d and tonumber(d) >= b then return 0 end
+for i = 10, #ARGV do
+  local s = redis.call('GET', ARGV[6] .. ARGV[i])
+  if s and tonumber(s) >= b then return 0 end
+end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+local px = tonumber(ARGV[2])
+for i = 10, #ARGV do
+  local k = ARGV[7] .. ARGV[i]
+  redis.call('SADD', k, KEYS[1])
+  if redis.call('PTTL', k) < px then redis.call('PEXPIRE', k, px) end
+end
 if ARGV[4] ~= '' then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
 return 1
 `);
 
-/** KEYS = value keys; ARGV[1] channel, ARGV[2] message ('' = none). */
+/**
+ * ARGV: 1 tag-stamp prefix, 2 tag-index prefix, 3 stamp, 4 fence ms, 5 channel, 6 message,
+ * 7.. tags. Stamps each tag (keeping the later stamp) and deletes every key it indexes.
+ */
+export const INVALIDATE = script(`
+local s = tonumber(ARGV[3])
+for i = 7, #ARGV do
+  local sk = ARGV[1] .. ARGV[i]
+  local old = redis.call('GET', sk)
+  if not old or tonumber(old) < s then redis.call('SET', sk, ARGV[3], 'PX', ARGV[4]) end
+  local ik = ARGV[2] .. ARGV[i]
+  local keys = redis.call('SMEMBERS', ik)
+  for j = 1, #keys, 500 do
+    redis.call('UNLINK', unpack(keys, j, math.min(j + 499, #keys)))
+  end
+  redis.call('DEL', ik)
+end
+if ARGV[6] ~= '' then redis.call('PUBLISH', ARGV[5], ARGV[6]) end
+return 1
+`);
+
+/** KEYS = value keys. ARGV: 1 stamp, 2 fence ms, 3 channel, 4 message, 5.. delete-stamp keys. */
 export const DELETE = script(`
-for i = 1, #KEYS do redis.call('DEL', KEYS[i]) end
-if ARGV[2] ~= '' then redis.call('PUBLISH', ARGV[1], ARGV[2]) end
+for i = 1, #KEYS do
+  redis.call('DEL', KEYS[i])
+  redis.call('SET', ARGV[4 + i], ARGV[1], 'PX', ARGV[2])
+end
+if ARGV[4] ~= '' then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
+return 1
+`);
+
+/** KEYS[1] clear key. ARGV: 1 stamp, 2 channel, 3 message. The stamp never expires: reads compare it. */
+export const CLEAR = script(`
+local old = redis.call('GET', KEYS[1])
+if not old or tonumber(old) < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+if ARGV[3] ~= '' then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
 return 1
 `);
 

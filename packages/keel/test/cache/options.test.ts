@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { TieredCache } from '../../src/cache/index.ts';
+
+describe('TieredCache options', () => {
+  const bad: [string, unknown][] = [
+    ['name', ''],
+    ['ttlMs', 0],
+    ['ttlMs', Number.NaN],
+    ['graceMs', -1],
+    ['softTimeoutMs', 'soon'],
+    ['hardTimeoutMs', 0],
+    ['eagerRefresh', 1.5],
+    ['retryBackoffMs', -5],
+    ['compressThreshold', -1],
+    ['maxTags', 0],
+    ['clock', {}],
+    ['serializer', { serialize: () => '' }],
+    ['l1', 'big'],
+    ['l2', { redis: 42 }],
+    ['l2', { redis: 'http://localhost' }],
+    ['bus', true],
+    ['lock', true],
+  ];
+  for (const [name, value] of bad) {
+    it(`throws a TypeError naming "${name}" for ${JSON.stringify(value) ?? String(value)}`, () => {
+      expect(() => new TieredCache({ [name]: value })).toThrow(TypeError);
+      expect(() => new TieredCache({ [name]: value })).toThrow(name === 'l2' ? /l2/ : new RegExp(name));
+    });
+  }
+
+  it('names nested options in its errors', () => {
+    expect(() => new TieredCache({ l1: { maxEntries: 0 } })).toThrow(/l1\.maxEntries/);
+    expect(() => new TieredCache({ l1: { maxBytes: 1.5 } })).toThrow(/l1\.maxBytes/);
+    expect(() => new TieredCache({ l2: { redis: 'redis://127.0.0.1:1', timeoutMs: 0 } })).toThrow(/l2\.timeoutMs/);
+    expect(() => new TieredCache({ l2: { redis: 'redis://127.0.0.1:1' }, lock: { leaseMs: 0 } })).toThrow(/lock\.leaseMs/);
+  });
+
+  it('rejects a non-object', () => {
+    expect(() => new TieredCache('fast' as never)).toThrow(TypeError);
+  });
+
+  it('accepts no options at all', async () => {
+    await using cache = new TieredCache();
+    expect(cache.name).toBe('cache');
+    expect(cache.stats().l2).toBe('none');
+  });
+});
