@@ -3,16 +3,19 @@
  * fill, the figures are live, and stopping Redis turns on the degraded banner.
  */
 
+import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
+import keelFastify from 'keel/adapters/fastify';
 import { runLoad } from 'keel/load';
+import { Health, Metrics } from 'keel/observe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { launchBrowser, outputPath } from '../../../../test-support/browser.ts';
 import { type RedisServer, startRedis } from '../../../../test-support/redis.ts';
 import { dashboardRoutes } from '../../src/dashboard/routes.ts';
-import type { DashboardSnapshot, HealthSummary } from '../../src/dashboard/sources.ts';
+import type { DashboardSnapshot } from '../../src/dashboard/sources.ts';
 import { createTestApp } from '../helpers.ts';
-import { RequestMetrics } from './request-metrics.ts';
 
 const TOKEN = 'browser-test-token-0123456789';
 
@@ -37,53 +40,62 @@ afterAll(async () => {
   await redis.close();
 });
 
-/** PING over a fresh TCP connection, bounded by `timeoutMs`. */
-function pingRedis(port: number, timeoutMs: number): Promise<number> {
-  const started = performance.now();
+/** PING over a fresh TCP connection; rejects if Redis does not answer. */
+function pingRedis(port: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     const socket = connect({ port, host: '127.0.0.1' });
-    const timer = setTimeout(() => socket.destroy(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs);
-    socket.once('connect', () => socket.write('PING\r\n'));
-    socket.once('data', (data) => {
-      clearTimeout(timer);
-      socket.destroy();
-      if (data.toString().startsWith('+PONG')) resolve(performance.now() - started);
-      else reject(new Error(`unexpected reply ${JSON.stringify(data.toString())}`));
-    });
-    socket.once('error', (err) => {
-      clearTimeout(timer);
+    const fail = (err: Error) => {
       socket.destroy();
       reject(err);
+    };
+    signal.addEventListener('abort', () => fail(new Error('timed out')), { once: true });
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.once('data', (data) => {
+      socket.destroy();
+      if (data.toString().startsWith('+PONG')) resolve();
+      else reject(new Error(`unexpected reply ${JSON.stringify(data.toString())}`));
     });
+    socket.once('error', fail);
   });
 }
 
 describe('the dashboard in headless Chromium', () => {
   it('charts real traffic while load runs and shows the degraded banner when Redis goes down', async () => {
     const forum = await createTestApp({ previews: { enabled: false } });
-    const metrics = new RequestMetrics(forum.app);
+    // The real observe parts, as the forum wires them: RED metrics from the Fastify adapter, and a
+    // health registry where Redis is optional (down means degraded, not unhealthy).
+    const metrics = new Metrics();
+    const health = new Health({ ttlMs: 100, timeoutMs: 300 });
     const db = forum.app.services.repos.db;
-    const health = async (): Promise<HealthSummary> => {
-      const t0 = performance.now();
+    health.register('sqlite', () => {
       db.prepare('SELECT 1').get();
-      const sqlite = { status: 'up', kind: 'critical', latency_ms: performance.now() - t0 };
-      const redisCheck = await pingRedis(redis.port, 300).then(
-        (ms) => ({ status: 'up', kind: 'optional', latency_ms: ms }),
-        (err: Error) => ({ status: 'down', kind: 'optional', latency_ms: 0, detail: err.message }),
-      );
-      return { status: redisCheck.status === 'up' ? 'healthy' : 'degraded', checks: { sqlite, redis: redisCheck } };
-    };
+    });
+    health.register('redis', (signal) => pingRedis(redis.port, signal), { kind: 'optional' });
+    await forum.app.register(keelFastify, { metrics, health, healthRoutes: false });
     await forum.app.register(
       dashboardRoutes({
         token: TOKEN,
         intervalMs: 250,
-        sources: { metrics: () => metrics.snapshot(), health, slowSql: () => forum.app.services.repos.statements.stats.top() },
+        sources: {
+          metrics: () => metrics.snapshot(),
+          health: () => health.report(),
+          slowSql: () => forum.app.services.repos.statements.stats.top(),
+          live: () => forum.app.services.live.stats(),
+        },
       }),
     );
     await forum.app.listen({ port: 0, host: '127.0.0.1' });
     const base = `http://127.0.0.1:${(forum.app.server.address() as AddressInfo).port}`;
+    const sockets: WebSocket[] = [];
     const browser = await launchBrowser();
     try {
+      // A few live-update clients, so the live panel has real connections and subscriptions.
+      for (let i = 1; i <= 3; i++) {
+        const ws = new WebSocket(`${base.replace('http', 'ws')}/api/v1/live`);
+        sockets.push(ws);
+        await once(ws, 'open');
+        ws.send(JSON.stringify({ type: 'subscribe', topicId: i }));
+      }
       const page = await browser.newPage({ viewport: { width: 1440, height: 900 }, deviceScaleFactor: 1 });
       const problems: string[] = [];
       page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
@@ -121,6 +133,7 @@ describe('the dashboard in headless Chromium', () => {
           plotted: d.plotted(),
           lengths: d.lengths(),
           rps: document.getElementById('kpi-rps')?.textContent ?? '',
+          live: document.getElementById('kpi-live')?.textContent ?? '',
           routes: document.querySelectorAll('#table-routes tbody tr').length,
           sql: document.querySelectorAll('#table-sql tbody tr').length,
           plan: document.querySelector('#table-sql tbody pre')?.textContent ?? '',
@@ -128,8 +141,9 @@ describe('the dashboard in headless Chromium', () => {
           bannerHidden: (document.getElementById('banner') as HTMLElement).hidden,
         };
       });
-      for (const chart of ['rps', 'latency', 'errors', 'loop', 'memory']) expect(state.plotted[chart]).toBeGreaterThanOrEqual(4);
+      for (const chart of ['rps', 'latency', 'errors', 'loop', 'memory', 'live']) expect(state.plotted[chart]).toBeGreaterThanOrEqual(4);
       expect(Number.parseFloat(state.rps)).toBeGreaterThan(0);
+      expect(state.live).toBe('3');
       expect(state.routes).toBeGreaterThanOrEqual(3);
       expect(state.sql).toBeGreaterThanOrEqual(3);
       expect(state.plan).toMatch(/SEARCH|SCAN/);
@@ -153,8 +167,10 @@ describe('the dashboard in headless Chromium', () => {
       expect(problems).toEqual([]);
     } finally {
       await browser.close();
+      for (const ws of sockets) ws.terminate();
       await forum.close();
-      await metrics[Symbol.asyncDispose]();
+      await health.close();
+      await metrics.close();
     }
   }, 30_000);
 });

@@ -37,6 +37,17 @@ describe('dashboardRoutes options', () => {
   });
 });
 
+describe('logUrl', () => {
+  it('logs the page URL with its token once the server listens', async () => {
+    const lines: string[] = [];
+    app = Fastify({ logger: { level: 'info', stream: { write: (line: string) => lines.push(line) } } });
+    await app.register(dashboardRoutes({ token: TOKEN, sources: { metrics: () => metricsSnapshot() }, logUrl: true }));
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const urls = lines.map((l) => (JSON.parse(l) as { msg: string }).msg).filter((m) => m.startsWith('dashboard: '));
+    expect(urls).toEqual([`dashboard: http://127.0.0.1:${portOf(app)}/dashboard?token=${TOKEN}`]);
+  });
+});
+
 describe('token protection', () => {
   it('answers 401 JSON on the page, data and stream without a token', async () => {
     const a = await start();

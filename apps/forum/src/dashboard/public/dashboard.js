@@ -75,9 +75,9 @@
     }),
     live: new TimeChart($('chart-live'), {
       series: [
-        { label: 'connections', color: COLORS.blue },
-        { label: 'subscriptions', color: COLORS.green },
-        { label: 'rooms', color: COLORS.purple },
+        { label: 'connections', color: COLORS.blue, fmt: fmt.int },
+        { label: 'subscriptions', color: COLORS.green, fmt: fmt.int, dash: [4, 3] },
+        { label: 'rooms', color: COLORS.purple, fmt: fmt.int },
       ],
       scales: { y: { range: (_u, _min, max) => [0, Math.max(5, max * 1.2)] } },
       axes: [axis({ size: 50 })],
