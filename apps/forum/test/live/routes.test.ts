@@ -261,6 +261,22 @@ describe('GET /api/v1/live: bounds', () => {
     }
   });
 
+  it('drops a peer that stops answering pings (a real 50 ms heartbeat)', async () => {
+    const quick = await createTestApp({ live: { ...LIVE_DEFAULTS, heartbeatMs: 50 } });
+    try {
+      const base = `${(await quick.app.listen({ port: 0, host: '127.0.0.1' })).replace('http', 'ws')}/api/v1/live`;
+      const c = await LiveClient.open(base, { autoPong: false });
+      await c.request({ type: 'subscribe', topicId: 1 });
+      const hub = quick.app.services.live;
+      await waitFor(() => hub.stats().heartbeatTimeouts === 1, 5_000, 'the heartbeat to drop the peer');
+      expect(hub.stats()).toMatchObject({ connections: 0, rooms: 0, subscriptions: 0 });
+      expect(await c.closed).toBe(1006);
+      expect(c.pings).toBeGreaterThanOrEqual(1);
+    } finally {
+      await quick.close();
+    }
+  });
+
   it('closes every socket with 1001 when the app closes, leaving no rooms and no handles', async () => {
     const other = await createTestApp();
     const base = `${(await other.app.listen({ port: 0, host: '127.0.0.1' })).replace('http', 'ws')}/api/v1/live`;
