@@ -52,6 +52,12 @@ export class Entry {
   }
 }
 
+/** The entry's resolved promise, made once on its first hit. */
+export function resolvedOf(e: Entry): Promise<unknown> {
+  if (e.resolved === undefined) e.resolved = Promise.resolve(e.value);
+  return e.resolved;
+}
+
 export interface RecordMeta {
   /** `'v'`: a serialized value; `'b'`: an HTTP body stored as is. */
   kind: 'v' | 'b';

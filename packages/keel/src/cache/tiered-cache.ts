@@ -13,6 +13,7 @@ import { CHANNELS, channel } from '../channels.ts';
 import type { Clock } from '../clock.ts';
 import { Scope } from '../lifecycle/scope.ts';
 import { Bus, type BusMessage, encodeMessage } from './bus.ts';
+import { resolvedOf } from './entry.ts';
 import { CacheClosedError } from './errors.ts';
 import { type CachedBody, toCachedBody } from './http.ts';
 import { Loads } from './loads.ts';
@@ -146,7 +147,7 @@ export class TieredCache implements AsyncDisposable {
     const e = this.#l1.get(key);
     if (e !== undefined && this.#clock.now() < e.refreshAt && (e.epoch === this.#tags.epoch || this.#tags.check(e))) {
       if (this.#hitCh.hasSubscribers) this.#hitCh.publish({ name: this.name, tier: 'l1' });
-      return (e.resolved ??= Promise.resolve(e.value)) as Promise<T>;
+      return resolvedOf(e) as Promise<T>;
     }
     return this.#loads.getSlow(key, e) as Promise<T | undefined>;
   }
@@ -167,7 +168,7 @@ export class TieredCache implements AsyncDisposable {
     const e = this.#l1.get(key);
     if (e !== undefined && this.#clock.now() < e.refreshAt && (e.epoch === this.#tags.epoch || this.#tags.check(e))) {
       if (this.#hitCh.hasSubscribers) this.#hitCh.publish({ name: this.name, tier: 'l1' });
-      return (e.resolved ??= Promise.resolve(e.value)) as Promise<T>;
+      return resolvedOf(e) as Promise<T>;
     }
     if (this.#closed) return Promise.reject(new CacheClosedError(this.name));
     const bad = callOptionsError(options) ?? this.#tagsError(options?.tags);
@@ -191,7 +192,7 @@ export class TieredCache implements AsyncDisposable {
     const e = this.#l1.get(key);
     if (e !== undefined && this.#clock.now() < e.refreshAt && (e.epoch === this.#tags.epoch || this.#tags.check(e))) {
       if (this.#hitCh.hasSubscribers) this.#hitCh.publish({ name: this.name, tier: 'l1' });
-      return (e.resolved ??= Promise.resolve(e.value)) as Promise<CachedBody>;
+      return resolvedOf(e) as Promise<CachedBody>;
     }
     if (this.#closed) return Promise.reject(new CacheClosedError(this.name));
     const bad = callOptionsError(options) ?? this.#tagsError(options?.tags);
