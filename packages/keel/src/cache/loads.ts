@@ -150,11 +150,16 @@ export class Loads {
     return f;
   }
 
-  /** One flight under its hard timeout: the load result, the fail-safe stale value, or an error. */
+  /**
+   * One flight under its hard timeout: the load result, the fail-safe stale value, or an
+   * error. The timer is armed by #produce once the L2 lookup is over (that lookup is bounded
+   * by the L2 timeout on its own), so an L2 hit creates no timer of its own.
+   */
   #run(key: string, loader: AnyLoader, o: GetOrSetOptions | undefined, f: Flight, kind: Kind): Promise<Entry> {
     const hard = o?.hardTimeoutMs ?? this.#o.hardTimeoutMs;
     return new Promise<Entry>((resolve, reject) => {
       let settled = false;
+      let cancel: (() => void) | undefined;
       const fail = (error: unknown): void => {
         const s = this.#failSafe(key, f);
         if (s) resolve(s);
@@ -163,21 +168,27 @@ export class Loads {
       const finish = (): boolean => {
         if (settled) return false;
         settled = true;
-        cancel();
+        cancel?.();
         f.kill = undefined;
+        f.arm = undefined;
         this.#d.flights.settle(key, f);
         return true;
       };
-      const cancel = this.#d.scope.setTimeout(() => {
-        if (!finish()) return;
-        const error = new CacheTimeoutError(this.#name, key, hard);
-        f.abort(error);
-        this.#loaderError(error);
-        fail(error);
-      }, hard);
+      f.arm = () => {
+        f.arm = undefined;
+        if (settled || this.#d.isClosed()) return;
+        cancel = this.#d.scope.setTimeout(() => {
+          if (!finish()) return;
+          const error = new CacheTimeoutError(this.#name, key, hard);
+          f.abort(error);
+          this.#loaderError(error);
+          fail(error);
+        }, hard);
+      };
       f.kill = (reason) => {
         if (finish()) fail(reason);
       };
+      if (!this.#d.l2) f.arm();
       this.#produce(key, loader, o, f, kind).then(
         (entry) => {
           if (finish()) resolve(entry);
@@ -199,6 +210,7 @@ export class Loads {
         if (this.#clock.now() < r.expiresAt) return this.#l2Hit(key, r, f, gen);
         f.stale ??= r;
       }
+      f.arm?.();
       const lock = this.#o.lock;
       if (lock && !this.#d.isClosed()) {
         const readFresh = async (): Promise<Entry | undefined> => {
