@@ -1,0 +1,103 @@
+/**
+ * `npm run bench -- observe [--duration 10] [--connections 50] [--rounds 2] [--quick]`:
+ * the same Fastify route returning a small JSON body, served plain and with the Keel plugin
+ * (metrics + trace context + request ids + load shedding + health routes), each in its own
+ * child process pinned to core 1, driven by wrk (or autocannon when wrk is missing) pinned to
+ * core 0. Rounds alternate plain/keel so drift on a busy machine hits both; the best round of
+ * each is reported. Prints `{"bench":"observe","plain_rps":…,"keel_rps":…,"ratio":…}`.
+ * Target: ratio ≥ 0.9.
+ *
+ * The same file is the server: `observe.bench.ts --serve plain|keel` prints its port.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { report } from './lib/measure.ts';
+
+const { values } = parseArgs({
+  options: {
+    serve: { type: 'string' },
+    duration: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '50' },
+    rounds: { type: 'string', default: '2' },
+    quick: { type: 'boolean', default: false },
+  },
+});
+
+async function serve(kind: string): Promise<void> {
+  const { default: Fastify } = await import('fastify');
+  const app = Fastify({ logger: false });
+  if (kind === 'keel') {
+    const { default: keelFastify } = await import('keel/adapters/fastify');
+    const { Health, LoadShedder, Metrics, Tracing } = await import('keel/observe');
+    const metrics = new Metrics();
+    const health = new Health();
+    health.register('self', () => undefined);
+    const shedder = new LoadShedder({ inFlight: () => metrics.http.inFlight, maxInFlight: 10_000 });
+    await app.register(keelFastify, { tracing: new Tracing(), metrics, health, shedder, metricsRoute: { path: '/metrics' } });
+  }
+  app.get('/hello', async () => ({ hello: 'world' }));
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  process.stdout.write(`${(app.server.address() as { port: number }).port}\n`);
+}
+
+if (values.serve) {
+  await serve(values.serve);
+} else {
+  const quick = values.quick;
+  const seconds = quick ? 3 : Number(values.duration);
+  const rounds = quick ? 1 : Number(values.rounds);
+  const connections = Number(values.connections);
+  const has = (bin: string): boolean => spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0;
+  const taskset = has('taskset');
+  const wrk = has('wrk');
+  const pinned = (core: number, cmd: string, args: string[]): [string, string[]] =>
+    taskset ? ['taskset', ['-c', String(core), cmd, ...args]] : [cmd, args];
+  const self = new URL(import.meta.url).pathname;
+
+  const start = async (kind: string): Promise<{ child: ChildProcess; url: string }> => {
+    const [cmd, args] = pinned(1, process.execPath, ['--import', 'tsx', self, '--serve', kind]);
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    const port = await new Promise<string>((resolve, reject) => {
+      child.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim()));
+      child.once('exit', (code) => reject(new Error(`${kind} server exited (${code})`)));
+    });
+    return { child, url: `http://127.0.0.1:${port}/hello` };
+  };
+
+  const drive = (url: string, secs: number): number => {
+    if (wrk) {
+      const [c, a] = pinned(0, 'wrk', ['-t1', `-c${connections}`, `-d${secs}s`, url]);
+      const r = spawnSync(c, a, { encoding: 'utf8' });
+      return Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1] ?? 0);
+    }
+    const bin = join(new URL('.', import.meta.url).pathname, '../node_modules/.bin/autocannon');
+    const [c, a] = pinned(0, bin, ['-c', String(connections), '-d', String(secs), '--json', url]);
+    const r = spawnSync(c, a, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+    const out = JSON.parse(r.stdout) as { requests: { total: number }; duration: number };
+    return out.requests.total / out.duration;
+  };
+
+  const best: Record<string, number> = { plain: 0, keel: 0 };
+  const all: Record<string, number[]> = { plain: [], keel: [] };
+  for (let round = 0; round < rounds; round++) {
+    for (const kind of ['plain', 'keel']) {
+      const { child, url } = await start(kind);
+      try {
+        drive(url, quick ? 1 : 2); // JIT warm-up
+        const rps = drive(url, seconds);
+        all[kind]!.push(Math.round(rps));
+        best[kind] = Math.max(best[kind]!, rps);
+      } finally {
+        child.kill();
+      }
+    }
+  }
+  const plain = best.plain!;
+  const keel = best.keel!;
+  report(
+    'observe',
+    { plain_rps: plain, keel_rps: keel, ratio: plain ? keel / plain : 0 },
+    { seconds, connections, rounds: all, driver: wrk ? 'wrk' : 'autocannon', pinned: taskset, quick },
+  );
+}
