@@ -153,6 +153,24 @@ export class TieredCache implements AsyncDisposable {
   }
 
   /**
+   * The fresh value in L1, synchronously, or `undefined` (no L2 lookup, no stale values).
+   * For hot paths that can fall back to `getOrSet` on a miss without paying an `await`.
+   *
+   * @example
+   * ```ts
+   * const session = cache.peek<Session>(`session:${id}`) ?? (await cache.getOrSet(`session:${id}`, () => sessions.find(id)));
+   * ```
+   */
+  peek<T = unknown>(key: string): T | undefined {
+    const e = this.#l1.get(key);
+    if (e !== undefined && this.#clock.now() < e.expiresAt && (e.epoch === this.#tags.epoch || this.#tags.check(e))) {
+      if (this.#hitCh.hasSubscribers) this.#hitCh.publish({ name: this.name, tier: 'l1' });
+      return e.value as T;
+    }
+    return undefined;
+  }
+
+  /**
    * The cached value, or the loader's, run once per key however many callers ask. Within
    * grace a stale value is served (at once, or after `softTimeoutMs`) while a refresh runs;
    * a failing or slow loader serves stale too. Rejects only with the loader's own error, a

@@ -224,3 +224,18 @@ describe('TieredCache against a reference model', () => {
     );
   });
 });
+
+describe('TieredCache.peek', () => {
+  it('reads fresh L1 values synchronously and nothing stale or invalidated', async () => {
+    const clock = new FakeClock();
+    await using cache = new TieredCache({ ttlMs: 100, graceMs: 1_000, clock });
+    await cache.set('a', 1, { tags: ['t'] });
+    expect(cache.peek('a')).toBe(1);
+    expect(cache.peek('missing')).toBeUndefined();
+    clock.advance(100);
+    expect(cache.peek('a')).toBeUndefined();
+    await cache.set('b', 2, { tags: ['t'] });
+    await cache.invalidateTags(['t']);
+    expect(cache.peek('b')).toBeUndefined();
+  });
+});
