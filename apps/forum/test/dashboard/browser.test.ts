@@ -7,6 +7,7 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
 import keelFastify from 'keel/adapters/fastify';
+import { TieredCache } from 'keel/cache';
 import { runLoad } from 'keel/load';
 import { Health, Metrics } from 'keel/observe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -59,6 +60,17 @@ function pingRedis(port: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+/** Reads of the forum's API plus a cached read, weighted like a browsing user. */
+const MIX = {
+  requests: [
+    { path: '/api/v1/forums', weight: 3 },
+    { path: '/api/v1/forums/{{1..4}}/topics', weight: 4 },
+    { path: '/api/v1/topics/{{1..50}}', weight: 2 },
+    { path: '/api/v1/search?q=lorem', weight: 1 },
+    { path: '/test/cached/topics/{{1..200}}', weight: 3 },
+  ],
+};
+
 describe('the dashboard in headless Chromium', () => {
   it('charts real traffic while load runs and shows the degraded banner when Redis goes down', async () => {
     const forum = await createTestApp({ previews: { enabled: false } });
@@ -71,6 +83,20 @@ describe('the dashboard in headless Chromium', () => {
       db.prepare('SELECT 1').get();
     });
     health.register('redis', (signal) => pingRedis(redis.port, signal), { kind: 'optional' });
+    // A real tiered cache on the real Redis: L1 trusts entries for 300 ms, so reads also reach L2;
+    // its events reach the dashboard through the keel:cache:* channels the Metrics subscribes to.
+    const cache = new TieredCache({
+      name: 'topics',
+      ttlMs: 60_000,
+      graceMs: 60_000,
+      l1: { ttlMs: 300 },
+      l2: { redis: redis.url, timeoutMs: 100 },
+    });
+    const repos = forum.app.services.repos;
+    forum.app.get<{ Params: { id: string } }>('/test/cached/topics/:id', async (request) => {
+      const id = Number(request.params.id);
+      return cache.getOrSet(`topic:${id}`, () => repos.topics.byId(id) ?? null);
+    });
     await forum.app.register(keelFastify, { metrics, health, healthRoutes: false });
     await forum.app.register(
       dashboardRoutes({
@@ -107,19 +133,7 @@ describe('the dashboard in headless Chromium', () => {
       expect(new URL(page.url()).search).toBe('');
       await page.waitForFunction(() => (window.__dashboard?.events ?? 0) >= 1);
 
-      const load = runLoad({
-        url: `${base}/api/v1/forums`,
-        connections: 4,
-        durationMs: 3_000,
-        scenario: {
-          requests: [
-            { path: '/api/v1/forums', weight: 3 },
-            { path: '/api/v1/forums/{{1..4}}/topics', weight: 4 },
-            { path: '/api/v1/topics/{{1..50}}', weight: 2 },
-            { path: '/api/v1/search?q=lorem', weight: 1 },
-          ],
-        },
-      });
+      const load = runLoad({ url: base, connections: 4, durationMs: 3_000, scenario: MIX });
       // Figures arrive while the load runs, not only after it.
       await page.waitForFunction(() => (window.__dashboard?.last?.metrics?.windows['10s'].rps ?? 0) > 10, undefined, { timeout: 5_000 });
       const result = await load;
@@ -163,12 +177,19 @@ describe('the dashboard in headless Chromium', () => {
       await banner.waitFor({ state: 'visible', timeout: 5_000 });
       expect(await banner.textContent()).toMatch(/degraded.*redis down/is);
       expect(await page.locator('#health-pill').textContent()).toBe('degraded');
-      await page.screenshot({ path: outputPath('dashboard-degraded.png') });
+      // Traffic through the outage: the cache falls back to L1 and loader, and the page shows the L2 errors.
+      const during = await runLoad({ url: base, connections: 4, durationMs: 1_500, scenario: MIX });
+      expect(during.statusCodes['200']).toBeGreaterThan(0);
+      await page.waitForFunction(() => (window.__dashboard?.last?.metrics?.cache[0]?.l2Errors ?? 0) > 0, undefined, { timeout: 5_000 });
+      // The cache's L2 breaker opened, and the table says so in words as well as colour.
+      await page.locator('#table-breakers tbody', { hasText: 'open' }).waitFor({ timeout: 5_000 });
+      await page.screenshot({ path: outputPath('dashboard-degraded.png'), fullPage: true });
       expect(problems).toEqual([]);
     } finally {
       await browser.close();
       for (const ws of sockets) ws.terminate();
       await forum.close();
+      await cache.close();
       await health.close();
       await metrics.close();
     }

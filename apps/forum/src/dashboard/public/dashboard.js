@@ -3,7 +3,9 @@
 (() => {
   const D = window.KeelDash;
   const { COLORS, PALETTE, fmt, axis, isPow10, thresholdLine, TimeChart, $ } = D;
-  const MAX_CACHES = PALETTE.length;
+  // Two series (L1, L2) per cache: beyond four caches the chart stops being readable; the table has all.
+  const MAX_CACHES = 4;
+  const CACHE_WINDOW_S = 5;
 
   const state = {
     sloMs: 127,
@@ -85,6 +87,31 @@
     cache: null,
   };
   let cacheNames = '';
+  const cacheHistory = new Map();
+
+  /**
+   * Share of lookups answered by L1 and by L2 over the last CACHE_WINDOW_S seconds, in %, from
+   * the cumulative counters (the all-time ratio would hide an outage that began a minute ago).
+   */
+  function tierRatios(c, t) {
+    let h = cacheHistory.get(c.name);
+    if (!h) {
+      h = [];
+      cacheHistory.set(c.name, h);
+    }
+    h.push({ t, l1: c.l1Hits, l2: c.l2Hits, misses: c.misses });
+    while (h.length > 2 && (t - h[0].t > CACHE_WINDOW_S || h.length > 64)) h.shift();
+    const a = h[0];
+    let l1 = c.l1Hits - a.l1;
+    let l2 = c.l2Hits - a.l2;
+    let total = l1 + l2 + (c.misses - a.misses);
+    if (total <= 0) {
+      l1 = c.l1Hits;
+      l2 = c.l2Hits;
+      total = l1 + l2 + c.misses;
+    }
+    return total > 0 ? [(100 * l1) / total, (100 * l2) / total] : [null, null];
+  }
 
   /** The cache chart has one series per cache, so it is rebuilt (history kept) when the set changes. */
   function cacheChart(names) {
@@ -94,7 +121,10 @@
     cacheNames = key;
     const chart = new TimeChart($('chart-cache'), {
       series: [
-        ...names.map((name, i) => ({ label: name, color: PALETTE[i % PALETTE.length], fmt: (v) => fmt.pct(v) })),
+        ...names.flatMap((name, i) => [
+          { label: `${name} L1`, color: PALETTE[i % PALETTE.length], fmt: (v) => fmt.pct(v) },
+          { label: `${name} L2`, color: PALETTE[i % PALETTE.length], fmt: (v) => fmt.pct(v), dash: [2, 3] },
+        ]),
         { label: 'stale/s', color: COLORS.amber, scale: 'rate', dash: [4, 3] },
       ],
       scales: { y: { range: [0, 100] }, rate: { range: (_u, _min, max) => [0, Math.max(1, max * 1.2)] } },
@@ -141,7 +171,7 @@
         const prev = state.prevStale;
         const rate = prev && t > prev.t ? Math.max(0, (stale - prev.stale) / (t - prev.t)) : 0;
         state.prevStale = { t, stale };
-        cacheChart(caches.map((c) => c.name)).push(t, [...caches.map((c) => c.hitRatio * 100), rate]);
+        cacheChart(caches.map((c) => c.name)).push(t, [...caches.flatMap((c) => tierRatios(c, t)), rate]);
       }
     }
     const live = snap.live;
