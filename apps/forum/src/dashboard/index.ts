@@ -10,3 +10,5 @@ export type {
   MetricsSnapshot,
   WindowStats,
 } from './sources.ts';
+export type { ForumDashboardParts } from './wire.ts';
+export { forumDashboard } from './wire.ts';

@@ -1,55 +1,15 @@
 /**
  * What the dashboard reads, and the one JSON snapshot it sends to the page.
  *
- * The dashboard depends on plain functions, not on `keel/observe` or the live hub, so each part
- * can be swapped (a test source, a second instance) and a missing part only blanks its panel.
+ * The dashboard depends on plain functions, not on `keel/observe`'s objects or the live hub (only
+ * on their data shapes), so each part can be swapped (a test source, a second instance) and a
+ * missing part only blanks its panel.
  */
+import type { MetricsSnapshot, WindowStats } from 'keel/observe';
 import type { SqlStat } from '../db/query-stats.ts';
 
-/** One rolling window of request figures (structurally `keel/observe`'s `WindowStats`). */
-export interface WindowStats {
-  count: number;
-  rps: number;
-  /** 0..1 */
-  errorRate: number;
-  p50Ms: number;
-  p95Ms: number;
-  p99Ms: number;
-}
-
-/**
- * The in-process metrics snapshot (structurally `keel/observe`'s `MetricsSnapshot`, declared
- * here until that module exports it; then this becomes a re-export).
- */
-export interface MetricsSnapshot {
-  at: number;
-  windows: { '10s': WindowStats; '1m': WindowStats; '5m': WindowStats };
-  process: {
-    eventLoopDelayP50Ms: number;
-    eventLoopDelayP99Ms: number;
-    /** 0..1 */
-    eventLoopUtilization: number;
-    heapUsedBytes: number;
-    heapTotalBytes: number;
-    rssBytes: number;
-    activeHandles: number;
-    inFlight: number;
-    gcPauseMs10s?: number;
-  };
-  shed: { total: number; last10s: number };
-  cache: Array<{
-    name: string;
-    l1Hits: number;
-    l2Hits: number;
-    misses: number;
-    stale: number;
-    loaderErrors: number;
-    l2Errors: number;
-    hitRatio: number;
-  }>;
-  breakers: Array<{ name: string; state: 'closed' | 'open' | 'half-open' | 'isolated'; since: number }>;
-  routes: Array<{ method: string; route: string; count: number; p50Ms: number; p99Ms: number }>;
-}
+/** The in-process metrics the page charts: `keel/observe`'s `Metrics.snapshot()`. */
+export type { MetricsSnapshot, WindowStats };
 
 /** The health report (structurally `keel/observe`'s `HealthReport`). */
 export interface HealthSummary {
