@@ -154,7 +154,8 @@ export function dashboardRoutes(options: DashboardOptions): FastifyPluginAsync {
       return collector.fresh();
     });
 
-    app.get(`${PATH}/stream`, async (request, reply) => {
+    // No HEAD twin: a HEAD would be registered as a stream that never sends a byte.
+    app.get(`${PATH}/stream`, { exposeHeadRoute: false }, async (request, reply) => {
       if (!allowed(request)) return unauthorised(reply);
       if (!hub.accepting) {
         return reply.code(503).header('retry-after', '5').send({ error: 'unavailable', message: 'too many dashboard streams open' });

@@ -247,10 +247,12 @@ describe('GET /dashboard/stream', () => {
     }
   });
 
-  it('starts no timer before a stream opens', async () => {
+  it('starts no timer before a stream opens, nor for a HEAD request', async () => {
     const clock = new FakeClock();
-    await start({ clock });
+    const a = await start({ clock });
     await flushMicrotasks();
+    expect(clock.pending).toBe(0);
+    expect((await a.inject({ method: 'HEAD', url: '/dashboard/stream', headers: bearer })).statusCode).toBe(404);
     expect(clock.pending).toBe(0);
   });
 });

@@ -247,14 +247,27 @@
       apply(JSON.parse(event.data));
     };
     source.onerror = () => {
-      // CLOSED means the browser gave up (e.g. a 401 after the cookie expired); otherwise it retries by itself.
-      if (source.readyState === EventSource.CLOSED) {
-        state.connection = 'expired';
-        source.close();
-      } else {
+      if (source.readyState !== EventSource.CLOSED) {
+        // The browser reconnects by itself (retry: from the server).
         state.connection = 'lost';
+        renderStatus();
+        return;
       }
-      renderStatus();
+      // CLOSED: the browser gave up on a non-200 answer. A 401 means the session ended; anything
+      // else (503 when too many dashboards are open, a restart) is worth another try later.
+      source.close();
+      fetch('/dashboard/data', { credentials: 'same-origin' }).then(
+        (res) => {
+          state.connection = res.status === 401 ? 'expired' : 'lost';
+          renderStatus();
+          if (res.status !== 401) setTimeout(reconnect, 5000);
+        },
+        () => {
+          state.connection = 'lost';
+          renderStatus();
+          setTimeout(reconnect, 5000);
+        },
+      );
     };
     return source;
   }
@@ -267,7 +280,10 @@
     }
   }, 1000);
 
-  const source = connect();
+  let source = connect();
+  function reconnect() {
+    source = connect();
+  }
 
   // For tests and the curious: the rolling history lengths and the last snapshot.
   window.__dashboard = {
@@ -289,6 +305,8 @@
     plotted() {
       return Object.fromEntries(Object.entries(charts).map(([k, c]) => [k, c?.plot ? c.plot.data[0].length : 0]));
     },
-    source,
+    get source() {
+      return source;
+    },
   };
 })();
