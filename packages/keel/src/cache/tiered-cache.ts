@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { CHANNELS, channel } from '../channels.ts';
-import type { Clock } from '../clock.ts';
+import type { Clock, TimerHandle } from '../clock.ts';
 import { Scope } from '../lifecycle/scope.ts';
 import { Bus, type BusMessage, encodeMessage } from './bus.ts';
 import { resolvedOf } from './entry.ts';
@@ -75,6 +75,14 @@ export class TieredCache implements AsyncDisposable {
   #pendingTags = new Map<string, number>();
   #pendingClear = 0;
   #closed = false;
+  // The hit path's clock: read once, reused for 1 ms. Date.now() measured ≈ 70 ns on this
+  // (busy) machine, a third of an lru-cache get; one timer per active millisecond is cheaper.
+  #cachedNow = 0;
+  #nowTimer: TimerHandle | undefined;
+  readonly #resetNow = (): void => {
+    this.#cachedNow = 0;
+    this.#nowTimer = undefined;
+  };
 
   constructor(options?: TieredCacheOptions) {
     const o = resolveOptions(options);
@@ -145,7 +153,7 @@ export class TieredCache implements AsyncDisposable {
    */
   get<T = unknown>(key: string): Promise<T | undefined> {
     const e = this.#l1.get(key);
-    if (e !== undefined && this.#clock.now() < e.refreshAt && (e.epoch === this.#tags.epoch || this.#tags.check(e))) {
+    if (e !== undefined && this.#now() < e.refreshAt && (e.epoch === this.#tags.epoch || this.#tags.check(e))) {
       if (this.#hitCh.hasSubscribers) this.#hitCh.publish({ name: this.name, tier: 'l1' });
       return resolvedOf(e) as Promise<T>;
     }
@@ -163,7 +171,7 @@ export class TieredCache implements AsyncDisposable {
    */
   peek<T = unknown>(key: string): T | undefined {
     const e = this.#l1.get(key);
-    if (e !== undefined && this.#clock.now() < e.expiresAt && (e.epoch === this.#tags.epoch || this.#tags.check(e))) {
+    if (e !== undefined && this.#now() < e.expiresAt && (e.epoch === this.#tags.epoch || this.#tags.check(e))) {
       if (this.#hitCh.hasSubscribers) this.#hitCh.publish({ name: this.name, tier: 'l1' });
       return e.value as T;
     }
@@ -184,7 +192,7 @@ export class TieredCache implements AsyncDisposable {
    */
   getOrSet<T>(key: string, loader: Loader<T>, options?: GetOrSetOptions): Promise<T> {
     const e = this.#l1.get(key);
-    if (e !== undefined && this.#clock.now() < e.refreshAt && (e.epoch === this.#tags.epoch || this.#tags.check(e))) {
+    if (e !== undefined && this.#now() < e.refreshAt && (e.epoch === this.#tags.epoch || this.#tags.check(e))) {
       if (this.#hitCh.hasSubscribers) this.#hitCh.publish({ name: this.name, tier: 'l1' });
       return resolvedOf(e) as Promise<T>;
     }
@@ -208,7 +216,7 @@ export class TieredCache implements AsyncDisposable {
    */
   getOrSetBody(key: string, loader: Loader<unknown>, options?: BodyOptions): Promise<CachedBody> {
     const e = this.#l1.get(key);
-    if (e !== undefined && this.#clock.now() < e.refreshAt && (e.epoch === this.#tags.epoch || this.#tags.check(e))) {
+    if (e !== undefined && this.#now() < e.refreshAt && (e.epoch === this.#tags.epoch || this.#tags.check(e))) {
       if (this.#hitCh.hasSubscribers) this.#hitCh.publish({ name: this.name, tier: 'l1' });
       return resolvedOf(e) as Promise<CachedBody>;
     }
@@ -369,11 +377,25 @@ export class TieredCache implements AsyncDisposable {
     this.#flights.detachAll(new CacheClosedError(this.name));
     this.#loads.sleeper.wakeAll();
     this.#l1.clear();
+    if (this.#nowTimer !== undefined) this.#clock.clearTimeout(this.#nowTimer);
+    this.#resetNow();
     await this.#scope.close();
   }
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
+  }
+
+  #now(): number {
+    return this.#cachedNow !== 0 ? this.#cachedNow : this.#readNow();
+  }
+
+  #readNow(): number {
+    const now = this.#clock.now();
+    if (this.#closed) return now;
+    this.#cachedNow = now;
+    this.#nowTimer = this.#clock.setTimeout(this.#resetNow, 1);
+    return now;
   }
 
   #tagsError(tags: readonly string[] | undefined): TypeError | undefined {
