@@ -122,7 +122,7 @@ describe('the dashboard in headless Chromium', () => {
         await once(ws, 'open');
         ws.send(JSON.stringify({ type: 'subscribe', topicId: i }));
       }
-      const page = await browser.newPage({ viewport: { width: 1440, height: 900 }, deviceScaleFactor: 1 });
+      const page = await browser.newPage({ viewport: { width: 1280, height: 800 }, deviceScaleFactor: 1 });
       const problems: string[] = [];
       page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
       page.on('console', (msg) => {

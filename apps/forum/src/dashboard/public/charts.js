@@ -153,7 +153,8 @@
       const opts = {
         width: this.el.clientWidth,
         height: spec.height ?? HEIGHT,
-        padding: [8, 8, 0, 0],
+        // A right-hand axis needs room for the last time label, which centres on the plot's edge.
+        padding: [8, (spec.axes ?? []).some((a) => a.side === 1) ? 24 : 8, 0, 0],
         cursor: { drag: { x: false, y: false, setScale: false }, points: { size: 6 } },
         legend: { live: true },
         scales: { x: { time: true }, ...spec.scales },

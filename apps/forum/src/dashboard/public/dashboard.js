@@ -199,7 +199,7 @@
     const w1 = m?.windows['1m'];
     D.setKpi('rps', w ? fmt.num(w.rps) : '—', w1 ? `1 min: ${fmt.num(w1.rps)}` : '');
     const over = w && w.p99Ms > snap.sloMs;
-    D.setKpi('p99', w ? fmt.ms(w.p99Ms) : '—', w ? `SLO ${snap.sloMs} ms · ${over ? 'over' : 'within'}` : '', over ? 'bad' : null);
+    D.setKpi('p99', w ? fmt.ms(w.p99Ms) : '—', w ? `SLO ${snap.sloMs} ms: ${over ? 'over' : 'ok'}` : '', over ? 'bad' : null);
     const err = w ? w.errorRate * 100 : null;
     D.setKpi(
       'err',
@@ -215,7 +215,7 @@
       p ? `ELU ${fmt.pct(p.eventLoopUtilization * 100, 0)}` : '',
       p && p.eventLoopDelayP99Ms > 100 ? 'bad' : p && p.eventLoopDelayP99Ms > 40 ? 'warn' : null,
     );
-    D.setKpi('rss', p ? fmt.mb(p.rssBytes) : '—', p ? `heap ${Math.round(p.heapUsedBytes / 1048576)} of ${fmt.mb(p.heapTotalBytes)}` : '');
+    D.setKpi('rss', p ? fmt.mb(p.rssBytes) : '—', p ? `heap ${Math.round(p.heapUsedBytes / 1048576)}/${fmt.mb(p.heapTotalBytes)}` : '');
     const live = snap.live;
     D.setKpi('live', live ? fmt.int(live.connections) : '—', live ? `${live.rooms} rooms · ${live.subscriptions} subs` : 'not configured');
   }

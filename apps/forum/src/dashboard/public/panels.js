@@ -85,13 +85,9 @@
       tbody,
       items,
       ([name]) => name,
-      () => cellsRow(7),
+      () => cellsRow(6),
       (row, [name, w]) => {
-        setCells(
-          row,
-          [name, fmt.int(w.count), fmt.num(w.rps), fmt.pct(w.errorRate * 100, 2), fmt.ms(w.p50Ms), fmt.ms(w.p95Ms), fmt.ms(w.p99Ms)],
-          1,
-        );
+        setCells(row, [name, fmt.num(w.rps), fmt.pct(w.errorRate * 100, 2), fmt.ms(w.p50Ms), fmt.ms(w.p95Ms), fmt.ms(w.p99Ms)], 1);
       },
     );
   }
