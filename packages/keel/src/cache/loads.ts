@@ -6,7 +6,7 @@
 import { CHANNELS, channel } from '../channels.ts';
 import type { Clock } from '../clock.ts';
 import type { Scope } from '../lifecycle/scope.ts';
-import { encodeMessage } from './bus.ts';
+import type { BusEncoder } from './bus.ts';
 import { decodeRecord, Entry, encodeRecord } from './entry.ts';
 import { CacheTimeoutError } from './errors.ts';
 import type { CachedBody } from './http.ts';
@@ -32,8 +32,8 @@ export interface LoadsDeps {
   tags: TagStamps;
   flights: FlightMap;
   scope: Scope;
-  instanceId: string;
-  bus: boolean;
+  /** Set when the bus is on: writes publish a message. */
+  encoder: BusEncoder | undefined;
   isClosed: () => boolean;
 }
 
@@ -111,24 +111,23 @@ export class Loads {
       f.promise.catch(noop);
       return this.#stale(e);
     }
-    return new Promise((resolve) => {
-      let done = false;
-      const cancel = this.#d.scope.setTimeout(() => {
-        done = true;
-        resolve(this.#stale(e));
-      }, soft);
+    // One soft deadline per flight, however many stale callers wait on it.
+    const soft$ = (f.soft ??= this.#softDeadline(f, soft));
+    return Promise.race([
       f.promise.then(
-        (r) => {
-          if (done) return;
-          cancel();
-          resolve(r === e ? this.#stale(e) : r.value);
-        },
-        () => {
-          if (done) return;
-          cancel();
-          resolve(this.#stale(e));
-        },
-      );
+        (r) => (r === e ? this.#stale(e) : r.value),
+        () => this.#stale(e),
+      ),
+      soft$.then(() => this.#stale(e)),
+    ]);
+  }
+
+  /** Resolves after `ms` unless the flight settles first (then it never resolves; the race is over). */
+  #softDeadline(f: Flight, ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      if (this.#d.isClosed()) return resolve();
+      const cancel = this.#d.scope.setTimeout(resolve, ms);
+      f.promise.then(cancel, cancel);
     });
   }
 
@@ -341,7 +340,7 @@ export class Loads {
         toBuffer(payload),
         this.#o.compressThreshold,
       );
-      const message = this.#d.bus ? encodeMessage(this.#d.instanceId, now, born, { k: [key] }) : '';
+      const message = this.#d.encoder ? this.#d.encoder.encode(now, born, { k: [key] }) : '';
       await l2.write(key, record, graceUntil - now, born, tags, message);
     }
     return entry;

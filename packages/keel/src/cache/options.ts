@@ -125,6 +125,10 @@ export function resolveOptions(options: TieredCacheOptions | undefined): Resolve
     if (!isClient && !(typeof redis === 'string' && /^rediss?:\/\//.test(redis))) {
       throw optionError(OWNER, 'l2.redis', 'an ioredis client or a redis:// URL', redis);
     }
+    if (isClient && (redis as Redis).options?.keyPrefix) {
+      // Scripts build keys from arguments, which ioredis does not prefix: use `namespace`.
+      throw optionError(OWNER, 'l2.redis', 'a client without keyPrefix (use the namespace option)', (redis as Redis).options.keyPrefix);
+    }
     const breaker = l2o.breaker === undefined ? {} : objectOptions(`${OWNER} l2.breaker`, l2o.breaker);
     l2 = {
       redis: redis as Redis | string,

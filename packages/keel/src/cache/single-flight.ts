@@ -19,6 +19,8 @@ export class Flight implements LoaderContext {
   stale: Entry | undefined;
   /** Settles the flight at once (set while it runs; used by close). */
   kill: ((reason: unknown) => void) | undefined;
+  /** The soft deadline stale callers race against (made by the first one that waits). */
+  soft: Promise<void> | undefined;
   /** Starts the hard timeout (armed when the load leaves L2, so an L2 hit costs no timer). */
   arm: (() => void) | undefined;
   #controller: AbortController | undefined;

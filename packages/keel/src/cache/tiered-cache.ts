@@ -12,7 +12,7 @@ import { Redis } from 'ioredis';
 import { CHANNELS, channel } from '../channels.ts';
 import type { Clock, TimerHandle } from '../clock.ts';
 import { Scope } from '../lifecycle/scope.ts';
-import { Bus, type BusMessage, encodeMessage } from './bus.ts';
+import { Bus, BusEncoder, type BusMessage } from './bus.ts';
 import { resolvedOf } from './entry.ts';
 import { CacheClosedError } from './errors.ts';
 import { type CachedBody, toCachedBody } from './http.ts';
@@ -68,6 +68,7 @@ export class TieredCache implements AsyncDisposable {
   readonly #bus: Bus | undefined;
   readonly #loads: Loads;
   readonly #id = randomUUID();
+  readonly #encoder = new BusEncoder(this.#id);
   readonly #hitCh = channel(CHANNELS.cache.hit);
   readonly #evictCh = channel(CHANNELS.cache.evict);
   // Invalidations Redis missed while down, replayed on reconnect (bounded; overflow becomes a clear).
@@ -113,8 +114,12 @@ export class TieredCache implements AsyncDisposable {
         scope: this.#scope,
       });
       this.#scope.on(redis, 'ready', () => void this.#flushPending());
+      this.#l2.onRecover(() => void this.#flushPending());
       if (o.bus) {
-        const subscriber = typeof o.l2.redis === 'string' ? new Redis(o.l2.redis, conn) : o.l2.redis.duplicate(conn);
+        // The bus subscribes on every 'ready' itself; ioredis's own resubscribe would reject
+        // unhandled when the connection drops again mid-way.
+        const subConn = { ...conn, autoResubscribe: false };
+        const subscriber = typeof o.l2.redis === 'string' ? new Redis(o.l2.redis, subConn) : o.l2.redis.duplicate(subConn);
         this.#bus = new Bus({
           name: o.name,
           subscriber,
@@ -122,6 +127,8 @@ export class TieredCache implements AsyncDisposable {
           instanceId: this.#id,
           clock: o.clock,
           scope: this.#scope,
+          heartbeatMs: 1_000,
+          owned: true,
           onMessage: (m) => this.#onBus(m),
           onReconnect: () => {
             this.#l1.clear();
@@ -137,8 +144,7 @@ export class TieredCache implements AsyncDisposable {
       tags: this.#tags,
       flights: this.#flights,
       scope: this.#scope,
-      instanceId: this.#id,
-      bus: this.#bus !== undefined,
+      encoder: this.#bus ? this.#encoder : undefined,
       isClosed: () => this.#closed,
     });
   }
@@ -408,7 +414,7 @@ export class TieredCache implements AsyncDisposable {
   }
 
   #message(stamp: number, part: Partial<BusMessage>): string {
-    return this.#bus ? encodeMessage(this.#id, this.#clock.now(), stamp, part) : '';
+    return this.#bus ? this.#encoder.encode(this.#clock.now(), stamp, part) : '';
   }
 
   #onBus(m: BusMessage): void {

@@ -154,4 +154,17 @@ describe('freshness: grace, fail-safe, soft and hard timeouts', () => {
     }
     expect(stale).toBe(1);
   });
+
+  it('shares one soft deadline among all stale callers of a flight', async () => {
+    const clock = new FakeClock();
+    await using cache = new TieredCache({ ttlMs: 1_000, graceMs: 60_000, softTimeoutMs: 100, clock });
+    await cache.set('k', 'old');
+    clock.advance(1_000);
+    const served = Promise.all(Array.from({ length: 1_000 }, () => cache.getOrSet('k', () => new Promise<string>(() => {}))));
+    await flushMicrotasks();
+    // The hard timeout, the soft deadline, the hit-path clock: not one timer per caller.
+    expect(clock.pending).toBeLessThanOrEqual(3);
+    await clock.advanceAsync(100);
+    expect(new Set(await served)).toEqual(new Set(['old']));
+  });
 });

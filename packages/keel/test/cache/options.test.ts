@@ -33,6 +33,12 @@ describe('TieredCache options', () => {
     expect(() => new TieredCache({ l1: { maxBytes: 1.5 } })).toThrow(/l1\.maxBytes/);
     expect(() => new TieredCache({ l2: { redis: 'redis://127.0.0.1:1', timeoutMs: 0 } })).toThrow(/l2\.timeoutMs/);
     expect(() => new TieredCache({ l2: { redis: 'redis://127.0.0.1:1' }, lock: { leaseMs: 0 } })).toThrow(/lock\.leaseMs/);
+    expect(() => new TieredCache({ l2: { redis: 'redis://127.0.0.1:1', fenceMs: 10 } })).toThrow(/l2\.fenceMs/);
+  });
+
+  it('refuses an ioredis client with a keyPrefix (scripts build keys it would not prefix)', () => {
+    const fake = { callBuffer() {}, options: { keyPrefix: 'app:' } };
+    expect(() => new TieredCache({ l2: { redis: fake as never } })).toThrow(/keyPrefix/);
   });
 
   it('rejects a non-object', () => {

@@ -9,7 +9,14 @@ import { CHANNELS, channel } from '../../channels.ts';
 import type { Clock } from '../../clock.ts';
 import type { Scope } from '../../lifecycle/scope.ts';
 import type { CircuitBreaker } from '../../resilience/circuit-breaker.ts';
-import { type CircuitBreakerOptions, ConsecutiveBreaker, circuitBreaker, isBrokenCircuitError, timeout } from '../../resilience/index.ts';
+import {
+  type CircuitBreakerOptions,
+  ConsecutiveBreaker,
+  circuitBreaker,
+  isBrokenCircuitError,
+  isTimeoutError,
+  timeout,
+} from '../../resilience/index.ts';
 import type { Timeout } from '../../resilience/timeout.ts';
 import { CLEAR, DELETE, INVALIDATE, type Script, UNLOCK, WRITE } from './scripts.ts';
 
@@ -24,6 +31,12 @@ export function connectionOptions(timeoutMs: number): RedisOptions {
   return {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
+    // No INFO round trip before 'ready': against a blackhole it never answers and the
+    // connection would sit in 'connect' for ever, failing every command without a timeout
+    // that could trigger the reconnect below.
+    enableReadyCheck: false,
+    // Nor CLIENT SETINFO before 'ready' (ioredis ≥ 5.4 waits for it): same trap, two round trips.
+    disableClientInfo: true,
     connectTimeout: Math.max(1_000, timeoutMs * 4),
     // Reconnect quickly at first, then every second: recovery should not wait on a long backoff.
     retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 5), 1_000),
@@ -101,11 +114,35 @@ export class RedisTier {
 
   async #call<T>(op: () => Promise<T>): Promise<T | typeof NONE> {
     try {
-      return await this.#breaker.execute(() => this.#timeout.execute(op));
+      const r = await this.#breaker.execute(() => this.#timeout.execute(op));
+      if (this.#failing) {
+        this.#failing = false;
+        this.#onRecover?.();
+      }
+      return r;
     } catch (error) {
+      this.#failing = true;
+      if (isTimeoutError(error)) this.#suspect();
       if (!isBrokenCircuitError(error) && this.#errCh.hasSubscribers) this.#errCh.publish({ name: this.#name, error });
       return NONE;
     }
+  }
+
+  /**
+   * A command timed out on an open connection: replies may never come (a blackhole that
+   * drops bytes), and ioredis matches replies to commands in order, so every later reply
+   * would go to the wrong caller. An owned connection is dropped and reconnected.
+   */
+  #suspect(): void {
+    if (this.#owned && this.redis.status === 'ready') this.redis.disconnect(true);
+  }
+
+  #failing = false;
+  #onRecover: (() => void) | undefined;
+
+  /** Called on the first successful call after a failure (a reconnect, or a blackhole ending). */
+  onRecover(fn: () => void): void {
+    this.#onRecover = fn;
   }
 
   async #script(s: Script, keys: readonly string[], args: readonly (string | Buffer)[]): Promise<unknown> {

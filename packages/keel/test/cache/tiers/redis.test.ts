@@ -156,4 +156,43 @@ describe('L2 (Redis)', () => {
       client.disconnect();
     }
   });
+
+  it('replays an invalidation Redis missed once it answers again', async () => {
+    const proxy = await createFaultProxy({ target: { port: redis.port } });
+    try {
+      const n = namespace();
+      await using a = new TieredCache({ namespace: n, l2: { redis: `redis://127.0.0.1:${proxy.port}`, timeoutMs: 100 }, bus: false });
+      expect(await a.ready()).toBe(true);
+      await a.set('k', 'old', { tags: ['t'] });
+      await proxy.set({ blackhole: true });
+      await a.invalidateTags(['t']);
+      expect(a.stats().pendingInvalidations).toBe(1);
+      await proxy.reset();
+      // Traffic lets the breaker probe; the first success replays the invalidation.
+      const replayed = await eventually(async () => {
+        await a.get('probe');
+        return a.stats().pendingInvalidations === 0;
+      });
+      expect(replayed).toBe(true);
+      await using b = new TieredCache({ namespace: n, l2: { redis: redis.url }, bus: false });
+      await b.ready();
+      expect(await b.get('k')).toBeUndefined();
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('leaves no socket or timer behind after close', async () => {
+    const before = process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap' || r === 'Timeout').length;
+    const a = new TieredCache({ namespace: namespace(), l2: { redis: redis.url }, lock: true });
+    await a.ready();
+    await a.getOrSet('k', async () => 1, { tags: ['x'] });
+    await a.invalidateTags(['x']);
+    await a.close();
+    const settled = await eventually(
+      () => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap' || r === 'Timeout').length <= before,
+      2_000,
+    );
+    expect(settled).toBe(true);
+  });
 });
