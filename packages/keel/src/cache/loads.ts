@@ -113,7 +113,8 @@ export class Loads {
       return this.#stale(e);
     }
     // One soft deadline per flight, however many stale callers wait on it.
-    const soft$ = (f.soft ??= this.#softDeadline(f, soft));
+    f.soft ??= this.#softDeadline(f, soft);
+    const soft$ = f.soft;
     return Promise.race([
       f.promise.then(
         (r) => (r === e ? this.#stale(e) : r.value),
