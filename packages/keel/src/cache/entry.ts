@@ -28,6 +28,8 @@ export class Entry {
   failures = 0;
   /** No refresh is attempted before this (epoch ms). */
   retryAt = 0;
+  /** Eager refresh point (Infinity when off): past it a refresh reloads even if L2 has this same value. */
+  eagerAt = Number.POSITIVE_INFINITY;
   /** The resolved promise hits return, made on the first hit and reused: no allocation per hit. */
   resolved: Promise<unknown> | undefined = undefined;
 

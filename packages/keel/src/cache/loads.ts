@@ -95,7 +95,11 @@ export class Loads {
         // Fresh but past its refresh point (eager refresh, or L1's own shorter TTL): serve it
         // and refresh in the background (L2 first, so an L1 TTL costs no loader call).
         if (this.#hitCh.hasSubscribers) this.#hitCh.publish({ name: this.#name, tier: 'l1' });
-        if (now >= e.retryAt) this.#flight(key, loader, o, e, kind).promise.catch(noop);
+        if (now >= e.retryAt) {
+          const f = this.#flight(key, loader, o, e, kind);
+          if (now >= e.eagerAt) f.force = true;
+          f.promise.catch(noop);
+        }
         return Promise.resolve(e.value);
       } else {
         return this.#serveStale(key, loader, o, e, kind, now);
@@ -208,7 +212,8 @@ export class Loads {
       const gen = this.changes.now;
       const r = await this.readL2(key);
       if (r) {
-        if (this.#clock.now() < r.expiresAt) return this.#l2Hit(key, r, f, gen);
+        const sameAsStale = f.force && f.stale !== undefined && r.born <= f.stale.born;
+        if (this.#clock.now() < r.expiresAt && !sameAsStale) return this.#l2Hit(key, r, f, gen);
         f.stale ??= r;
       }
       f.arm?.();
@@ -216,7 +221,8 @@ export class Loads {
       if (lock && !this.#d.isClosed()) {
         const readFresh = async (): Promise<Entry | undefined> => {
           const x = await this.readL2(key);
-          return x && this.#clock.now() < x.expiresAt ? x : undefined;
+          const notNewer = f.force && f.stale !== undefined && x !== undefined && x.born <= f.stale.born;
+          return x && this.#clock.now() < x.expiresAt && !notNewer ? x : undefined;
         };
         const res = await leaseOrWait(l2, key, lock, this.#clock, this.sleeper, readFresh, this.#d.isClosed);
         if ('found' in res) return this.#l2Hit(key, res.found, f, gen);
@@ -312,7 +318,8 @@ export class Loads {
     const expiresAt = now + ttl;
     const graceUntil = expiresAt + grace;
     let refreshAt = Math.min(expiresAt, now + (this.#o.l1.ttlMs ?? ttl));
-    if (this.#o.eagerRefresh < 1) refreshAt = Math.min(refreshAt, now + ttl * this.#o.eagerRefresh);
+    const eagerAt = this.#o.eagerRefresh < 1 ? now + ttl * this.#o.eagerRefresh : Number.POSITIVE_INFINITY;
+    if (eagerAt < refreshAt) refreshAt = eagerAt;
     let payload: string | Uint8Array | undefined;
     let etag = '';
     let contentType = '';
@@ -332,6 +339,7 @@ export class Loads {
     }
     const size = payload === undefined ? 0 : byteSize(payload);
     const entry = new Entry(value, size, born, expiresAt, graceUntil, refreshAt, tags, stamps.epoch);
+    entry.eagerAt = eagerAt;
     if (payload === undefined || f?.detached || this.#d.isClosed() || !stamps.valid(born, tags)) return entry;
     this.changes.touch(key);
     l1.set(key, entry);

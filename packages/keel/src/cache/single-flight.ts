@@ -14,6 +14,8 @@ export interface LoaderContext {
 export class Flight implements LoaderContext {
   promise!: Promise<Entry>;
   detached = false;
+  /** An eager refresh: an L2 copy no newer than `stale` does not count as a hit. */
+  force = false;
   readonly tags: readonly string[];
   /** The stale entry to fall back on (from L1 at the start, or found in L2). */
   stale: Entry | undefined;

@@ -195,4 +195,16 @@ describe('L2 (Redis)', () => {
     );
     expect(settled).toBe(true);
   });
+
+  it('reloads on an eager refresh even though L2 still holds the same value', async () => {
+    await using a = new TieredCache({ namespace: namespace(), l2: { redis: redis.url }, ttlMs: 400, eagerRefresh: 0.5 });
+    await a.ready();
+    let n = 0;
+    const load = async () => ++n;
+    expect(await a.getOrSet('k', load)).toBe(1);
+    await pause(250); // past 50 % of the TTL, still fresh
+    expect(await a.getOrSet('k', load)).toBe(1);
+    expect(await eventually(async () => n === 2, 2_000)).toBe(true);
+    expect(await eventually(async () => (await a.getOrSet('k', load)) === 2, 2_000)).toBe(true);
+  });
 });
