@@ -118,14 +118,22 @@ export class Loads {
     }
     // One soft deadline per flight, however many stale callers wait on it.
     f.soft ??= this.#softDeadline(f, soft);
-    const soft$ = f.soft;
-    return Promise.race([
-      f.promise.then(
-        (r) => (r === e ? this.#stale(e) : r.value),
-        () => this.#stale(e),
-      ),
-      soft$.then(() => this.#stale(e)),
-    ]);
+    const deadline = f.soft;
+    return new Promise((resolve) => {
+      let done = false;
+      const stale = (): void => {
+        if (done) return;
+        done = true;
+        resolve(this.#stale(e));
+      };
+      f.promise.then((r) => {
+        if (r === e) return stale();
+        if (done) return;
+        done = true;
+        resolve(r.value);
+      }, stale);
+      deadline.then(stale);
+    });
   }
 
   /** Resolves after `ms` unless the flight settles first (then it never resolves; the race is over). */
