@@ -22,7 +22,15 @@ export type { AdapterMetrics, KeelAdapterOptions } from './core.ts';
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
-/** The path of an absolute URL without building a `URL` (≈ 1 µs saved per request). */
+/**
+ * The path of an absolute URL without building a `URL` (≈ 1 µs saved per request).
+ *
+ * @example
+ * ```ts
+ * import { pathOfUrl } from 'keel/adapters/fetch';
+ * pathOfUrl('https://example.com/api/topics?page=2'); // '/api/topics'
+ * ```
+ */
 export function pathOfUrl(url: string): string {
   const scheme = url.indexOf('://');
   let start = scheme === -1 ? 0 : url.indexOf('/', scheme + 3);

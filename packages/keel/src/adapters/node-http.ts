@@ -45,7 +45,15 @@ function expressRoute(req: IncomingMessage): string | undefined {
 
 const TRACE = Symbol('keel.trace');
 
-/** The trace context of a request handled by the middleware. */
+/**
+ * The trace context of a request handled by the middleware.
+ *
+ * @example
+ * ```ts
+ * import { traceOf } from 'keel/adapters/node-http';
+ * app.get('/x', (req, res) => res.json({ requestId: traceOf(req)?.requestId }));
+ * ```
+ */
 export function traceOf(req: IncomingMessage): TraceContext | undefined {
   return (req as IncomingMessage & { [TRACE]?: TraceContext })[TRACE];
 }

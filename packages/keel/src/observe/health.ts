@@ -60,7 +60,17 @@ export interface HealthResponse {
   body: HealthReport | { status: 'ok' | 'unavailable' | 'shutting_down' };
 }
 
-/** Thrown (as a check's detail) when a check passes its own timeout. */
+/**
+ * The abort reason of a check that passed its own timeout; its message becomes the detail.
+ *
+ * @example
+ * ```ts
+ * import { Health, HealthCheckTimeoutError } from 'keel/observe';
+ * new Health().register('db', (signal) => new Promise((_, reject) => {
+ *   signal.addEventListener('abort', () => reject(signal.reason as HealthCheckTimeoutError));
+ * }), { timeoutMs: 100 });
+ * ```
+ */
 export class HealthCheckTimeoutError extends KeelError {
   constructor(name: string, ms: number) {
     super('KEEL_HEALTH_TIMEOUT', `keel: health check "${name}" timed out after ${ms} ms`);

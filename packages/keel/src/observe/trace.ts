@@ -109,7 +109,17 @@ export function parseTracestate(header: string | string[] | undefined, bounds: T
   return kept.length > 0 ? kept.join(',') : undefined;
 }
 
-/** Random lowercase-hex ids from a pooled buffer; never all zeros. One per {@link Tracing}. */
+/**
+ * Random lowercase-hex ids from a pooled buffer; never all zeros. One per {@link Tracing}.
+ *
+ * @example
+ * ```ts
+ * import { IdSource } from 'keel/observe';
+ * const ids = new IdSource();
+ * ids.traceId(); // '9f3c…' (32 hex chars)
+ * ids.spanId(); // 'a1b2…' (16 hex chars)
+ * ```
+ */
 export class IdSource {
   #pool = Buffer.allocUnsafe(POOL_BYTES);
   #offset = POOL_BYTES;
@@ -140,6 +150,14 @@ export class IdSource {
 /**
  * The trace context of one request. The trace id comes from the caller's `traceparent` or
  * is new; the span id is this service's own span for the request. Ids are made on first read.
+ *
+ * @example
+ * ```ts
+ * import { Tracing } from 'keel/observe';
+ * const ctx = new Tracing().fromHeaders({ 'x-request-id': 'r-1' });
+ * ctx.requestId; // 'r-1'
+ * ctx.traceparent(); // '00-<trace id>-<span id>-01', for an outgoing call
+ * ```
  */
 export class TraceContext {
   readonly #ids: IdSource;

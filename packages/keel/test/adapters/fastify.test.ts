@@ -1,9 +1,10 @@
 import { connect } from 'node:net';
 import { Writable } from 'node:stream';
+import { type Context, context, type Span, type SpanOptions, trace } from '@opentelemetry/api';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import keelFastify from '../../src/adapters/fastify.ts';
-import { createLogger, Health, LoadShedder, Metrics, type PressureSample, Tracing } from '../../src/observe/index.ts';
+import { createLogger, Health, LoadShedder, Metrics, OtelBridge, type PressureSample, Tracing } from '../../src/observe/index.ts';
 import { FakeClock } from '../../src/testing/index.ts';
 
 const TP = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
@@ -170,6 +171,47 @@ describe('keelFastify', () => {
     expect(ok.statusCode).toBe(200);
     expect(ok.headers['content-type']).toContain('text/plain');
     expect(ok.body).toContain('keel_http_requests_total');
+  });
+
+  it('makes each request a span when an OpenTelemetry SDK is registered', async () => {
+    const spans: { name: string; attributes: Record<string, unknown>; parent?: string; ended: boolean }[] = [];
+    let n = 0;
+    trace.setGlobalTracerProvider({
+      getTracer: () => ({
+        startSpan(name: string, options: SpanOptions | undefined, ctx: Context | undefined) {
+          const record = {
+            name,
+            attributes: { ...options?.attributes },
+            parent: trace.getSpanContext(ctx ?? context.active())?.spanId,
+            ended: false,
+          };
+          spans.push(record);
+          const spanId = (++n).toString(16).padStart(16, '0');
+          const span = {
+            spanContext: () => ({ traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId, traceFlags: 1 }),
+            setAttribute: (k: string, v: unknown) => ((record.attributes[k] = v), span),
+            updateName: (x: string) => ((record.name = x), span),
+            setStatus: () => span,
+            end: () => void (record.ended = true),
+          };
+          return span as unknown as Span;
+        },
+        startActiveSpan: () => undefined as never,
+      }),
+    });
+    closers.push(async () => trace.disable());
+    const tracing = new Tracing();
+    const app = await build({ tracing, otel: new OtelBridge({ tracing }) }, (a) => a.get('/ids', async () => tracing.current()?.spanId));
+    const res = await app.inject({ url: '/ids', headers: { traceparent: TP } });
+    expect(res.body).toBe('0000000000000001');
+    expect(spans).toEqual([
+      {
+        name: 'GET /ids',
+        attributes: expect.objectContaining({ 'http.route': '/ids', 'http.response.status_code': 200 }),
+        parent: '00f067aa0ba902b7',
+        ended: true,
+      },
+    ]);
   });
 
   it('rejects a metrics route without metrics', async () => {
