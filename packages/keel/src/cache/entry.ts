@@ -8,7 +8,7 @@
  */
 import { decompress, maybeCompress } from './serializer.ts';
 
-/** One L1 entry. A class, so every entry has one hidden class and the hit path stays monomorphic. */
+/** One L1 entry (read on the slow path; hits only touch the promise it hangs off, see tiers/memory.ts). */
 export class Entry {
   value: unknown;
   /** Bytes of the serialized value (the L1 byte bound counts these). */
@@ -19,19 +19,15 @@ export class Entry {
   expiresAt: number;
   /** Stale values may be served until here (expiresAt + grace). */
   graceUntil: number;
-  /** The hit path's one comparison: min(expiresAt, L1 expiry, eager-refresh point). */
+  /** L1 serves it as a hit until here: min(expiresAt, L1 expiry, eager-refresh point). */
   refreshAt: number;
   tags: readonly string[];
-  /** The tag epoch at which the tags were last checked; equal to the cache's ⇒ still valid. */
-  epoch: number;
   /** Consecutive failed refreshes (fail-safe backoff). */
   failures = 0;
   /** No refresh is attempted before this (epoch ms). */
   retryAt = 0;
   /** Eager refresh point (Infinity when off): past it a refresh reloads even if L2 has this same value. */
   eagerAt = Number.POSITIVE_INFINITY;
-  /** The resolved promise hits return, made on the first hit and reused: no allocation per hit. */
-  resolved: Promise<unknown> | undefined = undefined;
 
   constructor(
     value: unknown,
@@ -41,7 +37,6 @@ export class Entry {
     graceUntil: number,
     refreshAt: number,
     tags: readonly string[],
-    epoch: number,
   ) {
     this.value = value;
     this.size = size;
@@ -50,14 +45,7 @@ export class Entry {
     this.graceUntil = graceUntil;
     this.refreshAt = refreshAt;
     this.tags = tags;
-    this.epoch = epoch;
   }
-}
-
-/** The entry's resolved promise, made once on its first hit. */
-export function resolvedOf(e: Entry): Promise<unknown> {
-  if (e.resolved === undefined) e.resolved = Promise.resolve(e.value);
-  return e.resolved;
 }
 
 export interface RecordMeta {

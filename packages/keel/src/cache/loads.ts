@@ -276,14 +276,13 @@ export class Loads {
     s.failures++;
     s.retryAt = now + Math.min(this.#o.retryBackoffMs * 2 ** Math.min(s.failures - 1, 30), this.#o.maxRetryBackoffMs);
     // Keep it in L1 (it may have come from L2) so the backoff holds for the next callers.
-    if (!f.detached && this.#d.l1.get(key) === undefined) this.#d.l1.set(key, s);
+    if (!f.detached && this.#d.l1.entry(key) === undefined) this.#d.l1.set(key, s);
     if (this.#staleCh.hasSubscribers) this.#staleCh.publish({ name: this.#name });
     return s;
   }
 
   #admit(key: string, e: Entry, gen: number): void {
     if (!this.changes.changedSince(key, gen) && !this.#d.isClosed() && this.#d.tags.valid(e.born, e.tags)) {
-      e.epoch = this.#d.tags.epoch;
       this.#d.l1.set(key, e);
     }
   }
@@ -310,7 +309,7 @@ export class Loads {
     const l1Ttl = this.#o.l1.ttlMs;
     const refreshAt = l1Ttl === undefined ? r.expiresAt : Math.min(r.expiresAt, now + l1Ttl);
     const tags = r.tags.length === 0 ? EMPTY : r.tags;
-    return new Entry(value, r.payload.byteLength, r.born, r.expiresAt, r.graceUntil, refreshAt, tags, this.#d.tags.epoch);
+    return new Entry(value, r.payload.byteLength, r.born, r.expiresAt, r.graceUntil, refreshAt, tags);
   }
 
   /**
@@ -346,7 +345,7 @@ export class Loads {
       }
     }
     const size = payload === undefined ? 0 : byteSize(payload);
-    const entry = new Entry(value, size, born, expiresAt, graceUntil, refreshAt, tags, stamps.epoch);
+    const entry = new Entry(value, size, born, expiresAt, graceUntil, refreshAt, tags);
     entry.eagerAt = eagerAt;
     if (payload === undefined || f?.detached || this.#d.isClosed() || !stamps.valid(born, tags)) return entry;
     this.changes.touch(key);

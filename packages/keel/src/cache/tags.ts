@@ -1,13 +1,13 @@
 /**
- * Invalidation bookkeeping: unique stamps, per-tag invalidation stamps, and the epoch that
- * lets the L1 hit path skip tag checks entirely while nothing was invalidated.
+ * Invalidation bookkeeping: unique stamps and per-tag invalidation stamps. L1 drops tagged
+ * entries eagerly (tiers/memory.ts); the stamps fence what may still enter L1 and L2 later
+ * (loads that started before an invalidation, L2 reads that raced it).
  *
  * An entry is invalid when any of its tags (or `clear()`) was stamped at or after the entry's
  * `born` stamp (when its load started). Comparing against the load's *start* is what makes a
  * slow load that began before an invalidation unable to resurrect the old data.
  */
 import type { Clock } from '../clock.ts';
-import type { Entry } from './entry.ts';
 
 /** Why a tag or key is refused, or undefined when fine. Separators would corrupt L2 records. */
 export function badTag(tag: unknown): string | undefined {
@@ -25,8 +25,6 @@ export class TagStamps {
   // Stamps forgotten to stay bounded: an entry with tags born at or before it counts as invalid.
   #floor = Number.NEGATIVE_INFINITY;
   #clearedAt = Number.NEGATIVE_INFINITY;
-  /** Bumped on every invalidation; entries checked at the current epoch skip the check. */
-  epoch = 0;
 
   constructor(clock: Clock, maxTags: number) {
     this.#clock = clock;
@@ -55,13 +53,11 @@ export class TagStamps {
     }
     // Remote stamps may be ahead of this clock; later local stamps must still sort after them.
     if (stamp > this.#last) this.#last = stamp;
-    this.epoch++;
   }
 
   clear(stamp: number): void {
     if (stamp > this.#clearedAt) this.#clearedAt = stamp;
     if (stamp > this.#last) this.#last = stamp;
-    this.epoch++;
   }
 
   /** True when a value born at `born` with `tags` survives every invalidation seen so far. */
@@ -73,13 +69,6 @@ export class TagStamps {
       const at = this.#stamps.get(tag);
       if (at !== undefined && born <= at) return false;
     }
-    return true;
-  }
-
-  /** The hit path's check: free while the epoch is unchanged, one map lookup per tag otherwise. */
-  check(e: Entry): boolean {
-    if (!this.valid(e.born, e.tags)) return false;
-    e.epoch = this.epoch;
     return true;
   }
 

@@ -13,7 +13,6 @@ import { CHANNELS, channel } from '../channels.ts';
 import type { Clock, TimerHandle } from '../clock.ts';
 import { Scope } from '../lifecycle/scope.ts';
 import { Bus, BusEncoder, type BusMessage } from './bus.ts';
-import { resolvedOf } from './entry.ts';
 import { CacheClosedError } from './errors.ts';
 import { type CachedBody, toCachedBody } from './http.ts';
 import { Loads } from './loads.ts';
@@ -92,6 +91,7 @@ export class TieredCache implements AsyncDisposable {
     this.#l1 = new MemoryTier({
       maxEntries: o.l1.maxEntries,
       maxBytes: o.l1.maxBytes,
+      now: () => this.#now(),
       onEvict: () => {
         if (this.#evictCh.hasSubscribers) this.#evictCh.publish({ name: this.name, reason: 'capacity' });
       },
@@ -162,12 +162,12 @@ export class TieredCache implements AsyncDisposable {
    * ```
    */
   get<T = unknown>(key: string): Promise<T | undefined> {
-    const e = this.#l1.get(key);
-    if (e !== undefined && this.#now() < e.refreshAt && (e.epoch === this.#tags.epoch || this.#tags.check(e))) {
+    const hit = this.#l1.fresh(key);
+    if (hit !== undefined) {
       if (this.#hitCh.hasSubscribers) this.#hitCh.publish({ name: this.name, tier: 'l1' });
-      return resolvedOf(e) as Promise<T>;
+      return hit as Promise<T>;
     }
-    return this.#loads.getSlow(key, e) as Promise<T | undefined>;
+    return this.#loads.getSlow(key, this.#l1.entry(key)) as Promise<T | undefined>;
   }
 
   /**
@@ -180,12 +180,10 @@ export class TieredCache implements AsyncDisposable {
    * ```
    */
   peek<T = unknown>(key: string): T | undefined {
-    const e = this.#l1.get(key);
-    if (e !== undefined && this.#now() < e.expiresAt && (e.epoch === this.#tags.epoch || this.#tags.check(e))) {
-      if (this.#hitCh.hasSubscribers) this.#hitCh.publish({ name: this.name, tier: 'l1' });
-      return e.value as T;
-    }
-    return undefined;
+    const hit = this.#l1.fresh(key);
+    if (hit === undefined) return undefined;
+    if (this.#hitCh.hasSubscribers) this.#hitCh.publish({ name: this.name, tier: 'l1' });
+    return hit.entry.value as T;
   }
 
   /**
@@ -201,11 +199,12 @@ export class TieredCache implements AsyncDisposable {
    * ```
    */
   getOrSet<T>(key: string, loader: Loader<T>, options?: GetOrSetOptions): Promise<T> {
-    const e = this.#l1.get(key);
-    if (e !== undefined && this.#now() < e.refreshAt && (e.epoch === this.#tags.epoch || this.#tags.check(e))) {
+    const hit = this.#l1.fresh(key);
+    if (hit !== undefined) {
       if (this.#hitCh.hasSubscribers) this.#hitCh.publish({ name: this.name, tier: 'l1' });
-      return resolvedOf(e) as Promise<T>;
+      return hit as Promise<T>;
     }
+    const e = this.#l1.entry(key);
     if (this.#closed) return Promise.reject(new CacheClosedError(this.name));
     const bad = callOptionsError(options) ?? this.#tagsError(options?.tags);
     if (bad) return Promise.reject(bad);
@@ -225,11 +224,12 @@ export class TieredCache implements AsyncDisposable {
    * ```
    */
   getOrSetBody(key: string, loader: Loader<unknown>, options?: BodyOptions): Promise<CachedBody> {
-    const e = this.#l1.get(key);
-    if (e !== undefined && this.#now() < e.refreshAt && (e.epoch === this.#tags.epoch || this.#tags.check(e))) {
+    const hit = this.#l1.fresh(key);
+    if (hit !== undefined) {
       if (this.#hitCh.hasSubscribers) this.#hitCh.publish({ name: this.name, tier: 'l1' });
-      return resolvedOf(e) as Promise<CachedBody>;
+      return hit as Promise<CachedBody>;
     }
+    const e = this.#l1.entry(key);
     if (this.#closed) return Promise.reject(new CacheClosedError(this.name));
     const bad = callOptionsError(options) ?? this.#tagsError(options?.tags);
     if (bad) return Promise.reject(bad);
@@ -306,6 +306,7 @@ export class TieredCache implements AsyncDisposable {
     if (tags.length === 0) return;
     const stamp = this.#tags.stamp();
     this.#tags.invalidate(tags, stamp);
+    this.#l1.deleteTags(tags);
     this.#flights.detachTags(tags);
     if (!this.#l2 || this.#closed) return;
     const ok = await this.#l2.invalidateTags(tags, stamp, this.#message(stamp, { g: [...tags] }));
@@ -429,6 +430,7 @@ export class TieredCache implements AsyncDisposable {
     }
     if (Array.isArray(m.g) && m.g.length > 0) {
       this.#tags.invalidate(m.g, m.t);
+      this.#l1.deleteTags(m.g);
       this.#flights.detachTags(m.g);
     }
     if (m.c === 1) this.#loads.changes.touchAll();
