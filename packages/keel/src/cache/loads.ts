@@ -3,7 +3,7 @@
  * stale-while-revalidate, fail-safe with backoff, the cross-instance lease, and writes.
  * Kept apart from tiered-cache.ts so that file holds the public surface and the hit paths.
  */
-import { CHANNELS, channel } from '../channels.ts';
+import { type CacheHitMessage, CHANNELS, channel, type NamedMessage } from '../channels.ts';
 import type { Clock } from '../clock.ts';
 import type { Scope } from '../lifecycle/scope.ts';
 import type { BusEncoder } from './bus.ts';
@@ -61,11 +61,18 @@ export class Loads {
     this.#o = d.o;
     this.#clock = d.o.clock;
     this.#name = d.o.name;
+    const name = d.o.name;
+    this.#msg = Object.freeze({
+      l1: Object.freeze({ name, tier: 'l1' as const }),
+      l2: Object.freeze({ name, tier: 'l2' as const }),
+      named: Object.freeze({ name }),
+    });
     this.sleeper = new Sleeper(d.o.clock);
     this.#fenceMs = d.o.l2 ? Math.max(d.o.l2.fenceMs, d.o.hardTimeoutMs) : 0;
   }
 
   readonly #fenceMs: number;
+  readonly #msg: { l1: CacheHitMessage; l2: CacheHitMessage; named: NamedMessage };
 
   async getSlow(key: string, e: Entry | undefined): Promise<unknown> {
     const { l1, l2, tags } = this.#d;
@@ -79,7 +86,7 @@ export class Loads {
     const gen = this.changes.now;
     const r = await this.readL2(key);
     if (r && this.#clock.now() < r.expiresAt) {
-      if (this.#hitCh.hasSubscribers) this.#hitCh.publish({ name: this.#name, tier: 'l2' });
+      if (this.#hitCh.hasSubscribers) this.#hitCh.publish(this.#msg.l2);
       this.#admit(key, r, gen);
       return r.value;
     }
@@ -94,7 +101,7 @@ export class Loads {
       } else if (now < e.expiresAt) {
         // Fresh but past its refresh point (eager refresh, or L1's own shorter TTL): serve it
         // and refresh in the background (L2 first, so an L1 TTL costs no loader call).
-        if (this.#hitCh.hasSubscribers) this.#hitCh.publish({ name: this.#name, tier: 'l1' });
+        if (this.#hitCh.hasSubscribers) this.#hitCh.publish(this.#msg.l1);
         if (now >= e.retryAt) {
           const f = this.#flight(key, loader, o, e, kind);
           if (now >= e.eagerAt) f.force = true;
@@ -146,7 +153,7 @@ export class Loads {
   }
 
   #stale(e: Entry): Promise<unknown> {
-    if (this.#staleCh.hasSubscribers) this.#staleCh.publish({ name: this.#name });
+    if (this.#staleCh.hasSubscribers) this.#staleCh.publish(this.#msg.named);
     return Promise.resolve(e.value);
   }
 
@@ -237,7 +244,7 @@ export class Loads {
         token = res.token;
       }
     }
-    if (this.#missCh.hasSubscribers) this.#missCh.publish({ name: this.#name });
+    if (this.#missCh.hasSubscribers) this.#missCh.publish(this.#msg.named);
     const born = this.#d.tags.stamp();
     const start = this.#clock.now();
     let value: unknown;
@@ -258,7 +265,7 @@ export class Loads {
   }
 
   #l2Hit(key: string, r: Entry, f: Flight, gen: number): Entry {
-    if (this.#hitCh.hasSubscribers) this.#hitCh.publish({ name: this.#name, tier: 'l2' });
+    if (this.#hitCh.hasSubscribers) this.#hitCh.publish(this.#msg.l2);
     if (!f.detached) this.#admit(key, r, gen);
     return r;
   }
@@ -277,7 +284,7 @@ export class Loads {
     s.retryAt = now + Math.min(this.#o.retryBackoffMs * 2 ** Math.min(s.failures - 1, 30), this.#o.maxRetryBackoffMs);
     // Keep it in L1 (it may have come from L2) so the backoff holds for the next callers.
     if (!f.detached && this.#d.l1.entry(key) === undefined) this.#d.l1.set(key, s);
-    if (this.#staleCh.hasSubscribers) this.#staleCh.publish({ name: this.#name });
+    if (this.#staleCh.hasSubscribers) this.#staleCh.publish(this.#msg.named);
     return s;
   }
 

@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { CHANNELS, channel } from '../channels.ts';
+import { type CacheHitMessage, CHANNELS, channel } from '../channels.ts';
 import type { Clock, TimerHandle } from '../clock.ts';
 import { Scope } from '../lifecycle/scope.ts';
 import { Bus, BusEncoder, type BusMessage } from './bus.ts';
@@ -70,6 +70,8 @@ export class TieredCache implements AsyncDisposable {
   readonly #id = randomUUID();
   readonly #encoder = new BusEncoder(this.#id);
   readonly #hitCh = channel(CHANNELS.cache.hit);
+  // One frozen message per event kind: with observe subscribed, a hit publishes without allocating.
+  readonly #l1Hit: CacheHitMessage;
   readonly #evictCh = channel(CHANNELS.cache.evict);
   readonly #pending: PendingInvalidations | undefined;
   #closed = false;
@@ -85,6 +87,7 @@ export class TieredCache implements AsyncDisposable {
   constructor(options?: TieredCacheOptions) {
     const o = resolveOptions(options);
     this.name = o.name;
+    this.#l1Hit = Object.freeze({ name: o.name, tier: 'l1' as const });
     this.#clock = o.clock;
     this.#scope = new Scope({ name: `cache:${o.name}`, clock: o.clock });
     this.#tags = new TagStamps(o.clock, o.maxTags);
@@ -164,7 +167,7 @@ export class TieredCache implements AsyncDisposable {
   get<T = unknown>(key: string): Promise<T | undefined> {
     const hit = this.#l1.fresh(key);
     if (hit !== undefined) {
-      if (this.#hitCh.hasSubscribers) this.#hitCh.publish({ name: this.name, tier: 'l1' });
+      if (this.#hitCh.hasSubscribers) this.#hitCh.publish(this.#l1Hit);
       return hit as Promise<T>;
     }
     return this.#loads.getSlow(key, this.#l1.entry(key)) as Promise<T | undefined>;
@@ -182,7 +185,7 @@ export class TieredCache implements AsyncDisposable {
   peek<T = unknown>(key: string): T | undefined {
     const hit = this.#l1.fresh(key);
     if (hit === undefined) return undefined;
-    if (this.#hitCh.hasSubscribers) this.#hitCh.publish({ name: this.name, tier: 'l1' });
+    if (this.#hitCh.hasSubscribers) this.#hitCh.publish(this.#l1Hit);
     return hit.entry.value as T;
   }
 
@@ -201,7 +204,7 @@ export class TieredCache implements AsyncDisposable {
   getOrSet<T>(key: string, loader: Loader<T>, options?: GetOrSetOptions): Promise<T> {
     const hit = this.#l1.fresh(key);
     if (hit !== undefined) {
-      if (this.#hitCh.hasSubscribers) this.#hitCh.publish({ name: this.name, tier: 'l1' });
+      if (this.#hitCh.hasSubscribers) this.#hitCh.publish(this.#l1Hit);
       return hit as Promise<T>;
     }
     const e = this.#l1.entry(key);
@@ -226,7 +229,7 @@ export class TieredCache implements AsyncDisposable {
   getOrSetBody(key: string, loader: Loader<unknown>, options?: BodyOptions): Promise<CachedBody> {
     const hit = this.#l1.fresh(key);
     if (hit !== undefined) {
-      if (this.#hitCh.hasSubscribers) this.#hitCh.publish({ name: this.name, tier: 'l1' });
+      if (this.#hitCh.hasSubscribers) this.#hitCh.publish(this.#l1Hit);
       return hit as Promise<CachedBody>;
     }
     const e = this.#l1.entry(key);
