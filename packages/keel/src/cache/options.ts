@@ -1,16 +1,7 @@
 /** TieredCache options: the public shapes, their defaults, and validation at construction. */
 import type { Redis } from 'ioredis';
 import type { Clock } from '../clock.ts';
-import {
-  booleanOption,
-  clockOption,
-  durationOption,
-  intOption,
-  numberOption,
-  objectOptions,
-  optionError,
-  stringOption,
-} from '../internal/options.ts';
+import { booleanOption, clockOption, intOption, numberOption, objectOptions, optionError, stringOption } from '../internal/options.ts';
 import type { CircuitBreakerOptions } from '../resilience/index.ts';
 import { jsonSerializer, type Serializer } from './serializer.ts';
 
@@ -105,17 +96,19 @@ export interface ResolvedOptions {
   clock: Clock;
 }
 
+// Timers overflow past 2^31 - 1 ms; TTLs only need to be finite (lru-cache and Redis PX take integers).
 const MAX_MS = 2 ** 31 - 1;
+const MAX_TTL_MS = 10 * 365 * 86_400_000;
 
 export function resolveOptions(options: TieredCacheOptions | undefined): ResolvedOptions {
   const o = objectOptions(OWNER, options);
   const name = stringOption(OWNER, 'name', o.name, 'cache');
-  const ttlMs = durationOption(OWNER, 'ttlMs', o.ttlMs, 60_000, 1);
+  const ttlMs = numberOption(OWNER, 'ttlMs', o.ttlMs, 60_000, { min: 1, max: MAX_TTL_MS });
   const l1o = objectOptions(`${OWNER} l1`, o.l1);
   const l1 = {
     maxEntries: intOption(OWNER, 'l1.maxEntries', l1o.maxEntries, 10_000, { min: 1 }),
     maxBytes: intOption(OWNER, 'l1.maxBytes', l1o.maxBytes, 64 * 1024 * 1024, { min: 1 }),
-    ttlMs: l1o.ttlMs === undefined ? undefined : durationOption(OWNER, 'l1.ttlMs', l1o.ttlMs, ttlMs, 1),
+    ttlMs: l1o.ttlMs === undefined ? undefined : numberOption(OWNER, 'l1.ttlMs', l1o.ttlMs, ttlMs, { min: 1, max: MAX_TTL_MS }),
   };
   let l2: ResolvedOptions['l2'];
   if (o.l2 !== undefined) {
@@ -134,7 +127,7 @@ export function resolveOptions(options: TieredCacheOptions | undefined): Resolve
       redis: redis as Redis | string,
       timeoutMs: numberOption(OWNER, 'l2.timeoutMs', l2o.timeoutMs, 150, { min: 1, max: MAX_MS }),
       breaker,
-      fenceMs: durationOption(OWNER, 'l2.fenceMs', l2o.fenceMs, 60_000, 1_000),
+      fenceMs: numberOption(OWNER, 'l2.fenceMs', l2o.fenceMs, 60_000, { min: 1_000, max: MAX_TTL_MS }),
     };
   }
   const bus = booleanOption(OWNER, 'bus', o.bus, l2 !== undefined);
@@ -143,29 +136,32 @@ export function resolveOptions(options: TieredCacheOptions | undefined): Resolve
   if (o.lock !== undefined && o.lock !== false) {
     if (!l2) throw optionError(OWNER, 'lock', 'unset without l2 (the lock lives in Redis)', o.lock);
     const lo = o.lock === true ? {} : objectOptions(`${OWNER} lock`, o.lock);
-    const leaseMs = durationOption(OWNER, 'lock.leaseMs', lo.leaseMs, 5_000, 1);
+    const leaseMs = numberOption(OWNER, 'lock.leaseMs', lo.leaseMs, 5_000, { min: 1, max: MAX_MS });
     lock = {
       leaseMs,
-      waitMs: durationOption(OWNER, 'lock.waitMs', lo.waitMs, leaseMs, 0),
-      pollMs: durationOption(OWNER, 'lock.pollMs', lo.pollMs, 20, 1),
+      waitMs: numberOption(OWNER, 'lock.waitMs', lo.waitMs, leaseMs, { min: 0, max: MAX_MS }),
+      pollMs: numberOption(OWNER, 'lock.pollMs', lo.pollMs, 20, { min: 1, max: MAX_MS }),
     };
   }
   const serializer = o.serializer ?? jsonSerializer;
   if (typeof serializer !== 'object' || typeof serializer.serialize !== 'function' || typeof serializer.deserialize !== 'function') {
     throw optionError(OWNER, 'serializer', 'a Serializer (serialize, deserialize)', serializer);
   }
-  const retryBackoffMs = durationOption(OWNER, 'retryBackoffMs', o.retryBackoffMs, 1_000);
+  const retryBackoffMs = numberOption(OWNER, 'retryBackoffMs', o.retryBackoffMs, 1_000, { min: 0, max: MAX_TTL_MS });
   const eager = o.eagerRefresh === undefined ? 1 : numberOption(OWNER, 'eagerRefresh', o.eagerRefresh, 1, { min: 0.01, max: 0.99 });
   return {
     name,
     namespace: stringOption(OWNER, 'namespace', o.namespace, `keel:${name}`),
     ttlMs,
-    graceMs: durationOption(OWNER, 'graceMs', o.graceMs, 0),
-    softTimeoutMs: durationOption(OWNER, 'softTimeoutMs', o.softTimeoutMs, 0),
+    graceMs: numberOption(OWNER, 'graceMs', o.graceMs, 0, { min: 0, max: MAX_TTL_MS }),
+    softTimeoutMs: numberOption(OWNER, 'softTimeoutMs', o.softTimeoutMs, 0, { min: 0, max: MAX_MS }),
     hardTimeoutMs: numberOption(OWNER, 'hardTimeoutMs', o.hardTimeoutMs, 10_000, { min: 1, max: MAX_MS }),
     eagerRefresh: eager,
     retryBackoffMs,
-    maxRetryBackoffMs: durationOption(OWNER, 'maxRetryBackoffMs', o.maxRetryBackoffMs, Math.max(30_000, retryBackoffMs), retryBackoffMs),
+    maxRetryBackoffMs: numberOption(OWNER, 'maxRetryBackoffMs', o.maxRetryBackoffMs, Math.max(30_000, retryBackoffMs), {
+      min: retryBackoffMs,
+      max: MAX_TTL_MS,
+    }),
     l1,
     l2,
     bus,
@@ -200,7 +196,8 @@ export function callOptionsError(o: GetOrSetOptions | undefined): TypeError | un
   if (typeof o !== 'object' || o === null) return new TypeError('keel: TieredCache call options must be an object');
   for (const k of ['ttlMs', 'graceMs', 'softTimeoutMs', 'hardTimeoutMs'] as const) {
     const v = o[k];
-    if (v !== undefined && !(typeof v === 'number' && v >= 0 && v <= MAX_MS && (k !== 'ttlMs' || v > 0))) {
+    const max = k === 'ttlMs' || k === 'graceMs' ? MAX_TTL_MS : MAX_MS;
+    if (v !== undefined && !(typeof v === 'number' && v >= 0 && v <= max && (k !== 'ttlMs' || v > 0))) {
       return new TypeError(`keel: TieredCache call option "${k}" must be a number of ms (got ${String(v)})`);
     }
   }

@@ -6,6 +6,7 @@ describe('TieredCache options', () => {
     ['name', ''],
     ['ttlMs', 0],
     ['ttlMs', Number.NaN],
+    ['ttlMs', Number.POSITIVE_INFINITY],
     ['graceMs', -1],
     ['softTimeoutMs', 'soon'],
     ['hardTimeoutMs', 0],
