@@ -52,47 +52,38 @@ async function keelPlugin(app: FastifyInstance, options: KeelFastifyOptions): Pr
   app.decorateRequest('keelMark', -1);
   app.decorateRequest('keelSpan', null);
 
+  const finish = (request: FastifyRequest, res: FastifyReply['raw']): void => {
+    const mark = request.keelMark;
+    const span = request.keelSpan;
+    request.keelMark = -1;
+    request.keelSpan = null;
+    // 'close' before end() means the client hung up first: counted as 499, so the
+    // in-flight gauge never drifts up.
+    const status = res.writableEnded ? res.statusCode : 499;
+    const route = routeOf(request);
+    if (http !== undefined && mark >= 0) http.end(mark, request.method, route, status);
+    if (span !== null) otel?.endRequestSpan(span, request.method, status, route === UNMATCHED ? undefined : route);
+  };
+
+  // One hook and one 'close' listener per request. Fastify's onResponse/onRequestAbort hooks
+  // would each add listeners and a hook run of their own (and onResponse two clock reads).
   app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
-    if (http !== undefined) request.keelMark = http.start();
     const ctx = tracing.fromHeaders(request.raw.headers);
     request.keelTrace = ctx;
     if (echoRequestId) reply.header(requestIdHeader, ctx.requestId);
+    const span = otel?.startRequestSpan(ctx, request.method, request.url);
+    if (span !== undefined) request.keelSpan = span;
+    if (http !== undefined || span !== undefined) {
+      if (http !== undefined) request.keelMark = http.start();
+      const res = reply.raw;
+      res.once('close', () => finish(request, res));
+    }
     if (shedder?.shouldShed(request.url)) {
       reply.code(503).header('retry-after', retryAfter).header('content-type', 'application/json; charset=utf-8').send(SHED_BODY);
       return;
     }
-    if (otel !== undefined) {
-      const span = otel.startRequestSpan(ctx, request.method, request.url);
-      if (span !== undefined) {
-        request.keelSpan = span;
-        otel.withSpan(span, () => tracing.run(ctx, done));
-        return;
-      }
-    }
-    tracing.run(ctx, done);
-  });
-
-  const finish = (request: FastifyRequest, status: number): void => {
-    const mark = request.keelMark;
-    const span = request.keelSpan;
-    if (mark < 0 && span === null) return;
-    const route = routeOf(request);
-    if (http !== undefined && mark >= 0) http.end(mark, request.method, route, status);
-    request.keelMark = -1;
-    if (span !== null) {
-      request.keelSpan = null;
-      otel?.endRequestSpan(span, request.method, status, route === UNMATCHED ? undefined : route);
-    }
-  };
-  app.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
-    finish(request, reply.statusCode);
-    done();
-  });
-  // A client that hangs up before the answer leaves no 'finish'; count it (as 499) or the
-  // in-flight gauge would only ever grow.
-  app.addHook('onRequestAbort', (request: FastifyRequest, done: HookHandlerDoneFunction) => {
-    finish(request, 499);
-    done();
+    if (span !== undefined) otel!.withSpan(span, () => tracing.run(ctx, done));
+    else tracing.run(ctx, done);
   });
 
   const health = cfg.health;

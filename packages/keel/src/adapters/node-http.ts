@@ -93,16 +93,13 @@ export function keelMiddleware(options?: KeelNodeOptions): KeelMiddleware {
     const url = req.url ?? '/';
     const span = otel?.startRequestSpan(ctx, req.method ?? 'GET', pathOf(url));
     if (http !== undefined || span !== undefined) {
-      let ended = false;
+      // 'close' follows 'finish', or comes alone when the client hung up first (499).
       const end = (): void => {
-        if (ended) return;
-        ended = true;
-        const status = res.writableFinished ? res.statusCode : 499;
+        const status = res.writableEnded ? res.statusCode : 499;
         const r = route(req) ?? UNMATCHED;
         http?.end(mark, req.method ?? 'GET', r, status);
         if (span !== undefined) otel?.endRequestSpan(span, req.method ?? 'GET', status, r === UNMATCHED ? undefined : r);
       };
-      res.once('finish', end);
       res.once('close', end);
     }
     if (shedder?.shouldShed(url)) {
