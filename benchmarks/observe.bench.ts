@@ -65,16 +65,20 @@ if (values.serve) {
     return { child, url: `http://127.0.0.1:${port}/hello` };
   };
 
+  // Non-2xx answers (a shed 503, say) would flatter the figure, so they are counted apart.
+  let non2xx = 0;
   const drive = (url: string, secs: number): number => {
     if (wrk) {
       const [c, a] = pinned(0, 'wrk', ['-t1', `-c${connections}`, `-d${secs}s`, url]);
       const r = spawnSync(c, a, { encoding: 'utf8' });
+      non2xx += Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(r.stdout)?.[1] ?? 0);
       return Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1] ?? 0);
     }
     const bin = join(new URL('.', import.meta.url).pathname, '../node_modules/.bin/autocannon');
     const [c, a] = pinned(0, bin, ['-c', String(connections), '-d', String(secs), '--json', url]);
     const r = spawnSync(c, a, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
-    const out = JSON.parse(r.stdout) as { requests: { total: number }; duration: number };
+    const out = JSON.parse(r.stdout) as { requests: { total: number }; duration: number; non2xx: number };
+    non2xx += out.non2xx;
     return out.requests.total / out.duration;
   };
 
@@ -97,7 +101,7 @@ if (values.serve) {
   const keel = best.keel!;
   report(
     'observe',
-    { plain_rps: plain, keel_rps: keel, ratio: plain ? keel / plain : 0 },
+    { plain_rps: plain, keel_rps: keel, ratio: plain ? keel / plain : 0, non_2xx: non2xx },
     { seconds, connections, rounds: all, driver: wrk ? 'wrk' : 'autocannon', pinned: taskset, quick },
   );
 }

@@ -39,7 +39,12 @@ export interface LoadShedderOptions {
   name?: string;
   /** Event-loop delay threshold, ms. Default 200. `Infinity` disables. */
   maxEventLoopDelayMs?: number;
-  /** Event-loop utilisation threshold, 0..1. Default 0.98. `Infinity` disables. */
+  /**
+   * Event-loop utilisation threshold, 0..1. Default `Infinity` (off): a saturated but healthy
+   * server runs at ELU ≈ 1 while still answering in microseconds, so utilisation alone would
+   * turn full throughput into 503s. Delay and in-flight show real queueing; set this (e.g.
+   * 0.98) only together with them, for CPU-heavy handlers.
+   */
   maxEventLoopUtilization?: number;
   /** Heap used / heap limit threshold, 0..1. Default 0.95. `Infinity` disables. */
   maxHeapUsedRatio?: number;
@@ -128,7 +133,7 @@ export class LoadShedder implements AsyncDisposable {
     const own = 'LoadShedder';
     this.name = stringOption(own, 'name', o.name, 'http');
     this.#maxDelay = numberOption(own, 'maxEventLoopDelayMs', o.maxEventLoopDelayMs, 200, { min: 1, max: Number.POSITIVE_INFINITY });
-    this.#maxElu = numberOption(own, 'maxEventLoopUtilization', o.maxEventLoopUtilization, 0.98, {
+    this.#maxElu = numberOption(own, 'maxEventLoopUtilization', o.maxEventLoopUtilization, Number.POSITIVE_INFINITY, {
       min: 0.01,
       max: Number.POSITIVE_INFINITY,
     });
