@@ -1,5 +1,5 @@
 import { createServer, type RequestListener, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect as connectSocket } from 'node:net';
 import connect from 'connect';
 import express from 'express';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -66,6 +66,32 @@ describe('keelMiddleware with Express 5', () => {
     const ok = await get(`${base}/metrics`, { authorization: 'Bearer t0k' });
     expect(ok.status).toBe(200);
     expect(ok.body).toContain('keel_http_request_duration_seconds_bucket');
+  });
+});
+
+describe('keelMiddleware and hang-ups', () => {
+  it('counts a request whose client hung up as 499, so in-flight returns to zero', async () => {
+    const metrics = new Metrics({ processMetrics: false });
+    closers.push(() => metrics.close());
+    let arrived!: () => void;
+    const started = new Promise<void>((resolve) => (arrived = resolve));
+    const app = express();
+    app.use(keelMiddleware({ metrics }));
+    app.get('/slow', (_req, res) => {
+      arrived();
+      setTimeout(() => res.end('late'), 100);
+    });
+    const base = await serve(app);
+    const socket = connectSocket(Number(new URL(base).port), '127.0.0.1');
+    socket.write('GET /slow HTTP/1.1\r\nhost: x\r\n\r\n');
+    await started;
+    expect(metrics.http.inFlight).toBe(1);
+    socket.destroy();
+    const until = Date.now() + 5_000;
+    while (metrics.http.inFlight !== 0 && Date.now() < until) await new Promise<void>((resolve) => setTimeout(resolve, 10));
+    expect(metrics.http.inFlight).toBe(0);
+    expect((await metrics.scrape()).body).toMatch(/route="\/slow",status_class="4xx"\} 1/);
+    await new Promise<void>((resolve) => setTimeout(resolve, 120));
   });
 });
 
