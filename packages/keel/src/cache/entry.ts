@@ -64,6 +64,7 @@ export interface StoredRecord extends RecordMeta {
 }
 
 const NL = 10;
+const NON_ASCII = /[\u0080-\u00ff]/;
 
 export function encodeRecord(meta: RecordMeta, payload: Buffer, compressThreshold: number): Buffer {
   const { bytes, compressed } = maybeCompress(payload, compressThreshold);
@@ -76,7 +77,9 @@ export function encodeRecord(meta: RecordMeta, payload: Buffer, compressThreshol
 export function decodeRecord(buf: Buffer): StoredRecord | undefined {
   const nl = buf.indexOf(NL);
   if (nl < 0) return undefined;
-  const f = buf.toString('utf8', 0, nl).split('|');
+  // latin1 decodes to a one-byte string without UTF-8 validation (the header is ASCII but
+  // for tags); tags with non-ASCII bytes are re-decoded below.
+  const f = buf.toString('latin1', 0, nl).split('|');
   if (f.length !== 8 || f[0] !== 'k1') return undefined;
   const flags = f[1] as string;
   const kind = flags[0];
@@ -93,6 +96,8 @@ export function decodeRecord(buf: Buffer): StoredRecord | undefined {
       return undefined;
     }
   }
-  const tags = f[5] === '' ? [] : (f[5] as string).split(',');
+  let tagField = f[5] as string;
+  if (NON_ASCII.test(tagField)) tagField = Buffer.from(tagField, 'latin1').toString('utf8');
+  const tags = tagField === '' ? [] : tagField.split(',');
   return { kind, born, expiresAt, graceUntil, tags, etag: f[6] as string, contentType: f[7] as string, payload };
 }

@@ -8,7 +8,7 @@ import type { Clock } from '../clock.ts';
 import type { Scope } from '../lifecycle/scope.ts';
 import type { BusEncoder } from './bus.ts';
 import { decodeRecord, Entry, encodeRecord } from './entry.ts';
-import { CacheTimeoutError } from './errors.ts';
+import { CacheClosedError, CacheTimeoutError } from './errors.ts';
 import type { CachedBody } from './http.ts';
 import { KeyChanges } from './key-changes.ts';
 import { leaseOrWait, Sleeper } from './lock.ts';
@@ -171,78 +171,76 @@ export class Loads {
   }
 
   /**
-   * One flight under its hard timeout: the load result, the fail-safe stale value, or an
-   * error. The timer is armed by #produce once the L2 lookup is over (that lookup is bounded
-   * by the L2 timeout on its own), so an L2 hit creates no timer of its own.
+   * One flight: the L2 lookup (bounded by the L2 timeout on its own), then the lease wait and
+   * the load under the hard timeout. Resolves the entry, the fail-safe stale value, or
+   * rejects. An L2 hit creates no timer, no closure and no promise beyond the async frames.
    */
-  #run(key: string, loader: AnyLoader, o: GetOrSetOptions | undefined, f: Flight, kind: Kind): Promise<Entry> {
-    const hard = o?.hardTimeoutMs ?? this.#o.hardTimeoutMs;
-    return new Promise<Entry>((resolve, reject) => {
-      let settled = false;
-      let cancel: (() => void) | undefined;
-      const fail = (error: unknown): void => {
-        const s = this.#failSafe(key, f);
-        if (s) resolve(s);
-        else reject(error);
-      };
-      const finish = (): boolean => {
-        if (settled) return false;
-        settled = true;
-        cancel?.();
-        f.kill = undefined;
-        f.arm = undefined;
-        this.#d.flights.settle(key, f);
-        return true;
-      };
-      f.arm = () => {
-        f.arm = undefined;
-        if (settled || this.#d.isClosed()) return;
-        cancel = this.#d.scope.setTimeout(() => {
-          if (!finish()) return;
-          const error = new CacheTimeoutError(this.#name, key, hard);
-          f.abort(error);
-          this.#loaderError(error);
-          fail(error);
-        }, hard);
-      };
-      f.kill = (reason) => {
-        if (finish()) fail(reason);
-      };
-      if (!this.#d.l2) f.arm();
-      this.#produce(key, loader, o, f, kind).then(
-        (entry) => {
-          if (finish()) resolve(entry);
-        },
-        (error: unknown) => {
-          if (finish()) fail(error);
-        },
-      );
-    });
+  async #run(key: string, loader: AnyLoader, o: GetOrSetOptions | undefined, f: Flight, kind: Kind): Promise<Entry> {
+    try {
+      return await this.#produce(key, loader, o, f, kind);
+    } catch (error) {
+      const s = this.#failSafe(key, f);
+      if (s) return s;
+      throw error;
+    } finally {
+      this.#d.flights.settle(key, f);
+    }
   }
 
   async #produce(key: string, loader: AnyLoader, o: GetOrSetOptions | undefined, f: Flight, kind: Kind): Promise<Entry> {
-    const l2 = this.#d.l2;
-    let token: string | undefined;
-    if (l2) {
-      const gen = this.changes.now;
+    const gen = this.changes.now;
+    if (this.#d.l2) {
       const r = await this.readL2(key);
-      if (r) {
-        const sameAsStale = f.force && f.stale !== undefined && r.born <= f.stale.born;
-        if (this.#clock.now() < r.expiresAt && !sameAsStale) return this.#l2Hit(key, r, f, gen);
+      if (r !== undefined) {
+        if (this.#isFresh(r, f)) return this.#l2Hit(key, r, f, gen);
         f.stale ??= r;
       }
-      f.arm?.();
-      const lock = this.#o.lock;
-      if (lock && !this.#d.isClosed()) {
-        const readFresh = async (): Promise<Entry | undefined> => {
-          const x = await this.readL2(key);
-          const notNewer = f.force && f.stale !== undefined && x !== undefined && x.born <= f.stale.born;
-          return x && this.#clock.now() < x.expiresAt && !notNewer ? x : undefined;
-        };
-        const res = await leaseOrWait(l2, key, lock, this.#clock, this.sleeper, readFresh, this.#d.isClosed);
-        if ('found' in res) return this.#l2Hit(key, res.found, f, gen);
-        token = res.token;
-      }
+    }
+    const hard = o?.hardTimeoutMs ?? this.#o.hardTimeoutMs;
+    return this.#guard(key, f, hard, this.#leaseAndLoad(key, loader, o, f, kind, gen));
+  }
+
+  /** Fresh, and (for an eager refresh) newer than the value being refreshed. */
+  #isFresh(r: Entry, f: Flight): boolean {
+    if (this.#clock.now() >= r.expiresAt) return false;
+    return !(f.force && f.stale !== undefined && r.born <= f.stale.born);
+  }
+
+  /**
+   * Bounds `work` by the hard timeout and by close (`f.kill`). When the guard wins, `work`
+   * goes on in the background and its result is still stored (unless the flight was detached).
+   */
+  #guard<T>(key: string, f: Flight, hard: number, work: Promise<T>): Promise<T> {
+    work.catch(noop);
+    if (this.#d.isClosed()) return Promise.reject(new CacheClosedError(this.#name));
+    let cancel: (() => void) | undefined;
+    const guard = new Promise<never>((_, reject) => {
+      f.kill = reject;
+      cancel = this.#d.scope.setTimeout(() => {
+        const error = new CacheTimeoutError(this.#name, key, hard);
+        f.abort(error);
+        this.#loaderError(error);
+        reject(error);
+      }, hard);
+    });
+    return Promise.race([work, guard]).finally(() => {
+      cancel?.();
+      f.kill = undefined;
+    });
+  }
+
+  async #leaseAndLoad(key: string, loader: AnyLoader, o: GetOrSetOptions | undefined, f: Flight, kind: Kind, gen: number): Promise<Entry> {
+    const l2 = this.#d.l2;
+    let token: string | undefined;
+    const lock = this.#o.lock;
+    if (l2 && lock && !this.#d.isClosed()) {
+      const readFresh = async (): Promise<Entry | undefined> => {
+        const x = await this.readL2(key);
+        return x !== undefined && this.#isFresh(x, f) ? x : undefined;
+      };
+      const res = await leaseOrWait(l2, key, lock, this.#clock, this.sleeper, readFresh, this.#d.isClosed);
+      if ('found' in res) return this.#l2Hit(key, res.found, f, gen);
+      token = res.token;
     }
     if (this.#missCh.hasSubscribers) this.#missCh.publish(this.#msg.named);
     const born = this.#d.tags.stamp();

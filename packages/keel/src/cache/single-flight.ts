@@ -19,12 +19,10 @@ export class Flight implements LoaderContext {
   readonly tags: readonly string[];
   /** The stale entry to fall back on (from L1 at the start, or found in L2). */
   stale: Entry | undefined;
-  /** Settles the flight at once (set while it runs; used by close). */
+  /** Ends the flight's load phase at once (set while it loads; used by close). */
   kill: ((reason: unknown) => void) | undefined;
   /** The soft deadline stale callers race against (made by the first one that waits). */
   soft: Promise<void> | undefined;
-  /** Starts the hard timeout (armed when the load leaves L2, so an L2 hit costs no timer). */
-  arm: (() => void) | undefined;
   #controller: AbortController | undefined;
 
   constructor(tags: readonly string[], stale: Entry | undefined) {

@@ -35,3 +35,14 @@ describe('L2 records', () => {
     expect(decodeRecord(Buffer.from('k1|vz|1|1|2|||\nnot deflate'))).toBeUndefined();
   });
 });
+
+describe('L2 records with non-ASCII tags', () => {
+  it('round-trips UTF-8 tags', () => {
+    const rec = encodeRecord(
+      { kind: 'v', born: 1, expiresAt: 2, graceUntil: 3, tags: ['forum:café', 'tópico:7'], etag: '', contentType: '' },
+      Buffer.from('{}'),
+      4096,
+    );
+    expect(decodeRecord(rec)?.tags).toEqual(['forum:café', 'tópico:7']);
+  });
+});
