@@ -189,10 +189,18 @@ describe('keelFastify', () => {
           const spanId = (++n).toString(16).padStart(16, '0');
           const span = {
             spanContext: () => ({ traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId, traceFlags: 1 }),
-            setAttribute: (k: string, v: unknown) => ((record.attributes[k] = v), span),
-            updateName: (x: string) => ((record.name = x), span),
+            setAttribute(k: string, v: unknown) {
+              record.attributes[k] = v;
+              return span;
+            },
+            updateName(x: string) {
+              record.name = x;
+              return span;
+            },
             setStatus: () => span,
-            end: () => void (record.ended = true),
+            end() {
+              record.ended = true;
+            },
           };
           return span as unknown as Span;
         },
