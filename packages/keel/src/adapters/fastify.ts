@@ -45,7 +45,7 @@ function routeOf(request: FastifyRequest): string {
 
 async function keelPlugin(app: FastifyInstance, options: KeelFastifyOptions): Promise<void> {
   const cfg = adapterConfig('keelFastify', options);
-  const { tracing, shedder, otel, echoRequestId, requestIdHeader, retryAfter } = cfg;
+  const { tracing, shedder, otel, echoRequestId, asyncContext, requestIdHeader, retryAfter } = cfg;
   const http = cfg.metrics?.http;
   app.decorate('keel', { tracing, metrics: cfg.metrics, health: cfg.health, shedder, otel });
   app.decorateRequest('keelTrace', null);
@@ -82,8 +82,9 @@ async function keelPlugin(app: FastifyInstance, options: KeelFastifyOptions): Pr
       reply.code(503).header('retry-after', retryAfter).header('content-type', 'application/json; charset=utf-8').send(SHED_BODY);
       return;
     }
-    if (span !== undefined) otel!.withSpan(span, () => tracing.run(ctx, done));
-    else tracing.run(ctx, done);
+    if (span !== undefined) otel!.withSpan(span, () => (asyncContext ? tracing.run(ctx, done) : done()));
+    else if (asyncContext) tracing.run(ctx, done);
+    else done();
   });
 
   const health = cfg.health;

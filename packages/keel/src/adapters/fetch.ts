@@ -104,6 +104,7 @@ async function around(
   try {
     own = ownAnswer(cfg, req, path);
     if (own !== undefined) res = await own;
+    else if (!cfg.asyncContext) res = await (span !== undefined ? cfg.otel!.withSpan(span, fn) : fn());
     else if (span !== undefined) res = await cfg.otel!.withSpan(span, () => cfg.tracing.run(ctx, fn));
     else res = await cfg.tracing.run(ctx, fn);
     return cfg.echoRequestId ? withHeader(res, cfg.requestIdHeader, ctx.requestId) : res;

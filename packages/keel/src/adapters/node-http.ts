@@ -82,7 +82,8 @@ export function keelMiddleware(options?: KeelNodeOptions): KeelMiddleware {
   const routeFn = options?.route;
   if (routeFn !== undefined && typeof routeFn !== 'function') throw new TypeError('keel: keelMiddleware option "route" must be a function');
   const route = routeFn ?? expressRoute;
-  const { tracing, shedder, otel, health, metrics, echoRequestId, requestIdHeader, retryAfter, healthPrefix, metricsPath } = cfg;
+  const { tracing, shedder, otel, health, metrics, echoRequestId, asyncContext, requestIdHeader, retryAfter, healthPrefix, metricsPath } =
+    cfg;
   const http = metrics?.http;
 
   return function keel(req, res, next) {
@@ -128,8 +129,9 @@ export function keelMiddleware(options?: KeelNodeOptions): KeelMiddleware {
       return;
     }
     const run = (): void => next();
-    if (span !== undefined) otel?.withSpan(span, () => tracing.run(ctx, run));
-    else tracing.run(ctx, run);
+    if (span !== undefined) otel?.withSpan(span, () => (asyncContext ? tracing.run(ctx, run) : run()));
+    else if (asyncContext) tracing.run(ctx, run);
+    else run();
   };
 }
 

@@ -42,6 +42,16 @@ describe('keelFastify', () => {
     expect(res.headers['x-request-id']).toBe('req-1');
   });
 
+  it('leaves the context on the request only, not ambient, with asyncContext false', async () => {
+    const tracing = new Tracing();
+    const app = await build({ tracing, asyncContext: false }, (a) =>
+      a.get('/ctx', async (request) => ({ ambient: tracing.current() === undefined, own: request.keelTrace?.traceId })),
+    );
+    const res = await app.inject({ url: '/ctx', headers: { traceparent: TP, 'x-request-id': 'q-1' } });
+    expect(res.json()).toEqual({ ambient: true, own: '4bf92f3577b34da6a3ce929d0e0e4736' });
+    expect(res.headers['x-request-id']).toBe('q-1');
+  });
+
   it('generates a request id when none came', async () => {
     const app = await build();
     const res = await app.inject({ url: '/topics/7' });
