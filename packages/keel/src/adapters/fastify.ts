@@ -39,6 +39,14 @@ declare module 'fastify' {
 
 export type KeelFastifyOptions = KeelAdapterOptions;
 
+/** Per-route settings, under the route's `config.keel`. */
+export interface RouteKeelConfig {
+  keel?: {
+    /** `false` keeps the route out of the HTTP metrics (for streams). Default true. */
+    metrics?: boolean;
+  };
+}
+
 function routeOf(request: FastifyRequest): string {
   return request.routeOptions.url ?? UNMATCHED;
 }
@@ -73,8 +81,11 @@ async function keelPlugin(app: FastifyInstance, options: KeelFastifyOptions): Pr
     if (echoRequestId) reply.header(requestIdHeader, ctx.requestId);
     const span = otel?.startRequestSpan(ctx, request.method, request.url);
     if (span !== undefined) request.keelSpan = span;
-    if (http !== undefined || span !== undefined) {
-      if (http !== undefined) request.keelMark = http.start();
+    // A long-lived stream (SSE, a long poll) opts out with `config: { keel: { metrics: false } }`:
+    // its lifetime is not a request latency and would swamp the percentiles.
+    const measured = http !== undefined && (request.routeOptions.config as RouteKeelConfig | undefined)?.keel?.metrics !== false;
+    if (measured || span !== undefined) {
+      if (measured) request.keelMark = http.start();
       const res = reply.raw;
       res.once('close', () => finish(request, res));
     }

@@ -123,6 +123,7 @@ export class LoadShedder implements AsyncDisposable {
   readonly #prefixes: string[] = [];
   readonly #channel = channel(CHANNELS.http.shed);
   #pressure = false;
+  readonly #intervalMs: number;
   #reason: PressureReason | undefined;
   #lastOver = Number.NEGATIVE_INFINITY;
   #shed = 0;
@@ -147,6 +148,7 @@ export class LoadShedder implements AsyncDisposable {
       throw new TypeError('keel: LoadShedder option "inFlight" must be a function when "maxInFlight" is set (got undefined)');
     }
     const intervalMs = durationOption(own, 'intervalMs', o.intervalMs, 100, 1);
+    this.#intervalMs = intervalMs;
     this.#recover = numberOption(own, 'recoverRatio', o.recoverRatio, 0.8, { min: 0.01, max: 1 });
     this.#coolDownMs = durationOption(own, 'coolDownMs', o.coolDownMs, 1_000);
     this.retryAfterSeconds = numberOption(own, 'retryAfterSeconds', o.retryAfterSeconds, 1, { min: 0, integer: true });
@@ -234,11 +236,31 @@ export class LoadShedder implements AsyncDisposable {
     return undefined;
   }
 
+  /**
+   * Forgets the pressure state and ignores readings for the next two intervals. Call it once
+   * start-up work that blocks the loop (schema compilation, migrations, a cache warm-up) is
+   * done, so that stall does not shed the first requests.
+   *
+   * @example
+   * ```ts
+   * app.addHook('onReady', async () => shedder.reset());
+   * ```
+   */
+  reset(): void {
+    this.#pressure = false;
+    this.#reason = undefined;
+    this.#lastOver = Number.NEGATIVE_INFINITY;
+    this.#ignoreUntil = this.#clock.now() + 2 * this.#intervalMs;
+  }
+
+  #ignoreUntil = Number.NEGATIVE_INFINITY;
+
   /** Takes a reading and updates the pressure state (the timer calls this). Returns the state. */
   evaluate(): boolean {
     const s = this.#sample();
     this.#last = s;
     const now = this.#clock.now();
+    if (now <= this.#ignoreUntil) return this.#pressure;
     const over = this.#over(s, 1);
     if (over) {
       this.#lastOver = now;

@@ -95,6 +95,19 @@ describe('keelFastify', () => {
     expect(metrics.http.inFlight).toBe(0);
   });
 
+  it('leaves a route configured with keel.metrics false out of the HTTP metrics', async () => {
+    const metrics = own(new Metrics({ processMetrics: false }));
+    const app = await build({ metrics }, (a) => {
+      a.get('/stream', { config: { keel: { metrics: false } } }, async () => 'tick');
+    });
+    await app.inject({ url: '/stream' });
+    await app.inject({ url: '/topics/1' });
+    const { body } = await metrics.scrape();
+    expect(body).not.toContain('route="/stream"');
+    expect(body).toMatch(/route="\/topics\/:id"/);
+    expect(metrics.http.inFlight).toBe(0);
+  });
+
   it('counts a request whose client hung up, so in-flight returns to zero', async () => {
     const metrics = own(new Metrics({ processMetrics: false }));
     let arrived!: () => void;

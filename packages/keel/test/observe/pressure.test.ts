@@ -49,6 +49,20 @@ describe('LoadShedder', () => {
     await shedder.close();
   });
 
+  it('reset() ends pressure at once and ignores the next two intervals of a start-up stall', async () => {
+    const { clock, shedder, set } = setup();
+    set({ delayMs: 500 });
+    clock.advance(100);
+    expect(shedder.isUnderPressure()).toBe(true);
+    shedder.reset();
+    expect(shedder.shouldShed('/api')).toBe(false);
+    clock.advance(200); // the stall's own late readings
+    expect(shedder.isUnderPressure()).toBe(false);
+    clock.advance(100); // a stall that lasts is pressure again
+    expect(shedder.isUnderPressure()).toBe(true);
+    await shedder.close();
+  });
+
   it('keeps shedding inside the hysteresis band', async () => {
     const { clock, shedder, set } = setup();
     set({ delayMs: 150 });
