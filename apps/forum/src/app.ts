@@ -2,9 +2,12 @@
  * The composition root: the one place where the database, services and HTTP routes are created
  * and wired. Everything is created once here and released in reverse order when the app closes.
  */
-import Fastify, { type FastifyInstance, LogController } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import { keelFastify } from 'keel/adapters/fastify';
 import { Scope } from 'keel/lifecycle';
+import { createLogger, Health, LoadShedder, Metrics, Tracing } from 'keel/observe';
 import type { Config } from './config.ts';
+import { forumDashboard } from './dashboard/index.ts';
 import { openRepositories } from './db/index.ts';
 import { DEMO_PASSWORD, seed } from './db/seed.ts';
 import { bearerToken } from './http/auth.ts';
@@ -19,6 +22,7 @@ import { searchRoutes } from './routes/search.ts';
 import { topicRoutes } from './routes/topics.ts';
 import { wikiRoutes } from './routes/wiki.ts';
 import { createAuthService } from './services/auth.ts';
+import { ForumCaches } from './services/cache.ts';
 import { ForumEventBus } from './services/events.ts';
 import { createForumService } from './services/forum.ts';
 import type { Services } from './services/index.ts';
@@ -40,6 +44,8 @@ declare module 'fastify' {
 export interface BuildOptions {
   /** Pass `false` to silence logs (tests). Default: pino at `config.logLevel`. */
   logger?: boolean;
+  /** How often the dashboard stream sends a snapshot, ms. Default 1,000. */
+  dashboardIntervalMs?: number;
 }
 
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
@@ -50,9 +56,42 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     seed(repos.db, config.seedOnEmpty, await hashPassword(DEMO_PASSWORD));
   }
 
+  // Observability first, so every later part can report through it (and it closes last).
+  const tracing = new Tracing();
+  const metrics = scope.add(new Metrics());
+  const health = scope.add(new Health({ timeoutMs: 1_000, ttlMs: 1_000 }));
+  const sqlitePing = repos.db.prepare('SELECT 1').pluck();
+  health.register('sqlite', () => {
+    sqlitePing.get();
+  });
+  const shedder = scope.add(
+    new LoadShedder({
+      inFlight: () => metrics.http.inFlight,
+      maxInFlight: config.shedding.maxInFlight,
+      maxEventLoopDelayMs: config.shedding.maxEventLoopDelayMs,
+      maxHeapUsedRatio: config.shedding.maxHeapUsedRatio,
+      // A saturated but healthy server runs at ELU ~1.0 while answering in microseconds; shedding
+      // on it would turn full throughput into 503s. Delay and in-flight show real queueing.
+      maxEventLoopUtilization: Number.POSITIVE_INFINITY,
+    }),
+  );
+
   const events = new ForumEventBus();
   scope.add(() => events.removeAllListeners());
-  const auth = createAuthService(repos, config);
+  // Before auth (it reads sessions through it) and after the observability it reports to.
+  const caches = scope.add(new ForumCaches({ ...config.cache, redisUrl: config.redisUrl }, events));
+  if (config.redisUrl) {
+    await caches.pages.ready(2_000);
+    // Optional: without Redis the caches run L1-only, so the service is degraded, not down.
+    health.register(
+      'redis',
+      () => {
+        if (caches.pages.stats().l2 !== 'up') throw new Error('redis unreachable: caches are serving from memory only');
+      },
+      { kind: 'optional' },
+    );
+  }
+  const auth = createAuthService(repos, { ...config, sessions: caches.sessions });
   scope.add(auth);
   const services: Services = {
     repos,
@@ -61,12 +100,13 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     forum: createForumService(repos, events, { maxDepth: config.threadMaxDepth, maxRows: config.threadMaxRows }),
     wiki: createWikiService(repos, events),
     search: createSearchService(repos),
+    caches,
     // Added to the scope after auth and repos, so it closes (1001 to every socket) before them.
     live: scope.add(createLive({ events, auth, repos, config })),
   };
   scope.setInterval(() => services.auth.sweepExpired(), config.sessionSweepMs);
   if (config.previews.enabled) {
-    const previews = scope.add(new PreviewWorker(repos, config.previews));
+    const previews = scope.add(new PreviewWorker(repos, { ...config.previews, tracing }));
     services.previews = previews;
     // A new post's previews start at once instead of at the next poll; never awaited by the post.
     events.on('post.created', () => previews.nudge());
@@ -74,7 +114,10 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   }
 
   const app = Fastify({
-    logger: options.logger === false ? false : { level: config.logLevel },
+    // Every log line inside a request carries its trace_id, span_id and request_id.
+    ...(options.logger === false
+      ? { logger: false }
+      : { loggerInstance: createLogger({ tracing, level: config.logLevel }) as FastifyBaseLogger }),
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.bodyLimit,
     // Wiki titles may be 200 characters (percent-encoded, longer): the default 100 would 414 them.
@@ -88,6 +131,30 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   });
   installValidation(app);
   installErrorHandling(app);
+  // A write's reply waits for its cache invalidations to reach Redis, so the writer's next read
+  // sees the write on any instance (each wait is bounded by the L2 timeout).
+  app.addHook('onSend', (request, _reply, payload, done) => {
+    if (request.method === 'GET' || request.method === 'HEAD' || !caches.hasPending) return done(null, payload);
+    caches.settle().then(
+      () => done(null, payload),
+      () => done(null, payload),
+    );
+  });
+  await app.register(keelFastify, {
+    tracing,
+    metrics,
+    health,
+    shedder,
+    metricsRoute: config.metricsToken ? { token: config.metricsToken } : false,
+    // The dashboard must stay visible while the service sheds load.
+    exempt: ['/dashboard', '/dashboard/*'],
+  });
+  const dashboard = forumDashboard(
+    config,
+    { metrics, health, statements: repos.statements, live: services.live },
+    options.dashboardIntervalMs ? { intervalMs: options.dashboardIntervalMs } : {},
+  );
+  if (dashboard) await app.register(dashboard);
 
   await app.register(
     async (api) => {

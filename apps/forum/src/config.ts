@@ -1,6 +1,7 @@
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LIVE_DEFAULTS, type LiveLimits } from './live/limits.ts';
+import type { CacheConfig } from './services/cache.ts';
 import type { PreviewWorkerOptions } from './services/previews/worker.ts';
 
 const APP_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -52,6 +53,32 @@ export interface Config {
    * `LIVE_MAX_BAD_MESSAGES` (5), `LIVE_PRESENCE_MS` (100), `LIVE_CLOSE_GRACE_MS` (1,000); see {@link LiveLimits}.
    */
   live: LiveLimits;
+  /**
+   * Bearer token for `/metrics` (at least 16 characters). Env `METRICS_TOKEN`, else `DASHBOARD_TOKEN`.
+   * Default unset: `/metrics` is not served (it is never served without a token).
+   */
+  metricsToken: string | undefined;
+  /**
+   * The read caches (see services/cache.ts). Env `CACHE_TTL_MS` (default 60,000), `CACHE_GRACE_MS`
+   * (300,000), `SEARCH_CACHE_TTL_MS` (10,000), `CACHE_MAX_ENTRIES` (20,000), `CACHE_MAX_BYTES`
+   * (64 MiB), `CACHE_L2_TIMEOUT_MS` (150). With `REDIS_URL` the caches add Redis as L2 and
+   * invalidate across instances.
+   */
+  cache: Omit<CacheConfig, 'redisUrl'>;
+  /** Graceful shutdown; see `GracefulShutdown` in keel/lifecycle. */
+  shutdown: {
+    /** Not-ready but still serving for this long after SIGTERM, so load balancers notice. Env `SHUTDOWN_DELAY_MS`. Default 5,000 in production, 0 otherwise. */
+    readinessDelayMs: number;
+    /** Everything (delay, drain, close) must finish within this, or the process exits 1. Env `SHUTDOWN_DEADLINE_MS`. Default 25,000. */
+    deadlineMs: number;
+  };
+  /**
+   * Load shedding: new requests get a fast 503 with Retry-After while any figure is over its
+   * threshold. Env `SHED_MAX_EVENT_LOOP_DELAY_MS` (default 200), `SHED_MAX_IN_FLIGHT` (default
+   * 5,000), `SHED_MAX_HEAP_RATIO` (percent of the heap limit, default 95). Event-loop
+   * utilisation is not a threshold: a busy, healthy server runs near 1.0 (see docs/observe.md).
+   */
+  shedding: { maxEventLoopDelayMs: number; maxInFlight: number; maxHeapUsedRatio: number };
 }
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -114,6 +141,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       maxBadMessages: int(env, 'LIVE_MAX_BAD_MESSAGES', LIVE_DEFAULTS.maxBadMessages, 1, 1000),
       presenceMs: int(env, 'LIVE_PRESENCE_MS', LIVE_DEFAULTS.presenceMs, 0, 60_000),
       closeGraceMs: int(env, 'LIVE_CLOSE_GRACE_MS', LIVE_DEFAULTS.closeGraceMs, 0, 60_000),
+    },
+    cache: {
+      ttlMs: int(env, 'CACHE_TTL_MS', 60_000, 1, 86_400_000),
+      graceMs: int(env, 'CACHE_GRACE_MS', 300_000, 0, 86_400_000),
+      searchTtlMs: int(env, 'SEARCH_CACHE_TTL_MS', 10_000, 1, 3_600_000),
+      maxEntries: int(env, 'CACHE_MAX_ENTRIES', 20_000, 1, 10_000_000),
+      maxBytes: int(env, 'CACHE_MAX_BYTES', 64 * 1024 * 1024, 1024, 16 * 1024 * 1024 * 1024),
+      l2TimeoutMs: int(env, 'CACHE_L2_TIMEOUT_MS', 150, 1, 60_000),
+    },
+    metricsToken: token(env, 'METRICS_TOKEN') ?? token(env, 'DASHBOARD_TOKEN'),
+    shutdown: {
+      readinessDelayMs: int(env, 'SHUTDOWN_DELAY_MS', production ? 5_000 : 0, 0, 600_000),
+      deadlineMs: int(env, 'SHUTDOWN_DEADLINE_MS', 25_000, 100, 3_600_000),
+    },
+    shedding: {
+      maxEventLoopDelayMs: int(env, 'SHED_MAX_EVENT_LOOP_DELAY_MS', 200, 1, 60_000),
+      maxInFlight: int(env, 'SHED_MAX_IN_FLIGHT', 5_000, 1, 1_000_000),
+      maxHeapUsedRatio: int(env, 'SHED_MAX_HEAP_RATIO', 95, 1, 100) / 100,
     },
     ...overrides,
   };

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../src/app.ts';
+import { type BuildOptions, buildApp } from '../src/app.ts';
 import { type Config, loadConfig } from '../src/config.ts';
 
 export interface TestApp {
@@ -12,10 +12,10 @@ export interface TestApp {
 }
 
 /** The real app on a real SQLite file in a fresh temp dir. */
-export async function createTestApp(overrides: Partial<Config> = {}): Promise<TestApp> {
+export async function createTestApp(overrides: Partial<Config> = {}, build: BuildOptions = {}): Promise<TestApp> {
   const dir = mkdtempSync(join(tmpdir(), 'forum-test-'));
   const config = loadConfig({}, { databasePath: join(dir, 'forum.db'), seedOnEmpty: 'small', ...overrides });
-  const app = await buildApp(config, { logger: false });
+  const app = await buildApp(config, { logger: false, ...build });
   return {
     app,
     dir,

@@ -26,7 +26,7 @@ export function authRoutes(services: Services): FastifyPluginAsync {
 
     app.post('/auth/logout', async (request, reply) => {
       services.auth.requireUser(request.token);
-      services.auth.logout(request.token as string);
+      await services.auth.logout(request.token as string);
       return reply.code(204).send();
     });
 

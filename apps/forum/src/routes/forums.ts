@@ -1,6 +1,8 @@
 import type { FastifyPluginAsync } from 'fastify';
+import { sendCached } from '../http/cached.ts';
 import { decodeCursor, page } from '../http/cursor.ts';
 import { idParams, listOf, paginationQuery, postBody, topicResponse, topicTitle } from '../http/schemas.ts';
+import { tags } from '../services/cache.ts';
 import type { Services } from '../services/index.ts';
 
 const forumResponse = {
@@ -20,22 +22,35 @@ export function forumRoutes(services: Services): FastifyPluginAsync {
     app.get<{ Querystring: { limit: number; cursor?: string } }>(
       '/forums',
       { schema: { querystring: paginationQuery, response: { 200: listOf(forumResponse) } } },
-      async (request) => {
+      async (request, reply) => {
         const { limit, cursor } = request.query;
         const c = decodeCursor(cursor, 'nn') as [number, number] | null;
-        const items = services.forum.listForums(c && { position: c[0], id: c[1] }, limit);
-        return page(items, limit, (f) => [f.position, f.id]);
+        return sendCached(
+          services.caches.pages,
+          request,
+          reply,
+          `forums:${limit}:${cursor ?? ''}`,
+          () => page(services.forum.listForums(c && { position: c[0], id: c[1] }, limit), limit, (f) => [f.position, f.id]),
+          { tags: [tags.forums] },
+        );
       },
     );
 
     app.get<{ Params: { id: number }; Querystring: { limit: number; cursor?: string } }>(
       '/forums/:id/topics',
       { schema: { params: idParams, querystring: paginationQuery, response: { 200: listOf(topicResponse) } } },
-      async (request) => {
+      async (request, reply) => {
         const { limit, cursor } = request.query;
+        const forumId = request.params.id;
         const c = decodeCursor(cursor, 'nn') as [number, number] | null;
-        const items = services.forum.listTopics(request.params.id, c && { updatedAt: c[0], id: c[1] }, limit);
-        return page(items, limit, (t) => [t.updatedAt, t.id]);
+        return sendCached(
+          services.caches.pages,
+          request,
+          reply,
+          `topics:${forumId}:${limit}:${cursor ?? ''}`,
+          () => page(services.forum.listTopics(forumId, c && { updatedAt: c[0], id: c[1] }, limit), limit, (t) => [t.updatedAt, t.id]),
+          { tags: [tags.forum(forumId)] },
+        );
       },
     );
 

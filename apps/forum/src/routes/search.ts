@@ -1,4 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
+import { sendCached } from '../http/cached.ts';
 import { decodeCursor, page } from '../http/cursor.ts';
 import { badRequest } from '../http/errors.ts';
 import { id, namespace, pagination } from '../http/schemas.ts';
@@ -41,7 +42,7 @@ export function searchRoutes(services: Services): FastifyPluginAsync {
           },
         },
       },
-      async (request) => {
+      async (request, reply) => {
         const { q, type, limit, cursor } = request.query;
         const from = request.query.from ? Date.parse(request.query.from) : null;
         const to = request.query.to ? Date.parse(request.query.to) : null;
@@ -55,8 +56,19 @@ export function searchRoutes(services: Services): FastifyPluginAsync {
           from,
           to,
         };
-        const items = services.search.search(q, type, filters, c && { rank: c[0], kind: c[1], id: c[2] }, limit);
-        return page(items, limit, (h) => [h.rank, h.kind, h.id]);
+        const run = () =>
+          page(services.search.search(q, type, filters, c && { rank: c[0], kind: c[1], id: c[2] }, limit), limit, (h) => [
+            h.rank,
+            h.kind,
+            h.id,
+          ]);
+        // Results are cached for a short TTL rather than invalidated per write (any post can
+        // change any query's results); a user who just wrote reads past the cache, so they
+        // always find their own words.
+        const user = request.token ? services.auth.authenticate(request.token) : undefined;
+        if (user && services.caches.wroteRecently(user.id)) return run();
+        const key = `search:${JSON.stringify([q, type, limit, cursor ?? '', filters.forumId, filters.namespace, filters.authorId, from, to])}`;
+        return sendCached(services.caches.pages, request, reply, key, run, { tags: ['search'], ttlMs: services.caches.searchTtlMs });
       },
     );
   };

@@ -1,6 +1,8 @@
 import type { FastifyPluginAsync } from 'fastify';
+import { sendCached } from '../http/cached.ts';
 import { decodeCursor, page } from '../http/cursor.ts';
 import { id, namespace, pageTitle, paginationQuery } from '../http/schemas.ts';
+import { tags } from '../services/cache.ts';
 import type { Services } from '../services/index.ts';
 
 const pageParams = {
@@ -15,7 +17,12 @@ export function wikiRoutes(services: Services, bodyLimit: number): FastifyPlugin
     app.get<{ Params: { namespace: string; title: string } }>(
       '/wiki/:namespace/:title',
       { schema: { params: pageParams } },
-      async (request) => services.wiki.get(request.params.namespace, request.params.title),
+      async (request, reply) => {
+        const { namespace, title } = request.params;
+        return sendCached(services.caches.pages, request, reply, `page:${namespace}:${title}`, () => services.wiki.get(namespace, title), {
+          tags: [tags.page(namespace, title)],
+        });
+      },
     );
 
     app.put<{
@@ -47,6 +54,7 @@ export function wikiRoutes(services: Services, bodyLimit: number): FastifyPlugin
       },
       async (request, reply) => {
         const user = services.auth.requireUser(request.token);
+        services.caches.noteWriter(user.id);
         const { content, comment = '', baseRevision = null, categories } = request.body;
         const { page: result, created } = services.wiki.put(request.params.namespace, request.params.title, user, {
           content,
@@ -61,11 +69,19 @@ export function wikiRoutes(services: Services, bodyLimit: number): FastifyPlugin
     app.get<{ Params: { namespace: string; title: string }; Querystring: { limit: number; cursor?: string } }>(
       '/wiki/:namespace/:title/revisions',
       { schema: { params: pageParams, querystring: paginationQuery } },
-      async (request) => {
+      async (request, reply) => {
         const { limit, cursor } = request.query;
+        const { namespace, title } = request.params;
         const c = decodeCursor(cursor, 'nn') as [number, number] | null;
-        const items = services.wiki.revisions(request.params.namespace, request.params.title, c && { createdAt: c[0], id: c[1] }, limit);
-        return page(items, limit, (r) => [r.createdAt, r.id]);
+        return sendCached(
+          services.caches.pages,
+          request,
+          reply,
+          `revisions:${namespace}:${title}:${limit}:${cursor ?? ''}`,
+          () =>
+            page(services.wiki.revisions(namespace, title, c && { createdAt: c[0], id: c[1] }, limit), limit, (r) => [r.createdAt, r.id]),
+          { tags: [tags.page(namespace, title)] },
+        );
       },
     );
   };

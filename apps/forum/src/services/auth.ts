@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import type { TieredCache } from 'keel/cache';
 import { isRateLimitedError, RateLimit } from 'keel/resilience';
 import type { Repositories } from '../db/index.ts';
 import type { PublicUser } from '../db/repositories/users.ts';
@@ -10,7 +11,17 @@ export interface AuthOptions {
   loginAccountLimit: number;
   loginIpLimit: number;
   now?: () => number;
+  /** Session lookups cached by token hash (read synchronously; logout deletes everywhere). Default: none. */
+  sessions?: TieredCache;
 }
+
+interface CachedSession {
+  user: PublicUser;
+  expiresAt: number;
+}
+
+/** How long a session lookup is trusted from the cache; logout deletes it sooner. */
+const SESSION_CACHE_MS = 60_000;
 
 const hashToken = (token: string): Buffer => createHash('sha256').update(token).digest();
 
@@ -20,6 +31,7 @@ const hashToken = (token: string): Buffer => createHash('sha256').update(token).
  */
 export function createAuthService(repos: Repositories, options: AuthOptions) {
   const now = options.now ?? Date.now;
+  const sessions = options.sessions;
   // Failed logins per account (15 min window) and all attempts per IP (1 min window), each a
   // bounded per-key token bucket from keel/resilience that rejects instead of waiting.
   const perAccount = new RateLimit({
@@ -80,13 +92,28 @@ export function createAuthService(repos: Repositories, options: AuthOptions) {
       }
       return issue({ id: row.id, username: row.username, createdAt: row.created_at });
     },
-    logout(token: string): boolean {
-      return repos.sessions.delete(hashToken(token));
+    /** Ends the session here and in every instance's session cache. */
+    async logout(token: string): Promise<boolean> {
+      const hash = hashToken(token);
+      const deleted = repos.sessions.delete(hash);
+      await sessions?.delete(hash.toString('base64url'));
+      return deleted;
     },
     /** The user for a bearer token, or undefined (unknown or expired). */
     authenticate(token: string): PublicUser | undefined {
-      const found = repos.sessions.lookup(hashToken(token), now());
-      return found && { id: found.id, username: found.username, createdAt: found.createdAt };
+      const hash = hashToken(token);
+      const at = now();
+      const key = sessions ? hash.toString('base64url') : '';
+      const hit = sessions?.peek<CachedSession>(key);
+      if (hit !== undefined && hit.expiresAt > at) return hit.user;
+      const found = repos.sessions.lookup(hash, at);
+      if (!found) return undefined;
+      const user = { id: found.id, username: found.username, createdAt: found.createdAt };
+      // Unknown tokens are not cached: anyone could fill the cache with them.
+      sessions
+        ?.set(key, { user, expiresAt: found.expiresAt }, { ttlMs: Math.max(1, Math.min(SESSION_CACHE_MS, found.expiresAt - at)) })
+        .catch(() => {});
+      return user;
     },
     requireUser(token: string | undefined): PublicUser {
       const user = token ? this.authenticate(token) : undefined;

@@ -1,6 +1,7 @@
 import type { Repositories } from '../db/index.ts';
 import type { LiveHub } from '../live/hub.ts';
 import type { AuthService } from './auth.ts';
+import type { ForumCaches } from './cache.ts';
 import type { ForumEventBus } from './events.ts';
 import type { ForumService } from './forum.ts';
 import type { PreviewWorker } from './previews/worker.ts';
@@ -15,6 +16,8 @@ export interface Services {
   forum: ForumService;
   wiki: WikiService;
   search: SearchService;
+  /** The read caches (bodies and sessions). */
+  caches: ForumCaches;
   /** Live updates: WebSocket rooms and presence (`hub.stats()` for the dashboard). */
   live: LiveHub;
   /** The link-preview worker, when previews are enabled. */

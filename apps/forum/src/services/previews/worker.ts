@@ -1,5 +1,6 @@
 import type { Clock } from 'keel/clock';
 import { Scope } from 'keel/lifecycle';
+import { type Tracing, traceInterceptor } from 'keel/observe';
 import {
   Bulkhead,
   CircuitBreaker,
@@ -13,7 +14,7 @@ import {
   Retry,
   Timeout,
 } from 'keel/resilience';
-import { Agent } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 import type { Repositories } from '../../db/index.ts';
 import { type FetchTitleOptions, fetchTitle, PermanentPreviewError } from './fetch-title.ts';
 
@@ -36,6 +37,8 @@ export interface PreviewWorkerOptions {
   maxRedirects?: number;
   /** Allow loopback/private hosts. Default false. */
   allowPrivateHosts?: boolean;
+  /** Trace context for the upstream calls: each fetch runs in a new trace and sends `traceparent`. Default: none. */
+  tracing?: Tracing;
   clock?: Clock;
 }
 
@@ -54,8 +57,9 @@ export class PreviewWorker implements AsyncDisposable {
   readonly #policies: Array<{ close(): Promise<void> }>;
   readonly #pipeline: Policy;
   readonly #abort = new AbortController();
-  readonly #o: Required<Omit<PreviewWorkerOptions, 'clock'>>;
+  readonly #o: Required<Omit<PreviewWorkerOptions, 'clock' | 'tracing'>>;
   readonly #clock: Clock | undefined;
+  readonly #tracing: Tracing | undefined;
   readonly #fetchOptions: FetchTitleOptions;
   #pass: Promise<void> | undefined;
   #again = false;
@@ -105,7 +109,9 @@ export class PreviewWorker implements AsyncDisposable {
     this.#scope = new Scope({ name: 'previews', ...clock });
     // Its own bounded connection pool, closed with the worker, so no keep-alive socket outlives it.
     const agent = this.#scope.add(new Agent({ connections: 8, keepAliveTimeout: 4_000, maxResponseSize: -1 }));
-    this.#fetchOptions = { ...this.#o, dispatcher: agent };
+    this.#tracing = options.tracing;
+    const dispatcher: Dispatcher = this.#tracing ? agent.compose(traceInterceptor(this.#tracing)) : agent;
+    this.#fetchOptions = { ...this.#o, dispatcher };
     this.#scope.setInterval(() => this.nudge(), this.#o.pollMs);
   }
 
@@ -136,7 +142,9 @@ export class PreviewWorker implements AsyncDisposable {
 
   async #drain(): Promise<void> {
     const due = this.#repos.previews.due(this.#now(), this.#o.batch);
-    await Promise.all(due.map((row) => this.#one(row)));
+    const tracing = this.#tracing;
+    // Each preview is its own trace: its upstream call carries a traceparent and its log lines the ids.
+    await Promise.all(due.map((row) => (tracing ? tracing.run(tracing.create(), () => this.#one(row)) : this.#one(row))));
   }
 
   async #one(row: { id: number; url: string; attempts: number }): Promise<void> {
