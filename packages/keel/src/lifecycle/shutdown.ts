@@ -132,6 +132,24 @@ export class GracefulShutdown implements AsyncDisposable {
     return this;
   }
 
+  /**
+   * Registers work to run when draining starts, before the servers wait for their
+   * connections: end what never ends by itself (WebSockets with 1001, SSE streams, long
+   * polls), or draining would wait for the deadline. Hooks run together; a failure is logged.
+   *
+   * @example
+   * ```ts
+   * shutdown.beforeDrain(() => liveHub.close());
+   * ```
+   */
+  beforeDrain(fn: () => unknown): this {
+    if (typeof fn !== 'function') throw new TypeError('keel: GracefulShutdown.beforeDrain needs a function');
+    this.#beforeDrain.push(fn);
+    return this;
+  }
+
+  readonly #beforeDrain: Array<() => unknown> = [];
+
   /** Registers a resource to close after draining; resources close newest first. */
   add<T extends Resource>(resource: T): T {
     return this.#resources.add(resource);
@@ -184,6 +202,11 @@ export class GracefulShutdown implements AsyncDisposable {
     if (this.#readinessDelayMs > 0) await new Promise<void>((resolve) => this.#clock.setTimeout(resolve, this.#readinessDelayMs));
     if (this.#exited) return;
     this.#state = 'draining';
+    const hooks = await Promise.allSettled(this.#beforeDrain.map(async (fn) => fn()));
+    for (const h of hooks) {
+      if (h.status === 'rejected') this.#log.error({ err: h.reason instanceof Error ? h.reason.message : String(h.reason) }, 'keel: a drain hook failed');
+    }
+    if (this.#exited) return;
     await Promise.all(this.#servers.map((t) => this.#drain(t)));
     if (this.#exited) return;
     this.#state = 'closing';

@@ -172,6 +172,28 @@ describe('GracefulShutdown', () => {
     expect(h.lines.map((l) => l.msg)).toEqual(['keel: shutting down', 'keel: shutdown complete']);
   });
 
+  it('runs drain hooks before waiting for connections, so a long-lived one does not hold the drain', async () => {
+    const h = harness({ readinessDelayMs: 0 });
+    const server = await listening();
+    const port = (server.address() as { port: number }).port;
+    // A connection that never ends by itself, like a WebSocket or an SSE stream.
+    const { connect } = await import('node:net');
+    const socket = connect(port, '127.0.0.1');
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    // A request whose headers never end keeps the connection busy (never idle).
+    socket.write('GET /stream HTTP/1.1\r\nhost: x\r\n');
+    const order: string[] = [];
+    h.shutdown.server(server);
+    h.shutdown.beforeDrain(() => {
+      order.push('hook');
+      socket.destroy();
+    });
+    h.shutdown.add(() => order.push('resource'));
+    await h.shutdown.shutdown('test');
+    expect(order).toEqual(['hook', 'resource']);
+    expect(h.exitCode()).toBe(0);
+  });
+
   it('exits 1 when a resource fails to close, after closing the others', async () => {
     const h = harness({ readinessDelayMs: 0 });
     let closed = false;
