@@ -38,6 +38,8 @@ declare module 'fastify' {
   }
   interface FastifyInstance {
     services: Services;
+    /** Ends the connections that never end by themselves (live WebSockets with 1001, dashboard streams); a graceful shutdown calls it before draining. */
+    endLongLived(): Promise<void>;
   }
 }
 
@@ -149,10 +151,14 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     // The dashboard must stay visible while the service sheds load.
     exempt: ['/dashboard', '/dashboard/*'],
   });
+  const longLived: Array<() => Promise<void>> = [() => services.live.close()];
+  app.decorate('endLongLived', async () => {
+    await Promise.all(longLived.map((end) => end()));
+  });
   const dashboard = forumDashboard(
     config,
     { metrics, health, statements: repos.statements, live: services.live },
-    options.dashboardIntervalMs ? { intervalMs: options.dashboardIntervalMs } : {},
+    { onStreams: (end) => longLived.push(end), ...(options.dashboardIntervalMs ? { intervalMs: options.dashboardIntervalMs } : {}) },
   );
   if (dashboard) await app.register(dashboard);
 

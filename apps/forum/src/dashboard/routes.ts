@@ -28,6 +28,8 @@ export interface DashboardOptions {
   logUrl?: boolean;
   /** Drives the stream's timer. Default: the real clock. */
   clock?: Clock;
+  /** Receives a function that ends every open stream, for a graceful shutdown's drain (open streams never end by themselves). Default: none. */
+  onStreams?: (endAll: () => Promise<void>) => void;
 }
 
 const PATH = '/dashboard';
@@ -43,6 +45,11 @@ function int(name: string, value: unknown, fallback: number, min: number, max: n
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max)
     throw new TypeError(`dashboardRoutes: option "${name}" must be an integer from ${min} to ${max} (got ${String(value)})`);
+  return value;
+}
+
+function fn<T>(name: string, value: T | undefined): T | undefined {
+  if (value !== undefined && typeof value !== 'function') throw new TypeError(`dashboardRoutes: option "${name}" must be a function`);
   return value;
 }
 
@@ -69,6 +76,7 @@ function validate(options: DashboardOptions) {
     cookieMaxAgeS: int('cookieMaxAgeS', options.cookieMaxAgeS, 28_800, 60, 31_536_000),
     logUrl: options.logUrl === true,
     clock,
+    onStreams: fn('onStreams', options.onStreams),
   };
 }
 
@@ -108,6 +116,7 @@ export function dashboardRoutes(options: DashboardOptions): FastifyPluginAsync {
       frame: () => JSON.stringify(collector.snapshot()),
     });
     // Ended before the server stops accepting: an open stream would otherwise hold close() forever.
+    o.onStreams?.(async () => hub.close());
     app.addHook('preClose', async () => hub.close());
     app.addHook('onClose', async () => hub.close());
     app.addHook('onSend', async (_request, reply, payload) => {
