@@ -204,7 +204,8 @@ export class GracefulShutdown implements AsyncDisposable {
     this.#state = 'draining';
     const hooks = await Promise.allSettled(this.#beforeDrain.map(async (fn) => fn()));
     for (const h of hooks) {
-      if (h.status === 'rejected') this.#log.error({ err: h.reason instanceof Error ? h.reason.message : String(h.reason) }, 'keel: a drain hook failed');
+      if (h.status === 'rejected')
+        this.#log.error({ err: h.reason instanceof Error ? h.reason.message : String(h.reason) }, 'keel: a drain hook failed');
     }
     if (this.#exited) return;
     await Promise.all(this.#servers.map((t) => this.#drain(t)));
