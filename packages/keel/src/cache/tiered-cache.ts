@@ -168,7 +168,7 @@ export class TieredCache implements AsyncDisposable {
     const hit = this.#l1.fresh(key);
     if (hit !== undefined) {
       if (this.#hitCh.hasSubscribers) this.#hitCh.publish(this.#l1Hit);
-      return hit as Promise<T>;
+      return Promise.resolve(hit as T);
     }
     return this.#loads.getSlow(key, this.#l1.entry(key)) as Promise<T | undefined>;
   }
@@ -184,9 +184,8 @@ export class TieredCache implements AsyncDisposable {
    */
   peek<T = unknown>(key: string): T | undefined {
     const hit = this.#l1.fresh(key);
-    if (hit === undefined) return undefined;
-    if (this.#hitCh.hasSubscribers) this.#hitCh.publish(this.#l1Hit);
-    return hit.entry.value as T;
+    if (hit !== undefined && this.#hitCh.hasSubscribers) this.#hitCh.publish(this.#l1Hit);
+    return hit as T | undefined;
   }
 
   /**
@@ -205,7 +204,7 @@ export class TieredCache implements AsyncDisposable {
     const hit = this.#l1.fresh(key);
     if (hit !== undefined) {
       if (this.#hitCh.hasSubscribers) this.#hitCh.publish(this.#l1Hit);
-      return hit as Promise<T>;
+      return Promise.resolve(hit as T);
     }
     const e = this.#l1.entry(key);
     if (this.#closed) return Promise.reject(new CacheClosedError(this.name));
@@ -230,7 +229,7 @@ export class TieredCache implements AsyncDisposable {
     const hit = this.#l1.fresh(key);
     if (hit !== undefined) {
       if (this.#hitCh.hasSubscribers) this.#hitCh.publish(this.#l1Hit);
-      return hit as Promise<CachedBody>;
+      return Promise.resolve(hit as CachedBody);
     }
     const e = this.#l1.entry(key);
     if (this.#closed) return Promise.reject(new CacheClosedError(this.name));

@@ -192,7 +192,7 @@ describe('TieredCache against a reference model', () => {
     fc.record({ op: fc.constant('clear' as const) }),
   );
 
-  it('agrees with the model on every get', async () => {
+  it('agrees with the model on every get and peek', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(op, { maxLength: 60 }), async (ops) => {
         const clock = new FakeClock();
@@ -205,6 +205,7 @@ describe('TieredCache against a reference model', () => {
           } else if (o.op === 'get') {
             const m = model.get(o.key);
             const expected = m && clock.now() < m.expiresAt ? m.value : undefined;
+            expect(cache.peek(`k${o.key}`)).toBe(expected);
             expect(await cache.get(`k${o.key}`)).toBe(expected);
           } else if (o.op === 'delete') {
             await cache.delete(`k${o.key}`);
@@ -226,16 +227,90 @@ describe('TieredCache against a reference model', () => {
 });
 
 describe('TieredCache.peek', () => {
-  it('reads fresh L1 values synchronously and nothing stale or invalidated', async () => {
-    const clock = new FakeClock();
-    await using cache = new TieredCache({ ttlMs: 100, graceMs: 1_000, clock });
-    await cache.set('a', 1, { tags: ['t'] });
-    expect(cache.peek('a')).toBe(1);
+  it('returns a fresh L1 value synchronously', async () => {
+    await using cache = new TieredCache({ clock: new FakeClock() });
+    await cache.set('a', { n: 1 });
+    expect(cache.peek('a')).toEqual({ n: 1 });
+  });
+
+  it('returns undefined for a key it does not hold', async () => {
+    await using cache = new TieredCache({ clock: new FakeClock() });
     expect(cache.peek('missing')).toBeUndefined();
-    clock.advance(100);
+  });
+
+  it('returns a falsy value that was set (0, null, empty string)', async () => {
+    await using cache = new TieredCache({ clock: new FakeClock() });
+    await cache.set('zero', 0);
+    await cache.set('null', null);
+    await cache.set('empty', '');
+    expect([cache.peek('zero'), cache.peek('null'), cache.peek('empty')]).toEqual([0, null, '']);
+  });
+
+  it('stops returning a value the moment its TTL passes on the cache clock', async () => {
+    const clock = new FakeClock();
+    await using cache = new TieredCache({ ttlMs: 100, clock });
+    await cache.set('a', 1);
+    clock.advance(99);
+    expect(cache.peek('a')).toBe(1);
+    clock.advance(1);
     expect(cache.peek('a')).toBeUndefined();
-    await cache.set('b', 2, { tags: ['t'] });
-    await cache.invalidateTags(['t']);
+  });
+
+  it('does not return a stale value within grace (getOrSet serves that)', async () => {
+    const clock = new FakeClock();
+    await using cache = new TieredCache({ ttlMs: 100, graceMs: 10_000, clock });
+    await cache.set('a', 1);
+    clock.advance(150);
+    expect(cache.peek('a')).toBeUndefined();
+    expect(await cache.getOrSet('a', () => new Promise<number>(() => {}))).toBe(1);
+  });
+
+  it('stops returning a value past its L1 TTL', async () => {
+    const clock = new FakeClock();
+    await using cache = new TieredCache({ ttlMs: 10_000, l1: { ttlMs: 50 }, clock });
+    await cache.set('a', 1);
+    clock.advance(50);
+    expect(cache.peek('a')).toBeUndefined();
+  });
+
+  it('never returns a value once invalidateTags on it was called', async () => {
+    await using cache = new TieredCache({ clock: new FakeClock() });
+    await cache.set('a', 1, { tags: ['t'] });
+    const done = cache.invalidateTags(['t']);
+    expect(cache.peek('a')).toBeUndefined();
+    await done;
+  });
+
+  it('never returns a value once delete or clear was called', async () => {
+    await using cache = new TieredCache({ clock: new FakeClock() });
+    await cache.set('a', 1);
+    await cache.set('b', 2);
+    const deleted = cache.delete('a');
+    expect(cache.peek('a')).toBeUndefined();
+    const cleared = cache.clear();
     expect(cache.peek('b')).toBeUndefined();
+    await Promise.all([deleted, cleared]);
+  });
+
+  it('sees the value of the latest set', async () => {
+    await using cache = new TieredCache({ clock: new FakeClock() });
+    await cache.set('a', 1);
+    await cache.set('a', 2);
+    expect(cache.peek('a')).toBe(2);
+  });
+
+  it('publishes an L1 hit for a hit and nothing for a miss', async () => {
+    await using cache = new TieredCache({ name: 'peeked', clock: new FakeClock() });
+    await cache.set('a', 1);
+    const seen: unknown[] = [];
+    const onHit = (m: unknown) => seen.push(m);
+    subscribe(CHANNELS.cache.hit, onHit);
+    try {
+      cache.peek('a');
+      cache.peek('missing');
+    } finally {
+      unsubscribe(CHANNELS.cache.hit, onHit);
+    }
+    expect(seen).toEqual([{ name: 'peeked', tier: 'l1' }]);
   });
 });

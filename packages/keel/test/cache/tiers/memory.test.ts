@@ -9,10 +9,10 @@ const entry = (size: number, refreshAt = now + 1_000, tags: string[] = []) =>
 const tier = (maxEntries: number, maxBytes: number, onEvict?: () => void) => new MemoryTier({ maxEntries, maxBytes, now: clock, onEvict });
 
 describe('MemoryTier', () => {
-  it('hands out the resolved promise while fresh, and the entry after', async () => {
+  it('hands out the value while fresh, and the entry after', () => {
     const t = tier(10, 1_000);
     t.set('a', entry(1, now + 100));
-    expect(await t.fresh('a')).toBe('v1');
+    expect(t.fresh('a')).toBe('v1');
     now += 99;
     expect(t.fresh('a')).toBeDefined();
     now += 1;
@@ -55,6 +55,26 @@ describe('MemoryTier', () => {
     t.set('a', entry(2));
     t.delete('a');
     expect(evicted).toBe(0);
+  });
+
+  it('overwriting a key with the same value object re-indexes it under the new tags', () => {
+    const t = tier(10, 1_000);
+    const shared = entry(1, now + 1_000, ['old']);
+    t.set('a', shared);
+    t.set('a', new Entry(shared.value, 1, 0, now + 1_000, now + 1_000, now + 1_000, ['new']));
+    t.deleteTags(['old']);
+    expect(t.fresh('a')).toBe('v1');
+    t.deleteTags(['new']);
+    expect(t.fresh('a')).toBeUndefined();
+    expect(t.indexedTags).toBe(0);
+  });
+
+  it('an entry whose value is undefined is not stored and removes the old one', () => {
+    const t = tier(10, 1_000);
+    t.set('a', entry(1));
+    t.set('a', new Entry(undefined, 1, 0, now + 1_000, now + 1_000, now + 1_000, []));
+    expect(t.entry('a')).toBeUndefined();
+    expect(t.entries).toBe(0);
   });
 
   it('deletes every key under a tag, and its index shrinks with L1', () => {
