@@ -1,42 +1,13 @@
-/**
- * Runs every ```ts block of docs/metrics.md, so the guide cannot drift from the code.
- * Each block is written to a temp module with `keel/*` (and the package's own
- * dependencies) pointed at absolute paths, then imported; blocks assert with node:assert.
- */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+/** Runs every ```ts block of docs/metrics.md (see ../docs-examples.ts) and checks its metric table is complete. */
 import { afterAll, describe, expect, it } from 'vitest';
+import { docExamples } from '../docs-examples.ts';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const pkg = resolve(here, '../..');
-const doc = readFileSync(join(pkg, 'docs/metrics.md'), 'utf8');
-const blocks = [...doc.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1] as string);
-const dir = mkdtempSync(join(tmpdir(), 'keel-metrics-docs-'));
-const require = createRequire(join(pkg, 'package.json'));
-
-const targets: Record<string, string> = {
-  'keel/observe': join(pkg, 'src/observe/index.ts'),
-  'keel/resilience': join(pkg, 'src/resilience/index.ts'),
-  'keel/testing': join(pkg, 'src/testing/index.ts'),
-  'keel/channels': join(pkg, 'src/channels.ts'),
-  fastify: require.resolve('fastify'),
-  'prom-client': require.resolve('prom-client'),
-};
-
-function headingOf(block: string): string {
-  const before = doc.slice(0, doc.indexOf(block));
-  const heading = [...before.matchAll(/^#{2,4} (.+)$/gm)].pop();
-  return heading ? (heading[1] as string) : 'top';
-}
-
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const ex = docExamples('metrics.md', ['fastify', 'prom-client']);
+afterAll(() => ex.cleanup());
 
 describe('docs/metrics.md', () => {
   it('has examples to run', () => {
-    expect(blocks.length).toBeGreaterThanOrEqual(6);
+    expect(ex.blocks.length).toBeGreaterThanOrEqual(6);
   });
 
   it('lists every metric a full Metrics exports', async () => {
@@ -44,22 +15,15 @@ describe('docs/metrics.md', () => {
     const m = new Metrics();
     try {
       const names = [...(await m.scrape()).body.matchAll(/^# TYPE (\S+)/gm)].map((x) => x[1] as string);
-      expect(names.filter((n) => !doc.includes(`| \`${n}\` |`))).toEqual([]);
+      expect(names.filter((n) => !ex.doc.includes(`| \`${n}\` |`))).toEqual([]);
     } finally {
       await m.close();
     }
   });
 
-  blocks.forEach((block, i) => {
-    it(`runs example ${i + 1} (${headingOf(block)})`, async () => {
-      const source = block.replace(/from '((?:keel\/[a-z]+)|fastify|prom-client)'/g, (_whole, spec: string) => {
-        const target = targets[spec];
-        if (!target) throw new Error(`docs import ${spec} has no mapping in metrics-docs.test.ts`);
-        return `from ${JSON.stringify(pathToFileURL(target).href)}`;
-      });
-      const file = join(dir, `example-${i + 1}.ts`);
-      writeFileSync(file, `${source}\nexport {};\n`);
-      await import(file);
+  ex.blocks.forEach((block, i) => {
+    it(`runs example ${i + 1} (${ex.headingOf(block)})`, async () => {
+      await ex.run(i);
     });
   });
 });
