@@ -46,6 +46,8 @@ declare module 'fastify' {
 export interface BuildOptions {
   /** Pass `false` to silence logs (tests). Default: pino at `config.logLevel`. */
   logger?: boolean;
+  /** Where log lines go (tests capture them to check their trace ids). Default: stdout. */
+  logStream?: Parameters<typeof createLogger>[1];
   /** How often the dashboard stream sends a snapshot, ms. Default 1,000. */
   dashboardIntervalMs?: number;
 }
@@ -101,7 +103,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     auth,
     forum: createForumService(repos, events, { maxDepth: config.threadMaxDepth, maxRows: config.threadMaxRows }),
     wiki: createWikiService(repos, events),
-    search: createSearchService(repos),
+    search: scope.add(createSearchService(repos, config.databasePath, config.search)),
     caches,
     // Added to the scope after auth and repos, so it closes (1001 to every socket) before them.
     live: scope.add(createLive({ events, auth, repos, config })),
@@ -119,7 +121,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     // Every log line inside a request carries its trace_id, span_id and request_id.
     ...(options.logger === false
       ? { logger: false }
-      : { loggerInstance: createLogger({ tracing, level: config.logLevel }) as FastifyBaseLogger }),
+      : { loggerInstance: createLogger({ tracing, level: config.logLevel }, options.logStream) as FastifyBaseLogger }),
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.bodyLimit,
     // Wiki titles may be 200 characters (percent-encoded, longer): the default 100 would 414 them.

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { LIVE_DEFAULTS, type LiveLimits } from './live/limits.ts';
 import type { CacheConfig } from './services/cache.ts';
 import type { PreviewWorkerOptions } from './services/previews/worker.ts';
+import type { SearchOptions } from './services/search.ts';
 
 const APP_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -65,6 +66,8 @@ export interface Config {
    * invalidate across instances.
    */
   cache: Omit<CacheConfig, 'redisUrl'>;
+  /** Search workers. Env `SEARCH_WORKERS` (threads ranking FTS queries off the event loop; default 1; 0 runs them on the main thread) and `SEARCH_MAX_QUEUE` (default 256: beyond it, 503). */
+  search: SearchOptions;
   /** Graceful shutdown; see `GracefulShutdown` in keel/lifecycle. */
   shutdown: {
     /** Not-ready but still serving for this long after SIGTERM, so load balancers notice. Env `SHUTDOWN_DELAY_MS`. Default 5,000 in production, 0 otherwise. */
@@ -149,6 +152,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       maxEntries: int(env, 'CACHE_MAX_ENTRIES', 20_000, 1, 10_000_000),
       maxBytes: int(env, 'CACHE_MAX_BYTES', 64 * 1024 * 1024, 1024, 16 * 1024 * 1024 * 1024),
       l2TimeoutMs: int(env, 'CACHE_L2_TIMEOUT_MS', 150, 1, 60_000),
+    },
+    search: {
+      workers: int(env, 'SEARCH_WORKERS', 1, 0, 64),
+      maxQueue: int(env, 'SEARCH_MAX_QUEUE', 256, 1, 100_000),
     },
     metricsToken: token(env, 'METRICS_TOKEN') ?? token(env, 'DASHBOARD_TOKEN'),
     shutdown: {

@@ -13,6 +13,8 @@ export interface CachedReadOptions {
   tags: string[];
   /** Overrides the cache's TTL (search results). */
   ttlMs?: number;
+  /** Overrides the cache's grace period. */
+  graceMs?: number;
 }
 
 /**
@@ -29,13 +31,14 @@ export async function sendCached(
   request: FastifyRequest,
   reply: FastifyReply,
   key: string,
-  load: () => unknown,
+  load: () => unknown | Promise<unknown>,
   options: CachedReadOptions,
 ): Promise<FastifyReply> {
-  const cached = await cache.getOrSetBody(key, () => reply.serialize(load()), {
+  const cached = await cache.getOrSetBody(key, async () => reply.serialize(await load()), {
     tags: options.tags,
     contentType: JSON_TYPE,
     ...(options.ttlMs !== undefined ? { ttlMs: options.ttlMs } : {}),
+    ...(options.graceMs !== undefined ? { graceMs: options.graceMs } : {}),
   });
   // `no-cache`: browsers and proxies revalidate every time (a cheap 304), so nobody is shown a
   // body older than the last write.

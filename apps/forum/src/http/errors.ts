@@ -34,3 +34,5 @@ export const tooManyRequests = (retryAfterSeconds: number) =>
     headers: { 'retry-after': String(Math.max(1, Math.ceil(retryAfterSeconds))) },
     extra: { retryAfter: Math.max(1, Math.ceil(retryAfterSeconds)) },
   });
+export const serviceUnavailable = (message: string, retryAfterSeconds = 1) =>
+  new HttpError(503, 'unavailable', message, { headers: { 'retry-after': String(retryAfterSeconds) } });

@@ -56,8 +56,8 @@ export function searchRoutes(services: Services): FastifyPluginAsync {
           from,
           to,
         };
-        const run = () =>
-          page(services.search.search(q, type, filters, c && { rank: c[0], kind: c[1], id: c[2] }, limit), limit, (h) => [
+        const run = async () =>
+          page(await services.search.search(q, type, filters, c && { rank: c[0], kind: c[1], id: c[2] }, limit), limit, (h) => [
             h.rank,
             h.kind,
             h.id,
@@ -68,7 +68,12 @@ export function searchRoutes(services: Services): FastifyPluginAsync {
         const user = request.token ? services.auth.authenticate(request.token) : undefined;
         if (user && services.caches.wroteRecently(user.id)) return run();
         const key = `search:${JSON.stringify([q, type, limit, cursor ?? '', filters.forumId, filters.namespace, filters.authorId, from, to])}`;
-        return sendCached(services.caches.pages, request, reply, key, run, { tags: ['search'], ttlMs: services.caches.searchTtlMs });
+        return sendCached(services.caches.pages, request, reply, key, run, {
+          tags: ['search'],
+          ttlMs: services.caches.searchTtlMs,
+          // Expired results are served while one refresh runs, so a popular query never waits.
+          graceMs: 60_000,
+        });
       },
     );
   };

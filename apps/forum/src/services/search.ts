@@ -1,6 +1,8 @@
+import { Piscina } from 'piscina';
 import type { Repositories } from '../db/index.ts';
 import { MARK_CLOSE, MARK_OPEN, type SearchCursor, type SearchFilters, type SearchHit } from '../db/repositories/search.ts';
-import { badRequest } from '../http/errors.ts';
+import { badRequest, serviceUnavailable } from '../http/errors.ts';
+import type { SearchTask } from './search-worker.ts';
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 const MARKS = new RegExp(`[${MARK_OPEN}${MARK_CLOSE}]`, 'g');
@@ -23,12 +25,52 @@ export function toFtsQuery(q: string): string {
   return words.map((w, i) => `"${w}"${prefix && i === words.length - 1 ? ' *' : ''}`).join(' ');
 }
 
-export function createSearchService(repos: Repositories) {
+export interface SearchOptions {
+  /** Worker threads running queries (0: on the main thread, for `:memory:` databases). Default 1. */
+  workers: number;
+  /** Queries waiting for a worker at most; the next one gets 503. Default 256. */
+  maxQueue: number;
+}
+
+/**
+ * Search. Queries are validated and snippets rendered here; ranking runs in worker threads on
+ * their own read-only connections (piscina), so a slow query never blocks the event loop.
+ */
+export function createSearchService(repos: Repositories, path: string, options: SearchOptions = { workers: 1, maxQueue: 256 }) {
+  const pool =
+    options.workers > 0 && path !== ':memory:'
+      ? new Piscina<SearchTask, SearchHit[]>({
+          filename: new URL('./search-worker.ts', import.meta.url).href,
+          workerData: { path },
+          // Started on the first search and kept until close (no idle timer), so an app that never
+          // searches pays nothing and one that does never waits for a worker to start again.
+          minThreads: 0,
+          maxThreads: options.workers,
+          idleTimeout: Number.POSITIVE_INFINITY,
+          maxQueue: options.maxQueue,
+          // The worker is TypeScript: give it the loader whatever started this process.
+          execArgv: [...process.execArgv.filter((a) => a !== '--import' && a !== 'tsx'), '--import', 'tsx'],
+        })
+      : undefined;
   return {
-    search(q: string, kind: 'all' | 'post' | 'page', filters: SearchFilters, after: SearchCursor | null, limit: number): SearchHit[] {
-      return repos.search
-        .search(toFtsQuery(q), kind, filters, after, limit)
-        .map((hit) => ({ ...hit, snippet: renderSnippet(hit.snippet) }));
+    async search(
+      q: string,
+      kind: 'all' | 'post' | 'page',
+      filters: SearchFilters,
+      after: SearchCursor | null,
+      limit: number,
+    ): Promise<SearchHit[]> {
+      const fts = toFtsQuery(q);
+      let hits: SearchHit[];
+      if (pool) {
+        // Bounded: a burst beyond the queue gets a fast 503 instead of waiting without limit.
+        if (pool.queueSize >= options.maxQueue) throw serviceUnavailable('search is busy, retry shortly');
+        hits = await pool.run({ fts, kind, filters, after, limit });
+      } else hits = repos.search.search(fts, kind, filters, after, limit);
+      return hits.map((hit) => ({ ...hit, snippet: renderSnippet(hit.snippet) }));
+    },
+    async close(): Promise<void> {
+      await pool?.destroy();
     },
   };
 }

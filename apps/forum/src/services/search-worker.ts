@@ -1,0 +1,26 @@
+/**
+ * The search worker: runs FTS5 queries on its own read-only SQLite connection, off the event
+ * loop. A common word at `large` scale takes 25–45 ms to rank (benchmarks/forum-queries); on
+ * the main thread that stall delayed every other request and tripped load shedding.
+ */
+import { workerData } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+import { Statements } from '../db/connection.ts';
+import { createSearchRepository, type SearchCursor, type SearchFilters, type SearchHit } from '../db/repositories/search.ts';
+
+export interface SearchTask {
+  fts: string;
+  kind: 'all' | 'post' | 'page';
+  filters: SearchFilters;
+  after: SearchCursor | null;
+  limit: number;
+}
+
+const db = new Database((workerData as { path: string }).path, { readonly: true, fileMustExist: true });
+db.pragma('busy_timeout = 5000');
+db.pragma('cache_size = -32768');
+const repo = createSearchRepository(new Statements(db));
+
+export default function search(task: SearchTask): SearchHit[] {
+  return repo.search(task.fts, task.kind, task.filters, task.after, task.limit);
+}

@@ -1,0 +1,74 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openRepositories, type Repositories } from '../../src/db/index.ts';
+import { seed } from '../../src/db/seed.ts';
+import { HttpError } from '../../src/http/errors.ts';
+import { createSearchService } from '../../src/services/search.ts';
+
+const noFilters = { forumId: null, namespace: null, authorId: null, from: null, to: null };
+let dir: string;
+let path: string;
+let repos: Repositories;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'forum-search-'));
+  path = join(dir, 'forum.db');
+  repos = openRepositories(path);
+  seed(repos.db, 'small', 'scrypt$test');
+});
+afterAll(() => {
+  repos.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('search service', () => {
+  it('answers from its worker thread exactly what the main thread would', async () => {
+    const inWorker = createSearchService(repos, path, { workers: 1, maxQueue: 16 });
+    const onMain = createSearchService(repos, path, { workers: 0, maxQueue: 16 });
+    try {
+      for (const q of ['latency', 'circuit breaker', 'repl*']) {
+        expect(await inWorker.search(q, 'all', noFilters, null, 10)).toEqual(await onMain.search(q, 'all', noFilters, null, 10));
+      }
+    } finally {
+      await inWorker.close();
+      await onMain.close();
+    }
+  });
+
+  it('sees a write committed on the main connection at once', async () => {
+    const service = createSearchService(repos, path, { workers: 1, maxQueue: 16 });
+    try {
+      expect(await service.search('zyzzyva', 'all', noFilters, null, 10)).toEqual([]);
+      const topic = repos.db.prepare('SELECT id FROM topics LIMIT 1').pluck().get() as number;
+      repos.posts.insert(topic, null, 1, 'a post about the zyzzyva', Date.now());
+      expect(await service.search('zyzzyva', 'all', noFilters, null, 10)).toHaveLength(1);
+    } finally {
+      await service.close();
+    }
+  });
+
+  it('answers 503 past its queue bound instead of queueing without limit', async () => {
+    const service = createSearchService(repos, path, { workers: 1, maxQueue: 2 });
+    try {
+      const results = await Promise.allSettled(Array.from({ length: 20 }, () => service.search('latency', 'all', noFilters, null, 10)));
+      const refused = results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason);
+      expect(refused.length).toBeGreaterThan(0);
+      for (const err of refused) expect(err).toMatchObject({ statusCode: 503 });
+      expect(refused[0]).toBeInstanceOf(HttpError);
+      expect(results.some((r) => r.status === 'fulfilled')).toBe(true);
+    } finally {
+      await service.close();
+    }
+  });
+
+  it('rejects a query with no words before it reaches a worker', async () => {
+    const service = createSearchService(repos, path, { workers: 1, maxQueue: 2 });
+    try {
+      await expect(service.search('!!!', 'all', noFilters, null, 10)).rejects.toMatchObject({ statusCode: 400, field: 'q' });
+    } finally {
+      await service.close();
+    }
+  });
+});
