@@ -37,6 +37,11 @@ export function connectionOptions(timeoutMs: number): RedisOptions {
     enableReadyCheck: false,
     // Nor CLIENT SETINFO before 'ready' (ioredis ≥ 5.4 waits for it): same trap, two round trips.
     disableClientInfo: true,
+    // Never resend the commands that were in flight when the connection dropped: their callers
+    // already gave up (the keel timeout), and after a byte-dropping blackhole a resent command
+    // lost again would take the reply of the next one, so the first probe after Redis returns
+    // would time out and the breaker stay open for another full period (test/e2e/faults.test.ts).
+    autoResendUnfulfilledCommands: false,
     connectTimeout: Math.max(1_000, timeoutMs * 4),
     // Reconnect quickly at first, then every second: recovery should not wait on a long backoff.
     retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 5), 1_000),
