@@ -13,7 +13,7 @@
  *
  * Peers are configured as their docs recommend for speed: lru-cache with no TTL; bentocache
  * with an L1-only memory store and `serialize: false`, and an L2-only Redis store for its L2
- * figure. Keel's L2 cache has a one-entry L1, so every read below misses L1 and hits Redis.
+ * figure. Keel's L2 figure is an L2-only cache too (`l1: false`), so every read below hits Redis.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
@@ -153,8 +153,8 @@ const keelL2 = new TieredCache({
   name: 'bench-l2',
   ttlMs: 3_600_000,
   l2: { redis: url, timeoutMs: 1_000 },
-  bus: false,
-  l1: { maxEntries: 1 },
+  // L2-only, like bentocache's L2-only store below: every read goes to Redis.
+  l1: false,
 });
 await keelL2.ready();
 const bentoL2 = new BentoCache({

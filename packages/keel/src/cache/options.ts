@@ -59,7 +59,12 @@ export interface TieredCacheOptions {
   retryBackoffMs?: number;
   /** Longest such pause. Default `30_000`. */
   maxRetryBackoffMs?: number;
-  l1?: L1Options;
+  /**
+   * The in-process tier, or `false` for an L2-only cache (needs `l2`): every read consults
+   * Redis, so other instances' writes and invalidations are seen without the bus's delay.
+   * Default: on, with the defaults of {@link L1Options}.
+   */
+  l1?: L1Options | false;
   /** Redis. Without it the cache is L1 only. */
   l2?: L2Options;
   /** Cross-instance L1 invalidation over Redis pub/sub (needs `l2`). Default `true` with `l2`. */
@@ -86,7 +91,7 @@ export interface ResolvedOptions {
   eagerRefresh: number;
   retryBackoffMs: number;
   maxRetryBackoffMs: number;
-  l1: { maxEntries: number; maxBytes: number; ttlMs: number | undefined };
+  l1: { enabled: boolean; maxEntries: number; maxBytes: number; ttlMs: number | undefined };
   l2: { redis: Redis | string; timeoutMs: number; breaker: CircuitBreakerOptions; fenceMs: number } | undefined;
   bus: boolean;
   lock: { leaseMs: number; waitMs: number; pollMs: number } | undefined;
@@ -104,8 +109,10 @@ export function resolveOptions(options: TieredCacheOptions | undefined): Resolve
   const o = objectOptions(OWNER, options);
   const name = stringOption(OWNER, 'name', o.name, 'cache');
   const ttlMs = numberOption(OWNER, 'ttlMs', o.ttlMs, 60_000, { min: 1, max: MAX_TTL_MS });
-  const l1o = objectOptions(`${OWNER} l1`, o.l1);
+  const l1Off = o.l1 === false;
+  const l1o = objectOptions(`${OWNER} l1`, l1Off ? undefined : (o.l1 as L1Options | undefined));
   const l1 = {
+    enabled: !l1Off,
     maxEntries: intOption(OWNER, 'l1.maxEntries', l1o.maxEntries, 10_000, { min: 1 }),
     maxBytes: intOption(OWNER, 'l1.maxBytes', l1o.maxBytes, 64 * 1024 * 1024, { min: 1 }),
     ttlMs: l1o.ttlMs === undefined ? undefined : numberOption(OWNER, 'l1.ttlMs', l1o.ttlMs, ttlMs, { min: 1, max: MAX_TTL_MS }),
@@ -130,7 +137,8 @@ export function resolveOptions(options: TieredCacheOptions | undefined): Resolve
       fenceMs: numberOption(OWNER, 'l2.fenceMs', l2o.fenceMs, 60_000, { min: 1_000, max: MAX_TTL_MS }),
     };
   }
-  const bus = booleanOption(OWNER, 'bus', o.bus, l2 !== undefined);
+  if (l1Off && !l2) throw optionError(OWNER, 'l1', 'an object, or false only with l2 (without either nothing is cached)', o.l1);
+  const bus = booleanOption(OWNER, 'bus', o.bus, l2 !== undefined && !l1Off);
   if (bus && !l2) throw optionError(OWNER, 'bus', 'false without l2 (the bus runs over Redis)', o.bus);
   let lock: ResolvedOptions['lock'];
   if (o.lock !== undefined && o.lock !== false) {

@@ -94,6 +94,7 @@ export class TieredCache implements AsyncDisposable {
     this.#l1 = new MemoryTier({
       maxEntries: o.l1.maxEntries,
       maxBytes: o.l1.maxBytes,
+      enabled: o.l1.enabled,
       now: () => this.#now(),
       onEvict: () => {
         if (this.#evictCh.hasSubscribers) this.#evictCh.publish({ name: this.name, reason: 'capacity' });

@@ -29,6 +29,10 @@ describe('TieredCache options', () => {
     });
   }
 
+  it('refuses l1: false without l2 (nothing would be cached)', () => {
+    expect(() => new TieredCache({ l1: false })).toThrow(/"?l1"?/);
+  });
+
   it('names nested options in its errors', () => {
     expect(() => new TieredCache({ l1: { maxEntries: 0 } })).toThrow(/l1\.maxEntries/);
     expect(() => new TieredCache({ l1: { maxBytes: 1.5 } })).toThrow(/l1\.maxBytes/);

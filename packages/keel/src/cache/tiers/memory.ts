@@ -22,6 +22,8 @@ export interface MemoryTierOptions {
   now: () => number;
   /** Called for capacity evictions only (not for deletes or overwrites). */
   onEvict: (() => void) | undefined;
+  /** False for an L2-only cache: nothing is stored, so every read misses. Default true. */
+  enabled?: boolean;
 }
 
 export class MemoryTier {
@@ -30,6 +32,7 @@ export class MemoryTier {
   // key → its entry, for exactly the keys in #lru (removed in dispose).
   readonly #entries = new Map<string, Entry>();
   readonly #now: () => number;
+  readonly #enabled: boolean;
   // tag → keys in L1 under it; bounded by L1 itself (entries leave the index on dispose).
   readonly #byTag = new Map<string, Set<string>>();
   readonly #status: LRUCache.Status<string, NonNullable<unknown>> = {};
@@ -37,8 +40,10 @@ export class MemoryTier {
   constructor(options: MemoryTierOptions) {
     const onEvict = options.onEvict;
     this.#now = options.now;
+    this.#enabled = options.enabled ?? true;
     this.#lru = new LRUCache<string, NonNullable<unknown>>({
-      max: options.maxEntries,
+      // An L2-only cache stores nothing; a one-slot lru keeps every call site the same.
+      max: this.#enabled ? options.maxEntries : 1,
       maxSize: options.maxBytes,
       perf: { now: options.now },
       // The clock is already cached per millisecond; lru-cache's own caching uses real timers.
@@ -69,7 +74,7 @@ export class MemoryTier {
 
   /** Stores the entry, fresh until its `refreshAt`. One larger than maxBytes is not stored. */
   set(key: string, entry: Entry): void {
-    if (entry.value === undefined) {
+    if (entry.value === undefined || !this.#enabled) {
       this.#lru.delete(key);
       return;
     }

@@ -15,9 +15,8 @@ import {
   circuitBreaker,
   isBrokenCircuitError,
   isTimeoutError,
-  timeout,
 } from '../../resilience/index.ts';
-import type { Timeout } from '../../resilience/timeout.ts';
+import { CallDeadlines } from './deadlines.ts';
 import { CLEAR, DELETE, INVALIDATE, type Script, UNLOCK, WRITE } from './scripts.ts';
 
 /**
@@ -75,7 +74,7 @@ export class RedisTier {
   readonly #lockPrefix: string;
   readonly #fence: string;
   readonly #breaker: CircuitBreaker;
-  readonly #timeout: Timeout;
+  readonly #deadlines: CallDeadlines;
   readonly #errCh = channel(CHANNELS.cache.l2Error);
 
   constructor(o: RedisTierOptions) {
@@ -90,7 +89,7 @@ export class RedisTier {
     this.#lockPrefix = `${o.namespace}:l:`;
     this.channelName = `${o.namespace}:bus`;
     this.#fence = String(Math.ceil(o.fenceMs));
-    this.#timeout = timeout(o.timeoutMs, { name: `${o.name}:l2`, strategy: 'aggressive', clock: o.clock });
+    this.#deadlines = new CallDeadlines(o.clock, o.timeoutMs, `${o.name}:l2`);
     this.#breaker = circuitBreaker({
       name: `${o.name}:l2`,
       strategy: new ConsecutiveBreaker(3),
@@ -99,7 +98,7 @@ export class RedisTier {
       clock: o.clock,
       ...o.breaker,
     });
-    o.scope.add(this.#timeout);
+    o.scope.add(() => this.#deadlines.close());
     if (this.#owned) {
       // An owned connection's errors are expected (that is what the breaker is for); without a
       // listener ioredis would print every reconnect failure.
@@ -119,7 +118,7 @@ export class RedisTier {
 
   async #call<T>(op: () => Promise<T>): Promise<T | typeof NONE> {
     try {
-      const r = await this.#breaker.execute(() => this.#timeout.execute(op));
+      const r = await this.#breaker.execute(() => this.#deadlines.race(op()));
       if (this.#failing) {
         this.#failing = false;
         this.#onRecover?.();

@@ -208,3 +208,32 @@ describe('L2 (Redis)', () => {
     expect(await eventually(async () => (await a.getOrSet('k', load)) === 2, 2_000)).toBe(true);
   });
 });
+
+describe('L2-only cache (l1: false)', () => {
+  it('keeps nothing in memory: peek misses and stats count no L1 entries', async () => {
+    await using c = new TieredCache({ namespace: namespace(), l1: false, l2: { redis: redis.url } });
+    expect(await c.ready()).toBe(true);
+    await c.set('k', 1);
+    expect(c.peek('k')).toBeUndefined();
+    expect(c.stats().l1Entries).toBe(0);
+  });
+
+  it('answers getOrSet from Redis without calling the loader', async () => {
+    await using c = new TieredCache({ namespace: namespace(), l1: false, l2: { redis: redis.url } });
+    expect(await c.ready()).toBe(true);
+    await c.set('k', { v: 1 });
+    expect(await c.getOrSet('k', async () => ({ v: 2 }))).toEqual({ v: 1 });
+  });
+
+  it("sees another instance's invalidation on the next read, with no bus", async () => {
+    const n = namespace();
+    await using a = new TieredCache({ namespace: n, l1: false, l2: { redis: redis.url } });
+    await using b = new TieredCache({ namespace: n, l1: false, l2: { redis: redis.url } });
+    expect(await a.ready()).toBe(true);
+    expect(await b.ready()).toBe(true);
+    await a.set('k', 1, { tags: ['t'] });
+    expect(await b.get('k')).toBe(1);
+    await a.invalidateTags(['t']);
+    expect(await b.get('k')).toBeUndefined();
+  });
+});
