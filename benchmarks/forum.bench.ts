@@ -21,6 +21,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { openDatabase } from '../apps/forum/src/db/connection.ts';
+import { soakForum } from './lib/forum-soak.ts';
 import { report } from './lib/measure.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -31,6 +32,8 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     db: { type: 'string', default: join(out, 'large.db') },
     skip5k: { type: 'boolean', default: false },
+    'soak-ws': { type: 'string' },
+    'soak-http': { type: 'string' },
   },
 });
 const quick = values.quick;
@@ -111,7 +114,7 @@ async function freePort(): Promise<number> {
 interface KeelResult {
   rps: number;
   completed: number;
-  errors: { total: number; non2xx: number; rate: number };
+  errors: { total: number; non2xx: number; timeouts: number; socket: number; rate: number };
   statusCodes: Record<string, number>;
   latency: { p50: number; p95: number; p99: number; max: number };
   warnings: string[];
@@ -134,24 +137,20 @@ const forumPort = await freePort();
 const [hcmd, hargs] = pinned(1, process.execPath, ['-e', HELLO]);
 const { child: bare, seen: bareOut } = await startChild(hcmd, hargs, process.env, /port \d+/);
 const barePort = Number(/port (\d+)/.exec(bareOut)?.[1]);
+const forumEnv = (port: number): NodeJS.ProcessEnv => ({
+  ...process.env,
+  NODE_ENV: 'production',
+  PORT: String(port),
+  HOST: '127.0.0.1',
+  DATABASE_PATH: runDb,
+  SEED_ON_EMPTY: 'none',
+  LOG_LEVEL: 'info',
+  PREVIEWS: 'off',
+  // The bench's generator is one client address: lift the per-IP login limit it would hit.
+  LOGIN_IP_LIMIT: '100000',
+});
 const [fcmd, fargs] = pinned(1, process.execPath, ['--import', 'tsx', join(root, 'apps/forum/src/server.ts')]);
-const { child: forum } = await startChild(
-  fcmd,
-  fargs,
-  {
-    ...process.env,
-    NODE_ENV: 'production',
-    PORT: String(forumPort),
-    HOST: '127.0.0.1',
-    DATABASE_PATH: runDb,
-    SEED_ON_EMPTY: 'none',
-    LOG_LEVEL: 'info',
-    PREVIEWS: 'off',
-    // The bench's generator is one client address: lift the per-IP login limit it would hit.
-    LOGIN_IP_LIMIT: '100000',
-  },
-  /listening|Server listening/i,
-);
+const { child: forum } = await startChild(fcmd, fargs, forumEnv(forumPort), /listening|Server listening/i);
 const base = `http://127.0.0.1:${forumPort}`;
 
 try {
@@ -226,6 +225,23 @@ try {
   }
 
   const rss = forum.pid ? rssPeakMb(forum.pid) : 0;
+  forum.kill('SIGTERM');
+
+  // Leaks: a fresh forum process with the inspector on, soaked with WebSocket cycles and then
+  // mixed HTTP requests (the issue's full counts unless --quick or --soak-ws/--soak-http).
+  const soakPort = await freePort();
+  const [scmd, sargs] = pinned(1, process.execPath, ['--inspect=127.0.0.1:0', '--import', 'tsx', join(root, 'apps/forum/src/server.ts')]);
+  const { child: soakChild, seen: soakOut } = await startChild(scmd, sargs, forumEnv(soakPort), /listening|Server listening/i);
+  let soak: Awaited<ReturnType<typeof soakForum>>;
+  try {
+    const inspector = /ws:\/\/(127\.0\.0\.1:\d+)\//.exec(soakOut)?.[1];
+    if (!inspector) throw new Error(`no inspector address in:\n${soakOut}`);
+    const wsCycles = Number(values['soak-ws'] ?? (quick ? 2_000 : 10_000));
+    const httpCycles = Number(values['soak-http'] ?? (quick ? 10_000 : 100_000));
+    soak = await soakForum(`http://127.0.0.1:${soakPort}`, inspector, token, wsCycles, httpCycles);
+  } finally {
+    soakChild.kill('SIGTERM');
+  }
   const mixCodes = mix.statusCodes;
   report(
     'forum',
@@ -239,12 +255,18 @@ try {
       rss_mb_peak: rss,
       cached_vs_bare: Math.round((cached.rps / ceiling.rps) * 100) / 100,
       mix_vs_bare: Math.round((mix.rps / ceiling.rps) * 100) / 100,
+      soak_ws_slope_b: soak.ws_slope_b,
+      soak_http_slope_b: soak.http_slope_b,
+      soak_handles_delta: soak.handles_delta,
+      soak_ok: soak.ok,
     },
     {
       quick,
       pinned: taskset,
       half_rate: halfRate,
-      half_errors: half.errors.total,
+      half_errors: half.errors,
+      half_codes: half.statusCodes,
+      half_warnings: half.warnings,
       half_p50_ms: half.latency.p50,
       mix_errors: mix.errors.total,
       mix_codes: mixCodes,
@@ -252,6 +274,7 @@ try {
       users5k_rps: users5k?.rps,
       users5k_warnings: users5k?.warnings,
       ws: wsSummary,
+      soak,
     },
   );
 } finally {

@@ -130,8 +130,10 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   });
   app.decorate('services', services);
   app.decorateRequest('token', undefined);
-  app.addHook('onRequest', async (request) => {
+  // Callback style: an async hook costs a promise per request on every route.
+  app.addHook('onRequest', (request, _reply, done) => {
     request.token = bearerToken(request);
+    done();
   });
   installValidation(app);
   installErrorHandling(app);
