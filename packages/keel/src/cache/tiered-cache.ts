@@ -3,9 +3,10 @@
  * (and optionally across instances), stale-while-revalidate and fail-safe within a grace
  * period, tag invalidation fenced by stamps, and cross-instance L1 invalidation over a bus.
  *
- * The L1 hit path is one lru-cache get, one clock read and one comparison, plus a tag check
- * only when something was invalidated since the entry was last checked: no timer, no
- * AbortController, no promise but the one returned (benchmarks/cache.bench.ts).
+ * The L1 hit path is one lru-cache get (its TTL on the cache clock, read at most once per
+ * ms); tag invalidation deletes L1 keys eagerly, so hits check no tags. No timer, no
+ * AbortController: `peek` returns the value, `get`/`getOrSet` one resolved promise
+ * (benchmarks/cache.bench.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
