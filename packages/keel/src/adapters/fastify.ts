@@ -79,6 +79,8 @@ async function keelPlugin(app: FastifyInstance, options: KeelFastifyOptions): Pr
     const ctx = tracing.fromHeaders(request.raw.headers);
     request.keelTrace = ctx;
     if (echoRequestId) reply.header(requestIdHeader, ctx.requestId);
+    // Decided before this request counts as in flight: maxInFlight N serves N at once, not N - 1.
+    const shed = shedder?.shouldShed(request.url) === true;
     const span = otel?.startRequestSpan(ctx, request.method, request.url);
     if (span !== undefined) request.keelSpan = span;
     // A long-lived stream (SSE, a long poll) opts out with `config: { keel: { metrics: false } }`:
@@ -89,7 +91,7 @@ async function keelPlugin(app: FastifyInstance, options: KeelFastifyOptions): Pr
       const res = reply.raw;
       res.once('close', () => finish(request, res));
     }
-    if (shedder?.shouldShed(request.url)) {
+    if (shed) {
       reply.code(503).header('retry-after', retryAfter).header('content-type', 'application/json; charset=utf-8').send(SHED_BODY);
       return;
     }

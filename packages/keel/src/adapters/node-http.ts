@@ -87,6 +87,8 @@ export function keelMiddleware(options?: KeelNodeOptions): KeelMiddleware {
   const http = metrics?.http;
 
   return function keel(req, res, next) {
+    // Decided before this request counts as in flight: maxInFlight N serves N at once, not N - 1.
+    const shed = shedder?.shouldShed(req.url ?? '/') === true;
     const mark = http !== undefined ? http.start() : 0;
     const ctx = tracing.fromHeaders(req.headers);
     (req as IncomingMessage & { [TRACE]?: TraceContext })[TRACE] = ctx;
@@ -103,7 +105,7 @@ export function keelMiddleware(options?: KeelNodeOptions): KeelMiddleware {
       };
       res.once('close', end);
     }
-    if (shedder?.shouldShed(url)) {
+    if (shed) {
       sendJson(res, 503, SHED_BODY, { 'retry-after': retryAfter });
       return;
     }

@@ -155,6 +155,14 @@ describe('keelFastify', () => {
     expect(body).toMatch(/route="\/topics\/:id",status_class="5xx"\} 1/);
   });
 
+  it('serves a lone request at maxInFlight 1 (the cap counts the requests already in flight)', async () => {
+    const metrics = own(new Metrics({ processMetrics: false }));
+    const shedder = own(new LoadShedder({ clock: new FakeClock(), inFlight: () => metrics.http.inFlight, maxInFlight: 1 }));
+    const app = await build({ shedder, metrics });
+    expect((await app.inject({ url: '/topics/1' })).statusCode).toBe(200);
+    expect(shedder.shedCount).toBe(0);
+  });
+
   it('serves live, ready and the full report with orchestrator status codes', async () => {
     const health = new Health();
     let dbUp = true;

@@ -120,6 +120,18 @@ describe('keelMiddleware with Connect', () => {
 });
 
 describe('keelHandler with plain node:http', () => {
+  it('serves a lone request at maxInFlight 1 (the cap counts the requests already in flight)', async () => {
+    const metrics = new Metrics({ processMetrics: false });
+    const shedder = new LoadShedder({ clock: new FakeClock(), inFlight: () => metrics.http.inFlight, maxInFlight: 1 });
+    closers.push(
+      () => metrics.close(),
+      () => shedder.close(),
+    );
+    const base = await serve(keelHandler({ metrics, shedder }, (_req, res) => res.end('ok')));
+    expect(await get(`${base}/x`)).toMatchObject({ status: 200, body: 'ok' });
+    expect(shedder.shedCount).toBe(0);
+  });
+
   it('wraps a handler and uses the route function for metrics', async () => {
     const metrics = new Metrics({ processMetrics: false });
     closers.push(() => metrics.close());
