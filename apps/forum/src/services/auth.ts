@@ -21,7 +21,7 @@ interface CachedSession {
 }
 
 /** How long a session lookup is trusted from the cache; logout deletes it sooner. */
-const SESSION_CACHE_MS = 60_000;
+const SESSION_CACHE_MS = 15_000;
 
 const hashToken = (token: string): Buffer => createHash('sha256').update(token).digest();
 

@@ -8,7 +8,8 @@
  *
  * Every write invalidates by tag as soon as it commits (the domain events below); the L1 part
  * of an invalidation is synchronous, and a mutating request's reply waits for the L2 part
- * (see {@link ForumCaches.settle}), so the writer's next read, on any instance, sees the write.
+ * (see {@link ForumCaches.settle}), so the writer's next read on this instance sees the write,
+ * and other instances' L1 drop the old value when the bus delivers the invalidation.
  * Search results are the exception: a write touches the FTS index of every matching query, so
  * they live `searchTtlMs` and are bypassed for a user who wrote within that window instead.
  */
@@ -76,9 +77,11 @@ export class ForumCaches implements AsyncDisposable {
       l1: { maxEntries: config.maxEntries, maxBytes: config.maxBytes },
       ...(l2 ? { l2, lock: true } : {}),
     });
+    // 15 s bounds how long another instance may still accept a logged-out token if the bus is
+    // down (normally the bus drops it within milliseconds); a lookup per session per 15 s is cheap.
     this.sessions = new TieredCache({
       name: 'sessions',
-      ttlMs: 60_000,
+      ttlMs: 15_000,
       l1: { maxEntries: 50_000, maxBytes: 16 * 1024 * 1024 },
       ...(l2 ? { l2 } : {}),
     });
