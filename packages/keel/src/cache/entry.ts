@@ -73,8 +73,15 @@ export function encodeRecord(meta: RecordMeta, payload: Buffer, compressThreshol
   return Buffer.concat([head, bytes], head.byteLength + bytes.byteLength);
 }
 
-/** Parses a record; `undefined` for anything malformed (a foreign or corrupted key is a miss). */
-export function decodeRecord(buf: Buffer): StoredRecord | undefined {
+/** A record's header and where its payload starts (the payload is not copied or decompressed). */
+export interface RecordHeader extends RecordMeta {
+  compressed: boolean;
+  /** Byte offset of the payload in the record. */
+  offset: number;
+}
+
+/** Parses a record's header; `undefined` for anything malformed (a foreign or corrupted key is a miss). */
+export function decodeHeader(buf: Buffer): RecordHeader | undefined {
   const nl = buf.indexOf(NL);
   if (nl < 0) return undefined;
   // latin1 decodes to a one-byte string without UTF-8 validation (the header is ASCII but
@@ -88,16 +95,30 @@ export function decodeRecord(buf: Buffer): StoredRecord | undefined {
   const expiresAt = Number(f[3]);
   const graceUntil = Number(f[4]);
   if (!Number.isFinite(born) || !Number.isFinite(expiresAt) || !Number.isFinite(graceUntil)) return undefined;
-  let payload = buf.subarray(nl + 1);
-  if (flags.includes('z')) {
-    try {
-      payload = decompress(payload);
-    } catch {
-      return undefined;
-    }
-  }
   let tagField = f[5] as string;
-  if (NON_ASCII.test(tagField)) tagField = Buffer.from(tagField, 'latin1').toString('utf8');
+  if (tagField !== '' && NON_ASCII.test(tagField)) tagField = Buffer.from(tagField, 'latin1').toString('utf8');
   const tags = tagField === '' ? [] : tagField.split(',');
-  return { kind, born, expiresAt, graceUntil, tags, etag: f[6] as string, contentType: f[7] as string, payload };
+  const compressed = flags.length > 1 && flags.includes('z');
+  return { kind, born, expiresAt, graceUntil, tags, etag: f[6] as string, contentType: f[7] as string, compressed, offset: nl + 1 };
+}
+
+/** The payload of a record with this header (decompressed when flagged), or undefined if corrupt. */
+export function payloadOf(buf: Buffer, h: RecordHeader): Buffer | undefined {
+  const payload = buf.subarray(h.offset);
+  if (!h.compressed) return payload;
+  try {
+    return decompress(payload);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Parses a record; `undefined` for anything malformed (a foreign or corrupted key is a miss). */
+export function decodeRecord(buf: Buffer): StoredRecord | undefined {
+  const h = decodeHeader(buf);
+  if (h === undefined) return undefined;
+  const payload = payloadOf(buf, h);
+  if (payload === undefined) return undefined;
+  const { kind, born, expiresAt, graceUntil, tags, etag, contentType } = h;
+  return { kind, born, expiresAt, graceUntil, tags, etag, contentType, payload };
 }

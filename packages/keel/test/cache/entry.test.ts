@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeRecord, encodeRecord } from '../../src/cache/entry.ts';
+import { decodeHeader, decodeRecord, encodeRecord, payloadOf } from '../../src/cache/entry.ts';
 
 describe('L2 records', () => {
   const meta = { kind: 'v' as const, born: 1_700_000_000_000.123, expiresAt: 1_700_000_060_000, graceUntil: 1_700_000_120_000 };
@@ -44,5 +44,29 @@ describe('L2 records with non-ASCII tags', () => {
       4096,
     );
     expect(decodeRecord(rec)?.tags).toEqual(['forum:café', 'tópico:7']);
+  });
+});
+
+describe('L2 record headers', () => {
+  const meta = { kind: 'v' as const, born: 5, expiresAt: 6, graceUntil: 7, tags: ['t'], etag: '', contentType: '' };
+
+  it('gives the offset of an uncompressed payload, which starts right after the header line', () => {
+    const rec = encodeRecord(meta, Buffer.from('{"a":1}'), 4096);
+    const h = decodeHeader(rec);
+    expect(h?.compressed).toBe(false);
+    expect(rec.toString('utf8', h?.offset)).toBe('{"a":1}');
+  });
+
+  it('flags a compressed payload, and payloadOf inflates it', () => {
+    const rec = encodeRecord(meta, Buffer.from('b'.repeat(5_000)), 100);
+    const h = decodeHeader(rec);
+    expect(h?.compressed).toBe(true);
+    expect(h && payloadOf(rec, h)?.toString()).toBe('b'.repeat(5_000));
+  });
+
+  it('payloadOf is undefined for a corrupt compressed payload', () => {
+    const rec = Buffer.from('k1|vz|1|1|2|||\nnot deflate');
+    const h = decodeHeader(rec);
+    expect(h && payloadOf(rec, h)).toBeUndefined();
   });
 });
