@@ -14,7 +14,18 @@ export interface TestApp {
 /** The real app on a real SQLite file in a fresh temp dir. */
 export async function createTestApp(overrides: Partial<Config> = {}, build: BuildOptions = {}): Promise<TestApp> {
   const dir = mkdtempSync(join(tmpdir(), 'forum-test-'));
-  const config = loadConfig({}, { databasePath: join(dir, 'forum.db'), seedOnEmpty: 'small', ...overrides });
+  const config = loadConfig(
+    {},
+    {
+      databasePath: join(dir, 'forum.db'),
+      seedOnEmpty: 'small',
+      // Several apps share a test process, and each seeds its database synchronously: that stall
+      // is real event-loop delay to every other app alive in the process, and would shed their
+      // requests. Only the tests about shedding (test/routes/observe.test.ts) turn it back on.
+      shedding: { maxEventLoopDelayMs: 60_000, maxInFlight: 1_000_000, maxHeapUsedRatio: 1 },
+      ...overrides,
+    },
+  );
   const app = await buildApp(config, { logger: false, ...build });
   return {
     app,
