@@ -103,6 +103,9 @@ export class RedisTier {
       // An owned connection's errors are expected (that is what the breaker is for); without a
       // listener ioredis would print every reconnect failure.
       o.scope.on(this.redis, 'error', () => {});
+      o.scope.on(this.redis, 'ready', () => {
+        this.#dropping = false;
+      });
       o.scope.add(() => this.redis.disconnect());
     }
   }
@@ -138,8 +141,15 @@ export class RedisTier {
    * would go to the wrong caller. An owned connection is dropped and reconnected.
    */
   #suspect(): void {
-    if (this.#owned && this.redis.status === 'ready') this.redis.disconnect(true);
+    // Once per connection: calls time out together, and each disconnect before the socket
+    // has closed would add another 'close' listener (ioredis warned past 10 in the tests).
+    if (this.#owned && this.redis.status === 'ready' && !this.#dropping) {
+      this.#dropping = true;
+      this.redis.disconnect(true);
+    }
   }
+
+  #dropping = false;
 
   #failing = false;
   #onRecover: (() => void) | undefined;
