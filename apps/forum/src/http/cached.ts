@@ -5,7 +5,7 @@
  * 304 with no body.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { CACHE_CONTROL, conditionalResponse, type TieredCache } from 'keel/cache';
+import { CACHE_CONTROL, type CachedBody, conditionalResponse, ifNoneMatch, type TieredCache } from 'keel/cache';
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
@@ -41,7 +41,18 @@ export async function sendCached(
     ...(options.graceMs !== undefined ? { graceMs: options.graceMs } : {}),
   });
   // `no-cache`: browsers and proxies revalidate every time (a cheap 304), so nobody is shown a
-  // body older than the last write.
-  const r = conditionalResponse(cached, request.headers, { cacheControl: CACHE_CONTROL.publicRevalidate });
-  return reply.code(r.status).headers(r.headers).send(r.body);
+  // body older than the last write. The 200's headers are built once per cached body.
+  let headers = okHeaders.get(cached);
+  if (headers === undefined) {
+    const r = conditionalResponse(cached, {}, { cacheControl: CACHE_CONTROL.publicRevalidate });
+    headers = r.headers;
+    okHeaders.set(cached, headers);
+  }
+  const inm = request.headers['if-none-match'];
+  if (inm !== undefined && ifNoneMatch(inm, cached.etag)) {
+    return reply.code(304).header('etag', cached.etag).header('cache-control', CACHE_CONTROL.publicRevalidate).send();
+  }
+  return reply.headers(headers).send(cached.body);
 }
+
+const okHeaders = new WeakMap<CachedBody, Record<string, string>>();
