@@ -152,7 +152,7 @@ const forumEnv = (port: number): NodeJS.ProcessEnv => ({
   LOGIN_IP_LIMIT: '100000',
 });
 const [fcmd, fargs] = pinned(1, process.execPath, ['--import', 'tsx', join(root, 'apps/forum/src/server.ts')]);
-const { child: forum } = await startChild(fcmd, fargs, forumEnv(forumPort), /listening|Server listening/i);
+const { child: forum } = await startChild(fcmd, fargs, forumEnv(forumPort), /Server listening at/);
 const base = `http://127.0.0.1:${forumPort}`;
 
 try {
@@ -233,7 +233,7 @@ try {
   // mixed HTTP requests (the issue's full counts unless --quick or --soak-ws/--soak-http).
   const soakPort = await freePort();
   const [scmd, sargs] = pinned(1, process.execPath, ['--inspect=127.0.0.1:0', '--import', 'tsx', join(root, 'apps/forum/src/server.ts')]);
-  const { child: soakChild, seen: soakOut } = await startChild(scmd, sargs, forumEnv(soakPort), /listening|Server listening/i);
+  const { child: soakChild, seen: soakOut } = await startChild(scmd, sargs, forumEnv(soakPort), /Server listening at/);
   let soak: Awaited<ReturnType<typeof soakForum>>;
   try {
     const inspector = /ws:\/\/(127\.0\.0\.1:\d+)\//.exec(soakOut)?.[1];

@@ -66,7 +66,14 @@ export async function soakForum(
       concurrency: 8,
       maxSlope: 64,
     });
-    const after = (await sampler.sample()).handles;
+    // The handle count is compared once the soak's own client connections are closed.
+    await pool.close();
+    let after = (await sampler.sample()).handles;
+    // The server sees the client's FINs a moment later; give it a bounded while.
+    for (let i = 0; i < 20 && after > before; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      after = (await sampler.sample()).handles;
+    }
     return {
       ws_slope_b: ws.slope,
       ws_r2: ws.r2,
@@ -78,7 +85,7 @@ export async function soakForum(
       ok: ws.ok && http.ok && after <= before,
     };
   } finally {
-    await pool.close();
+    if (!pool.closed) await pool.close();
     await sampler.close();
   }
 }
