@@ -8,6 +8,7 @@ import { Scope } from 'keel/lifecycle';
 import { createLogger, Health, LoadShedder, Metrics, Tracing } from 'keel/observe';
 import type { Config } from './config.ts';
 import { forumDashboard } from './dashboard/index.ts';
+import { Checkpointer } from './db/checkpointer.ts';
 import { openRepositories } from './db/index.ts';
 import { DEMO_PASSWORD, seed } from './db/seed.ts';
 import { bearerToken } from './http/auth.ts';
@@ -56,6 +57,11 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const scope = new Scope({ name: 'forum' });
   const repos = openRepositories(config.databasePath);
   scope.add(() => repos.close());
+  if (config.databasePath !== ':memory:') {
+    // WAL checkpoints (a copy and an fsync) run in a worker, never on the event loop.
+    repos.db.pragma('wal_autocheckpoint = 16384');
+    scope.add(new Checkpointer(config.databasePath));
+  }
   if (config.seedOnEmpty !== 'none' && repos.isEmpty()) {
     seed(repos.db, config.seedOnEmpty, await hashPassword(DEMO_PASSWORD));
   }

@@ -28,7 +28,9 @@ export function openDatabase(path: string): Db {
   db.pragma('busy_timeout = 5000');
   db.pragma('foreign_keys = ON');
   db.pragma('temp_store = MEMORY');
-  db.pragma('cache_size = -65536'); // 64 MiB page cache
+  // 32 MiB page cache: the hot pages of a large forum fit, and RSS stays under 300 MB with the
+  // search worker's own cache and the read caches (forum bench, benchmarks/RESULTS.md).
+  db.pragma('cache_size = -32768');
   return db;
 }
 

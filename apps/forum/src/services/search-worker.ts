@@ -18,7 +18,7 @@ export interface SearchTask {
 
 const db = new Database((workerData as { path: string }).path, { readonly: true, fileMustExist: true });
 db.pragma('busy_timeout = 5000');
-db.pragma('cache_size = -32768');
+db.pragma('cache_size = -16384');
 const repo = createSearchRepository(new Statements(db));
 
 export default function search(task: SearchTask): SearchHit[] {
