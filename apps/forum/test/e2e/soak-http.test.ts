@@ -4,29 +4,11 @@
  * replies). The forum runs in this process, so the sampler reads this heap (client and server
  * together) after a forced GC, and the handle count must come back to where it started.
  */
-import { setFlagsFromString, writeHeapSnapshot } from 'node:v8';
-import { runInNewContext } from 'node:vm';
-import { type HeapSampler, runSoak } from 'keel/load';
+import { runSoak } from 'keel/load';
 import { Pool } from 'undici';
 import { describe, expect, it } from 'vitest';
+import { handles, inProcessSampler as inProcess } from '../heap-sampler.ts';
 import { createTestApp, register, waitFor } from '../helpers.ts';
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
-
-const handles = () => process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap').length;
-
-const inProcess: HeapSampler = {
-  async sample() {
-    gc();
-    gc();
-    return { heapUsed: process.memoryUsage().heapUsed, handles: handles() };
-  },
-  async snapshot(file) {
-    writeHeapSnapshot(file);
-  },
-  async close() {},
-};
 
 // Seeded words (db/seed.ts), so searches find something; replies never contain them.
 const SEARCHES = ['latency', 'cache', 'circuit breaker', 'heap', 'socket'];

@@ -3,29 +3,10 @@
  * topic, waits for the ack and disconnects. The forum runs in this process, so the sampler
  * reads this heap (client and server together) after a forced GC.
  */
-import { setFlagsFromString, writeHeapSnapshot } from 'node:v8';
-import { runInNewContext } from 'node:vm';
-import { type HeapSampler, runSoak } from 'keel/load';
+import { runSoak } from 'keel/load';
 import { describe, expect, it } from 'vitest';
+import { handles, inProcessSampler as inProcess } from '../heap-sampler.ts';
 import { createTestApp, waitFor } from '../helpers.ts';
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
-
-const handles = () => process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap').length;
-
-/** Samples this process: two full GCs, then heapUsed and the live handle count. */
-const inProcess: HeapSampler = {
-  async sample() {
-    gc();
-    gc();
-    return { heapUsed: process.memoryUsage().heapUsed, handles: handles() };
-  },
-  async snapshot(file) {
-    writeHeapSnapshot(file);
-  },
-  async close() {},
-};
 
 describe('live soak', () => {
   it('1,500 connect/subscribe/disconnect cycles (after 2,000 warm-up) leave no rooms, no sockets and a flat heap', async () => {
