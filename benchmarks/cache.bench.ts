@@ -16,9 +16,7 @@
  * with an L1-only memory store and `serialize: false`, and an L2-only Redis store for its L2
  * figure. Keel's L2 figure is an L2-only cache too (`l1: false`), so every read below hits Redis.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
-import { createConnection, createServer } from 'node:net';
+import { spawnSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { BentoCache, bentostore } from 'bentocache';
@@ -26,7 +24,9 @@ import { memoryDriver } from 'bentocache/drivers/memory';
 import { redisDriver } from 'bentocache/drivers/redis';
 import { Redis } from 'ioredis';
 import { TieredCache } from 'keel/cache';
+import { seededRandom } from 'keel/testing';
 import { LRUCache } from 'lru-cache';
+import { startRedis } from '../test-support/redis.ts';
 import { measureAsync, measureSync, median, report } from './lib/measure.ts';
 
 const quick = process.argv.includes('--quick');
@@ -34,34 +34,8 @@ const N = 100_000;
 const l1Opts = quick ? { iterations: 200_000, rounds: 3, warmup: 200_000 } : { iterations: 1_000_000, rounds: 5, warmup: 1_000_000 };
 const l2Opts = quick ? { blocks: 10, perBlock: 500, warmup: 1_000 } : { blocks: 40, perBlock: 1_000, warmup: 5_000 };
 
-async function freePort(): Promise<number> {
-  const srv = createServer().listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const { port } = srv.address() as { port: number };
-  srv.close();
-  await once(srv, 'close');
-  return port;
-}
-
-async function answers(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createConnection({ port, host: '127.0.0.1' });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
-
-// Deterministic keys, values and a shuffled read order (xorshift, so runs compare).
-let seed = 0x2545f491;
-const rand = () => {
-  seed ^= seed << 13;
-  seed ^= seed >>> 17;
-  seed ^= seed << 5;
-  return (seed >>> 0) / 2 ** 32;
-};
+// Deterministic keys, values and a shuffled read order (seeded, so runs compare).
+const rand = seededRandom(0x2545f491);
 const keys = Array.from({ length: N }, (_, i) => `topic:${i}:page:1`);
 const value = (i: number) => ({ id: i, title: `Topic ${i}`, replies: i % 97, tags: ['a', 'b'] });
 const order = Array.from({ length: N }, (_, i) => i);
@@ -140,15 +114,8 @@ for (let pass = 0; pass < (quick ? 2 : 3); pass++) {
 }
 
 // L2 -----------------------------------------------------------------------------------------
-const port = await freePort();
-const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-  stdio: 'ignore',
-});
-for (let i = 0; !(await answers(port)); i++) {
-  if (i > 200) throw new Error('redis-server did not start');
-  await new Promise((r) => setTimeout(r, 25));
-}
-const url = `redis://127.0.0.1:${port}`;
+const server = await startRedis();
+const url = server.url;
 const raw = new Redis(url);
 const keelL2 = new TieredCache({
   name: 'bench-l2',
@@ -160,7 +127,7 @@ const keelL2 = new TieredCache({
 await keelL2.ready();
 const bentoL2 = new BentoCache({
   default: 'redis',
-  stores: { redis: bentostore().useL2Layer(redisDriver({ connection: { host: '127.0.0.1', port } })) },
+  stores: { redis: bentostore().useL2Layer(redisDriver({ connection: { host: '127.0.0.1', port: server.port } })) },
 });
 await inChunks(N, (i) => keelL2.set(keys[i] as string, value(i)));
 await inChunks(N, (i) => bentoL2.set({ key: keys[i] as string, value: value(i), ttl: '1h' }));
@@ -197,7 +164,7 @@ const pct = (p: number) => samples[Math.min(samples.length - 1, Math.floor(p * s
 await keelL2.close();
 await bentoL2.disconnectAll();
 raw.disconnect();
-server.kill('SIGKILL');
+await server.close();
 
 const ratio = (a: string, b: string) => (figures[a] as number) / (figures[b] as number);
 report(

@@ -21,6 +21,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { openDatabase } from '../apps/forum/src/db/connection.ts';
+import { freePort } from '../test-support/redis.ts';
 import { soakForum } from './lib/forum-soak.ts';
 import { report } from './lib/measure.ts';
 
@@ -101,15 +102,6 @@ async function startChild(
 }
 
 const HELLO = `require('node:http').createServer((req, res) => res.end('hello world')).listen(0, '127.0.0.1', function () { console.log('port ' + this.address().port); });`;
-
-async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  const srv = createServer().listen(0, '127.0.0.1');
-  await new Promise((r) => srv.once('listening', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 interface KeelResult {
   rps: number;

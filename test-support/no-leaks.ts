@@ -6,8 +6,9 @@
  * and still alive once its last hook ended fails the test, naming the handle types. Closing
  * is asynchronous for sockets, so the check waits briefly for handles to settle first.
  */
-import { createHook, executionAsyncId } from 'node:async_hooks';
+import { createHook } from 'node:async_hooks';
 import { afterEach, beforeEach } from 'vitest';
+import { trackingPaused } from './untracked.ts';
 
 const TRACKED = new Set([
   'Timeout',
@@ -27,12 +28,11 @@ const TRACKED = new Set([
 const live = new Map<number, { type: string; seq: number; stack?: string }>();
 let seq = 0;
 let recording = false;
-let paused = 0;
 const withStacks = process.env.KEEL_LEAK_STACKS === '1';
 
 createHook({
   init(asyncId, type, _triggerAsyncId, resource) {
-    if (!recording || paused > 0 || !TRACKED.has(type)) return;
+    if (!recording || !TRACKED.has(type) || trackingPaused()) return;
     // Node's HTTP server caches its Date header for up to 1 s behind an unref'd timer it owns
     // (node:internal/http resetCache); it is process-wide, not the test's. Waiting for it cost
     // every HTTP test ~1 s.
@@ -46,21 +46,7 @@ createHook({
   },
 }).enable();
 
-void executionAsyncId;
-
-/**
- * Runs `fn` with handle tracking paused. For test fixtures that outlive one test on purpose,
- * such as a Redis server a test restarts and the suite's afterAll stops; only the handles
- * created synchronously inside `fn` are exempt.
- */
-export function untracked<T>(fn: () => T): T {
-  paused++;
-  try {
-    return fn();
-  } finally {
-    paused--;
-  }
-}
+export { untracked } from './untracked.ts';
 
 beforeEach(() => {
   live.clear();

@@ -14,7 +14,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createConnection, createServer } from 'node:net';
-import { untracked } from './no-leaks.ts';
+import { untracked } from './untracked.ts';
 
 export interface RedisServer {
   readonly port: number;
