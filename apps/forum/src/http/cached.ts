@@ -5,7 +5,7 @@
  * 304 with no body.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { CACHE_CONTROL, type CachedBody, conditionalResponse, ifNoneMatch, type TieredCache } from 'keel/cache';
+import { CACHE_CONTROL, type CachedBody, conditionalResponse, type TieredCache } from 'keel/cache';
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
@@ -48,9 +48,9 @@ export async function sendCached(
     headers = r.headers;
     okHeaders.set(cached, headers);
   }
-  const inm = request.headers['if-none-match'];
-  if (inm !== undefined && ifNoneMatch(inm, cached.etag)) {
-    return reply.code(304).header('etag', cached.etag).header('cache-control', CACHE_CONTROL.publicRevalidate).send();
+  if (request.headers['if-none-match'] !== undefined) {
+    const r = conditionalResponse(cached, request.headers, { cacheControl: CACHE_CONTROL.publicRevalidate });
+    if (r.status === 304) return reply.code(304).headers(r.headers).send();
   }
   return reply.headers(headers).send(cached.body);
 }
