@@ -2,7 +2,8 @@
  * The composition root: the one place where the database, services and HTTP routes are created
  * and wired. Everything is created once here and released in reverse order when the app closes.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import { createServer, type ServerOptions as HttpServerOptions, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
 import { keelFastify } from 'keel/adapters/fastify';
 import { Scope } from 'keel/lifecycle';
 import { createLogger, Health, LoadShedder, Metrics, Tracing } from 'keel/observe';
@@ -13,6 +14,7 @@ import { openRepositories } from './db/index.ts';
 import { DEMO_PASSWORD, seed } from './db/seed.ts';
 import { bearerToken } from './http/auth.ts';
 import { installErrorHandling } from './http/error-handler.ts';
+import { FastReads } from './http/fast-reads.ts';
 import { installValidation } from './http/validation.ts';
 import { createLive } from './live/index.ts';
 import { liveRoutes } from './live/routes.ts';
@@ -41,6 +43,8 @@ declare module 'fastify' {
     services: Services;
     /** Ends the connections that never end by themselves (live WebSockets with 1001, dashboard streams); a graceful shutdown calls it before draining. */
     endLongLived(): Promise<void>;
+    /** Cached public reads answered before routing (http/fast-reads.ts); null when off. */
+    fastReads: FastReads | null;
   }
 }
 
@@ -123,7 +127,12 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     events.on('post.updated', () => previews.nudge());
   }
 
+  // Remembered anonymous GETs with a fresh cached body are answered before Fastify routes them.
+  const fastReads = config.fastReads.enabled
+    ? new FastReads({ cache: caches.pages, tracing, metrics, shedder, maxUrls: config.fastReads.maxUrls })
+    : null;
   const app = Fastify({
+    ...(fastReads ? { serverFactory: fastReadsServer(fastReads) } : {}),
     // Every log line inside a request carries its trace_id, span_id and request_id.
     ...(options.logger === false
       ? { logger: false }
@@ -138,6 +147,14 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     return503OnClosing: true,
   });
   app.decorate('services', services);
+  app.decorate('fastReads', fastReads);
+  if (fastReads) {
+    // From the start of close, every request goes through Fastify, which answers 503 and closes.
+    app.addHook('preClose', (done) => {
+      fastReads.close();
+      done();
+    });
+  }
   app.decorateRequest('token', undefined);
   // Callback style: an async hook costs a promise per request on every route.
   app.addHook('onRequest', (request, _reply, done) => {
@@ -194,4 +211,21 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     await scope.close();
   });
   return app;
+}
+
+/**
+ * An HTTP server that offers each request to `fastReads` first. A `serverFactory` replaces the
+ * server Fastify would make, so it applies Fastify's timeouts the way Fastify does.
+ */
+function fastReadsServer(fastReads: FastReads) {
+  return (handler: (req: IncomingMessage, res: ServerResponse) => void, opts: FastifyServerOptions): Server => {
+    const server = createServer((opts as { http?: HttpServerOptions }).http ?? {}, (req, res) => {
+      if (!fastReads.serve(req, res)) handler(req, res);
+    });
+    if (opts.keepAliveTimeout !== undefined) server.keepAliveTimeout = opts.keepAliveTimeout;
+    if (opts.requestTimeout !== undefined) server.requestTimeout = opts.requestTimeout;
+    if (opts.connectionTimeout !== undefined) server.setTimeout(opts.connectionTimeout);
+    if (opts.maxRequestsPerSocket !== undefined && opts.maxRequestsPerSocket > 0) server.maxRequestsPerSocket = opts.maxRequestsPerSocket;
+    return server;
+  };
 }

@@ -82,6 +82,11 @@ export interface Config {
    * utilisation is not a threshold: a busy, healthy server runs near 1.0 (see docs/observe.md).
    */
   shedding: { maxEventLoopDelayMs: number; maxInFlight: number; maxHeapUsedRatio: number };
+  /**
+   * Cached public reads answered before Fastify routes them (http/fast-reads.ts). Env
+   * `FAST_READS` (`on`/`off`, default `on`) and `FAST_READS_MAX_URLS` (URLs remembered, default 10,000).
+   */
+  fastReads: { enabled: boolean; maxUrls: number };
 }
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -166,6 +171,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       maxEventLoopDelayMs: int(env, 'SHED_MAX_EVENT_LOOP_DELAY_MS', 200, 1, 60_000),
       maxInFlight: int(env, 'SHED_MAX_IN_FLIGHT', 5_000, 1, 1_000_000),
       maxHeapUsedRatio: int(env, 'SHED_MAX_HEAP_RATIO', 95, 1, 100) / 100,
+    },
+    fastReads: {
+      enabled: oneOf(env, 'FAST_READS', ['on', 'off'], 'on') === 'on',
+      maxUrls: int(env, 'FAST_READS_MAX_URLS', 10_000, 1, 1_000_000),
     },
     ...overrides,
   };

@@ -48,6 +48,11 @@ export async function sendCached(
     headers = r.headers;
     okHeaders.set(cached, headers);
   }
+  // The next anonymous GET of this exact URL can be answered before Fastify (http/fast-reads.ts):
+  // the route has validated it and computed its key, and nothing in the answer depends on the caller.
+  if (request.method === 'GET' && request.headers.authorization === undefined) {
+    request.server.fastReads?.remember(request.url, key, request.routeOptions.url ?? request.url);
+  }
   if (request.headers['if-none-match'] !== undefined) {
     const r = conditionalResponse(cached, request.headers, { cacheControl: CACHE_CONTROL.publicRevalidate });
     if (r.status === 304) return reply.code(304).headers(r.headers).send();
