@@ -7,9 +7,11 @@ import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 
 export interface CheckpointerOptions {
-  /** Time between PASSIVE checkpoints, ms. Default 1,000. */
+  /** Time between PASSIVE checkpoints, ms. Default 100 (each copies what 100 ms of commits wrote). */
   intervalMs?: number;
-  /** WAL size past which a TRUNCATE checkpoint resets it, bytes. Default 64 MiB. */
+  /** WAL size past which a RESTART checkpoint makes the next commit rewind it, bytes. Default 4 MiB. */
+  restartBytes?: number;
+  /** WAL size past which a TRUNCATE checkpoint resets it to zero bytes, bytes. Default 64 MiB. */
   truncateBytes?: number;
   /** Where a checkpoint failure is reported. Default: ignored. */
   onError?: (message: string) => void;
@@ -21,7 +23,12 @@ export class Checkpointer implements AsyncDisposable {
 
   constructor(path: string, options: CheckpointerOptions = {}) {
     this.#worker = new Worker(new URL('./checkpoint-worker.mjs', import.meta.url), {
-      workerData: { path, intervalMs: options.intervalMs ?? 1_000, truncateBytes: options.truncateBytes ?? 64 * 1024 * 1024 },
+      workerData: {
+        path,
+        intervalMs: options.intervalMs ?? 100,
+        restartBytes: options.restartBytes ?? 4 * 1024 * 1024,
+        truncateBytes: options.truncateBytes ?? 64 * 1024 * 1024,
+      },
     });
     this.#worker.unref();
     const onError = options.onError;
