@@ -8,6 +8,11 @@ describe('config', () => {
     expect(c.databasePath).toMatch(/apps\/forum\/data\/forum\.db$/);
   });
 
+  it('answers cached public reads before routing unless FAST_READS=off', () => {
+    expect(loadConfig({}).fastReads).toEqual({ enabled: true, maxUrls: 10_000 });
+    expect(loadConfig({ FAST_READS: 'off', FAST_READS_MAX_URLS: '50' }).fastReads).toEqual({ enabled: false, maxUrls: 50 });
+  });
+
   it('logs at warn in production', () => {
     expect(loadConfig({ NODE_ENV: 'production' }).logLevel).toBe('warn');
   });
@@ -18,6 +23,8 @@ describe('config', () => {
     [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL/],
     [{ SEED_ON_EMPTY: 'huge' }, /SEED_ON_EMPTY/],
     [{ BODY_LIMIT: '-1' }, /BODY_LIMIT/],
+    [{ FAST_READS: 'yes' }, /FAST_READS/],
+    [{ FAST_READS_MAX_URLS: '0' }, /FAST_READS_MAX_URLS/],
   ])('names the variable in the error for %j', (env, name) => {
     expect(() => loadConfig(env)).toThrow(name);
   });
