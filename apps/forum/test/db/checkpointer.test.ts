@@ -11,14 +11,20 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
+/** A fresh database whose main connection never checkpoints, so only the worker does. */
+function openDb() {
+  const dir = mkdtempSync(join(tmpdir(), 'forum-ckpt-'));
+  dirs.push(dir);
+  const path = join(dir, 'forum.db');
+  const repos = openRepositories(path);
+  repos.db.pragma('wal_autocheckpoint = 0');
+  const insert = repos.db.prepare('INSERT INTO users (username, password_hash, created_at) VALUES (?, ?, ?)');
+  return { path, repos, insert };
+}
+
 describe('Checkpointer', () => {
   it('checkpoints the WAL from its worker while the main connection never does', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'forum-ckpt-'));
-    dirs.push(dir);
-    const path = join(dir, 'forum.db');
-    const repos = openRepositories(path);
-    repos.db.pragma('wal_autocheckpoint = 0'); // only the worker checkpoints here
-    const insert = repos.db.prepare('INSERT INTO users (username, password_hash, created_at) VALUES (?, ?, ?)');
+    const { path, repos, insert } = openDb();
     for (let i = 0; i < 2_000; i++) insert.run(`user-${i}`, 'x', i);
     const wal = `${path}-wal`;
     expect(existsSync(wal) && statSync(wal).size).toBeGreaterThan(100_000);
@@ -34,12 +40,7 @@ describe('Checkpointer', () => {
   });
 
   it('past restartBytes, keeps the WAL file bounded under a write load that never pauses', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'forum-ckpt-'));
-    dirs.push(dir);
-    const path = join(dir, 'forum.db');
-    const repos = openRepositories(path);
-    repos.db.pragma('wal_autocheckpoint = 0'); // only the worker checkpoints here
-    const insert = repos.db.prepare('INSERT INTO users (username, password_hash, created_at) VALUES (?, ?, ?)');
+    const { path, repos, insert } = openDb();
     const pad = 'x'.repeat(2_000);
     // PASSIVE alone never catches up with commits that keep coming, so SQLite never rewinds the
     // WAL and the file grows with every commit; the RESTART lets the next commit rewind it.
