@@ -127,7 +127,9 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     events.on('post.updated', () => previews.nudge());
   }
 
-  // Remembered anonymous GETs with a fresh cached body are answered before Fastify routes them.
+  // Remembered anonymous GETs with a fresh cached body are answered before Fastify routes them,
+  // so no Fastify hook runs for them: a hook that must see every request (an IP block list, a
+  // rate limit) needs FAST_READS=off or a check in FastReads.serve.
   const fastReads = config.fastReads.enabled
     ? new FastReads({ cache: caches.pages, tracing, metrics, shedder, maxUrls: config.fastReads.maxUrls })
     : null;
