@@ -111,10 +111,23 @@ abstract class Family<S extends { labels: Record<string, string> }> {
   }
 }
 
-/** A monotonically increasing count. */
-export interface CounterSeries {
+/** One labelled value: a counter's or a gauge's series. */
+export interface ValueSeries {
   readonly labels: Record<string, string>;
   value: number;
+}
+
+/** A monotonically increasing count. */
+export type CounterSeries = ValueSeries;
+
+/** What counters and gauges share: one number per series, exported as is. */
+abstract class ValueFamily extends Family<ValueSeries> {
+  protected create(labels: Record<string, string>): ValueSeries {
+    return { labels, value: 0 };
+  }
+  protected samples(s: ValueSeries, out: SampleValue[]): void {
+    out.push({ value: s.value, labels: s.labels });
+  }
 }
 
 /**
@@ -130,14 +143,8 @@ export interface CounterSeries {
  * if (s) s.value += 1;
  * ```
  */
-export class CounterFamily extends Family<CounterSeries> {
+export class CounterFamily extends ValueFamily {
   readonly type = 'counter' as const;
-  protected create(labels: Record<string, string>): CounterSeries {
-    return { labels, value: 0 };
-  }
-  protected samples(s: CounterSeries, out: SampleValue[]): void {
-    out.push({ value: s.value, labels: s.labels });
-  }
   /** Adds `by` (default 1) to the series for these label values; dropped when full. */
   inc(values: readonly string[], by = 1): void {
     const s = this.series(...values);
@@ -146,10 +153,7 @@ export class CounterFamily extends Family<CounterSeries> {
 }
 
 /** A value that goes up and down. */
-export interface GaugeSeries {
-  readonly labels: Record<string, string>;
-  value: number;
-}
+export type GaugeSeries = ValueSeries;
 
 /**
  * A gauge family. Pass `collect` to refresh values at scrape time.
@@ -161,14 +165,8 @@ export interface GaugeSeries {
  * depth.set([], 3);
  * ```
  */
-export class GaugeFamily extends Family<GaugeSeries> {
+export class GaugeFamily extends ValueFamily {
   readonly type = 'gauge' as const;
-  protected create(labels: Record<string, string>): GaugeSeries {
-    return { labels, value: 0 };
-  }
-  protected samples(s: GaugeSeries, out: SampleValue[]): void {
-    out.push({ value: s.value, labels: s.labels });
-  }
   /** Sets the series for these label values; dropped when full. */
   set(values: readonly string[], value: number): void {
     const s = this.series(...values);
