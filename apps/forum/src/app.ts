@@ -59,7 +59,7 @@ export interface BuildOptions {
 
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
   const scope = new Scope({ name: 'forum' });
-  const repos = openRepositories(config.databasePath);
+  const repos = openRepositories(config.databasePath, { busyTimeoutMs: config.dbBusyTimeoutMs });
   scope.add(() => repos.close());
   if (config.databasePath !== ':memory:') {
     // WAL checkpoints (a copy and an fsync) run in a worker, never on the event loop.

@@ -14,6 +14,8 @@ export interface Config {
   host: string;
   /** SQLite file. Env `DATABASE_PATH`. Default `apps/forum/data/forum.db`. */
   databasePath: string;
+  /** How long a write waits for a SQLite lock held by another connection, ms; past it the request gets a 503. Env `DB_BUSY_TIMEOUT_MS`. Default 5,000. */
+  dbBusyTimeoutMs: number;
   /** pino level. Env `LOG_LEVEL`. Default `'info'` (`'warn'` when `NODE_ENV=production`). */
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Session lifetime in ms. Env `SESSION_TTL_MS`. Default 7 days. */
@@ -123,6 +125,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     port: int(env, 'PORT', 3000, 0, 65535),
     host: env.HOST || '127.0.0.1',
     databasePath: env.DATABASE_PATH ? resolve(env.DATABASE_PATH) : join(APP_DIR, 'data', 'forum.db'),
+    dbBusyTimeoutMs: int(env, 'DB_BUSY_TIMEOUT_MS', 5_000, 0, 60_000),
     logLevel: oneOf(env, 'LOG_LEVEL', LEVELS, production ? 'warn' : 'info'),
     sessionTtlMs: int(env, 'SESSION_TTL_MS', 7 * 86_400_000, 60_000, 365 * 86_400_000),
     sessionSweepMs: int(env, 'SESSION_SWEEP_MS', 600_000, 1_000, 86_400_000),

@@ -6,6 +6,8 @@ describe('config', () => {
     const c = loadConfig({});
     expect(c).toMatchObject({ port: 3000, seedOnEmpty: 'small', logLevel: 'info', threadMaxDepth: 5, threadMaxRows: 1000 });
     expect(c.databasePath).toMatch(/apps\/forum\/data\/forum\.db$/);
+    expect(c.dbBusyTimeoutMs).toBe(5_000);
+    expect(loadConfig({ DB_BUSY_TIMEOUT_MS: '250' }).dbBusyTimeoutMs).toBe(250);
   });
 
   it('answers cached public reads before routing unless FAST_READS=off', () => {
@@ -25,6 +27,7 @@ describe('config', () => {
     [{ BODY_LIMIT: '-1' }, /BODY_LIMIT/],
     [{ FAST_READS: 'yes' }, /FAST_READS/],
     [{ FAST_READS_MAX_URLS: '0' }, /FAST_READS_MAX_URLS/],
+    [{ DB_BUSY_TIMEOUT_MS: '-5' }, /DB_BUSY_TIMEOUT_MS/],
   ])('names the variable in the error for %j', (env, name) => {
     expect(() => loadConfig(env)).toThrow(name);
   });

@@ -17,7 +17,16 @@ export interface PreparedInfo {
  * Opens the database with the settings the service relies on and a registry of every
  * statement prepared through {@link Statements}, so a test can EXPLAIN each one.
  */
-export function openDatabase(path: string): Db {
+export interface OpenOptions {
+  /** How long a write waits for a lock another connection holds, ms. Default 5,000. */
+  busyTimeoutMs?: number;
+}
+
+export function openDatabase(path: string, options: OpenOptions = {}): Db {
+  const busyTimeoutMs = options.busyTimeoutMs ?? 5_000;
+  if (!Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0) {
+    throw new TypeError(`openDatabase: busyTimeoutMs must be a non-negative integer, got ${String(busyTimeoutMs)}`);
+  }
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path);
   // WAL lets readers run while a write commits; NORMAL is durable across process crashes in WAL
@@ -25,7 +34,7 @@ export function openDatabase(path: string): Db {
   // (the seed CLI, a migration) wait instead of failing with SQLITE_BUSY.
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
-  db.pragma('busy_timeout = 5000');
+  db.pragma(`busy_timeout = ${busyTimeoutMs}`);
   db.pragma('foreign_keys = ON');
   db.pragma('temp_store = MEMORY');
   // 32 MiB page cache: the hot pages of a large forum fit, and RSS stays under 300 MB with the

@@ -1,4 +1,4 @@
-import { type Db, openDatabase, Statements } from './connection.ts';
+import { type Db, type OpenOptions, openDatabase, Statements } from './connection.ts';
 import { migrate } from './migrate.ts';
 import { createForumsRepository } from './repositories/forums.ts';
 import { createPostsRepository } from './repositories/posts.ts';
@@ -9,9 +9,19 @@ import { createTopicsRepository } from './repositories/topics.ts';
 import { createUsersRepository } from './repositories/users.ts';
 import { createWikiRepository } from './repositories/wiki.ts';
 
+/** How often {@link openRepositories}' `transaction` retries a BEGIN that SQLite refused at once. */
+export const BEGIN_RETRIES = 3;
+
+/** Whether `err` is SQLite's SQLITE_BUSY (or one of its extended codes). */
+export function isBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('SQLITE_BUSY');
+}
+
 /** The database with every repository, each statement prepared once. */
-export function openRepositories(path: string) {
-  const db = openDatabase(path);
+export function openRepositories(path: string, options: OpenOptions = {}) {
+  const db = openDatabase(path, options);
+  const busyTimeoutMs = options.busyTimeoutMs ?? 5_000;
   migrate(db);
   const statements = new Statements(db);
   const repos = {
@@ -25,9 +35,28 @@ export function openRepositories(path: string) {
     previews: createPreviewsRepository(statements),
     wiki: createWikiRepository(statements),
     search: createSearchRepository(statements),
-    /** Runs `fn` in one IMMEDIATE transaction (takes the write lock up front, so no upgrade deadlock). */
+    /**
+     * Runs `fn` in one IMMEDIATE transaction (takes the write lock up front, so no upgrade
+     * deadlock). SQLite can answer the BEGIN with SQLITE_BUSY at once, without waiting out
+     * busy_timeout (seen twice under the forum bench while the checkpoint worker ran); nothing
+     * has run then, so the BEGIN is retried, at most {@link BEGIN_RETRIES} times. A BUSY that
+     * did wait, or one raised inside `fn`, is thrown (the routes answer it with a 503).
+     */
     transaction<T>(fn: () => T): T {
-      return db.transaction(fn).immediate();
+      let began = false;
+      const tx = db.transaction(() => {
+        began = true;
+        return fn();
+      });
+      for (let attempt = 0; ; attempt++) {
+        const start = performance.now();
+        try {
+          return tx.immediate();
+        } catch (err) {
+          const waited = performance.now() - start >= Math.min(busyTimeoutMs, 100);
+          if (began || !isBusy(err) || waited || attempt >= BEGIN_RETRIES) throw err;
+        }
+      }
     },
     isEmpty(): boolean {
       return db.prepare('SELECT NOT EXISTS (SELECT 1 FROM forums)').pluck().get() === 1;

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { HttpError } from './errors.ts';
+import { isBusy } from '../db/index.ts';
+import { HttpError, serviceUnavailable } from './errors.ts';
 
 interface ValidationIssue {
   keyword: string;
@@ -18,8 +19,9 @@ function fieldOf(issue: ValidationIssue, context: string): string {
 
 /**
  * One error shape for every failure: `{ error, message, field? }`. Schema and parse errors are
- * 400s naming the field; known errors keep their status; anything unexpected is a 500 that is
- * logged with its stack and answered with no detail.
+ * 400s naming the field; known errors keep their status; a SQLite lock that outlasted
+ * busy_timeout is a 503 with Retry-After (nothing was written); anything unexpected is a 500
+ * that is logged with its stack and answered with no detail.
  */
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | HttpError, request, reply) => {
@@ -46,6 +48,16 @@ export function installErrorHandling(app: FastifyInstance): void {
         .send({ error: 'unsupported_media_type', message: 'send JSON (content-type: application/json)', field: 'body' });
     if (status === 400) return reply.code(400).send({ error: 'bad_request', message: 'request body is not valid JSON', field: 'body' });
     if (status < 500) return reply.code(status).send({ error: 'bad_request', message: e.message });
+    if (isBusy(err)) {
+      // Another connection held the write lock past busy_timeout: the write did not happen
+      // (its transaction rolled back), so the client may safely retry it.
+      request.log.warn({ err }, 'database busy');
+      const busy = serviceUnavailable('the database is busy; retry shortly');
+      return reply
+        .code(503)
+        .headers(busy.headers ?? {})
+        .send(busy.toJSON());
+    }
     request.log.error({ err }, 'unhandled error');
     return reply.code(500).send({ error: 'internal', message: 'internal error' });
   });
