@@ -63,7 +63,8 @@ export interface Config {
   metricsToken: string | undefined;
   /**
    * The read caches (see services/cache.ts). Env `CACHE_TTL_MS` (default 60,000), `CACHE_GRACE_MS`
-   * (300,000), `SEARCH_CACHE_TTL_MS` (10,000), `CACHE_MAX_ENTRIES` (20,000), `CACHE_MAX_BYTES`
+   * (300,000), `SEARCH_CACHE_TTL_MS` (10,000), `LIST_REFRESH_MS` (250: a reply's bump of its
+   * forum's topic list reaches other readers within this; 0 at once), `CACHE_MAX_ENTRIES` (20,000), `CACHE_MAX_BYTES`
    * (32 MiB), `CACHE_L2_TIMEOUT_MS` (150). With `REDIS_URL` the caches add Redis as L2 and
    * invalidate across instances.
    */
@@ -157,6 +158,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       ttlMs: int(env, 'CACHE_TTL_MS', 60_000, 1, 86_400_000),
       graceMs: int(env, 'CACHE_GRACE_MS', 300_000, 0, 86_400_000),
       searchTtlMs: int(env, 'SEARCH_CACHE_TTL_MS', 10_000, 1, 3_600_000),
+      listRefreshMs: int(env, 'LIST_REFRESH_MS', 250, 0, 60_000),
       maxEntries: int(env, 'CACHE_MAX_ENTRIES', 20_000, 1, 10_000_000),
       maxBytes: int(env, 'CACHE_MAX_BYTES', 32 * 1024 * 1024, 1024, 16 * 1024 * 1024 * 1024),
       l2TimeoutMs: int(env, 'CACHE_L2_TIMEOUT_MS', 150, 1, 60_000),

@@ -43,14 +43,18 @@ export function forumRoutes(services: Services): FastifyPluginAsync {
         const { limit, cursor } = request.query;
         const forumId = request.params.id;
         const c = decodeCursor(cursor, 'nn') as [number, number] | null;
-        return sendCached(
-          services.caches.pages,
-          request,
-          reply,
-          `topics:${forumId}:${limit}:${cursor ?? ''}`,
-          () => page(services.forum.listTopics(forumId, c && { updatedAt: c[0], id: c[1] }, limit), limit, (t) => [t.updatedAt, t.id]),
-          { tags: [tags.forum(forumId)] },
-        );
+        const run = () =>
+          page(services.forum.listTopics(forumId, c && { updatedAt: c[0], id: c[1] }, limit), limit, (t) => [t.updatedAt, t.id]);
+        // A reply bumps its forum's cached list within listRefreshMs (see services/cache.ts); its
+        // writer reads past the cache for that long, so they see their reply's bump at once.
+        const caches = services.caches;
+        if (request.token && caches.listRefreshMs > 0) {
+          const user = services.auth.authenticate(request.token);
+          if (user && caches.wroteWithin(user.id, caches.listRefreshMs)) return run();
+        }
+        return sendCached(caches.pages, request, reply, `topics:${forumId}:${limit}:${cursor ?? ''}`, run, {
+          tags: [tags.forum(forumId)],
+        });
       },
     );
 

@@ -55,7 +55,15 @@ describe('the dashboard in headless Chromium', () => {
         previews: { enabled: false },
         redisUrl: redis.url,
         dashboardToken: TOKEN,
-        cache: { ttlMs: 1_000, graceMs: 60_000, searchTtlMs: 1_000, maxEntries: 10_000, maxBytes: 32 * 1024 * 1024, l2TimeoutMs: 100 },
+        cache: {
+          ttlMs: 1_000,
+          graceMs: 60_000,
+          searchTtlMs: 1_000,
+          listRefreshMs: 250,
+          maxEntries: 10_000,
+          maxBytes: 32 * 1024 * 1024,
+          l2TimeoutMs: 100,
+        },
       },
       { dashboardIntervalMs: 250 },
     );
