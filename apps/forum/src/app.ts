@@ -32,6 +32,7 @@ import type { Services } from './services/index.ts';
 import { hashPassword } from './services/passwords.ts';
 import { PreviewWorker } from './services/previews/worker.ts';
 import { createSearchService } from './services/search.ts';
+import { SearchIndexer } from './services/search-indexer.ts';
 import { createWikiService } from './services/wiki.ts';
 
 declare module 'fastify' {
@@ -105,6 +106,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       { kind: 'optional' },
     );
   }
+  // Bound to the app's logger once it exists (the indexer starts before Fastify does).
+  let logIndexError = (_err: unknown): void => {};
   const auth = createAuthService(repos, { ...config, sessions: caches.sessions });
   scope.add(auth);
   const services: Services = {
@@ -114,6 +117,10 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     forum: createForumService(repos, events, { maxDepth: config.threadMaxDepth, maxRows: config.threadMaxRows }),
     wiki: createWikiService(repos, events),
     search: scope.add(createSearchService(repos, config.databasePath, config.search)),
+    // After repos, so it closes (indexing what is pending) before the database does.
+    searchIndex: scope.add(
+      new SearchIndexer(repos, events, { delayMs: config.search.indexDelayMs ?? 100, onError: (err) => logIndexError(err) }),
+    ),
     caches,
     // Added to the scope after auth and repos, so it closes (1001 to every socket) before them.
     live: scope.add(createLive({ events, auth, repos, config })),
@@ -150,6 +157,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   });
   app.decorate('services', services);
   app.decorate('fastReads', fastReads);
+  logIndexError = (err) => app.log.warn({ err }, 'search indexing failed; retrying');
   if (fastReads) {
     // From the start of close, every request goes through Fastify, which answers 503 and closes.
     app.addHook('preClose', (done) => {

@@ -1,6 +1,7 @@
 import { type Db, type OpenOptions, openDatabase, Statements } from './connection.ts';
 import { migrate } from './migrate.ts';
 import { createForumsRepository } from './repositories/forums.ts';
+import { createPostIndexRepository } from './repositories/post-index.ts';
 import { createPostsRepository } from './repositories/posts.ts';
 import { createPreviewsRepository } from './repositories/previews.ts';
 import { createSearchRepository } from './repositories/search.ts';
@@ -35,6 +36,7 @@ export function openRepositories(path: string, options: OpenOptions = {}) {
     previews: createPreviewsRepository(statements),
     wiki: createWikiRepository(statements),
     search: createSearchRepository(statements),
+    postIndex: createPostIndexRepository(statements),
     /**
      * Runs `fn` in one IMMEDIATE transaction (takes the write lock up front, so no upgrade
      * deadlock). SQLite can answer the BEGIN with SQLITE_BUSY at once, without waiting out

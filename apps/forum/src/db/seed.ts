@@ -1,5 +1,6 @@
 import { seededRandom } from 'keel/testing';
-import type { Db } from './connection.ts';
+import { type Db, Statements } from './connection.ts';
+import { createPostIndexRepository } from './repositories/post-index.ts';
 
 export const SCALES = {
   small: { users: 50, forums: 5, topics: 200, posts: 2_000, pages: 100, revisions: 300 },
@@ -101,6 +102,11 @@ export function seed(
     }
   });
   rows += n.posts;
+  // Posts are indexed for search after they commit (migration 003); seeding indexes them here,
+  // in batches, so a seeded forum is searchable as soon as it starts.
+  const postIndex = createPostIndexRepository(new Statements(db));
+  const indexBatch = db.transaction(() => postIndex.indexPending(50_000));
+  while (indexBatch.immediate() > 0);
   db.prepare('UPDATE forums SET topic_count = (SELECT count(*) FROM topics WHERE forum_id = forums.id)').run();
 
   const insCategory = db.prepare('INSERT INTO categories (id, name) VALUES (?, ?)');

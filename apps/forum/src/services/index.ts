@@ -6,6 +6,7 @@ import type { ForumEventBus } from './events.ts';
 import type { ForumService } from './forum.ts';
 import type { PreviewWorker } from './previews/worker.ts';
 import type { SearchService } from './search.ts';
+import type { SearchIndexer } from './search-indexer.ts';
 import type { WikiService } from './wiki.ts';
 
 /** Everything the routes use, created once in app.ts. */
@@ -16,6 +17,8 @@ export interface Services {
   forum: ForumService;
   wiki: WikiService;
   search: SearchService;
+  /** Indexes new posts for search in batches after they commit. */
+  searchIndex: SearchIndexer;
   /** The read caches (bodies and sessions). */
   caches: ForumCaches;
   /** Live updates: WebSocket rooms and presence (`hub.stats()` for the dashboard). */

@@ -37,12 +37,15 @@ describe('search service', () => {
     }
   });
 
-  it('sees a write committed on the main connection at once', async () => {
+  it('sees an index batch committed on the main connection at once', async () => {
     const service = createSearchService(repos, path, { workers: 1, maxQueue: 16 });
     try {
       expect(await service.search('zyzzyva', 'all', noFilters, null, 10)).toEqual([]);
       const topic = repos.db.prepare('SELECT id FROM topics LIMIT 1').pluck().get() as number;
       repos.posts.insert(topic, null, 1, 'a post about the zyzzyva', Date.now());
+      // Posts are indexed after commit, in batches (services/search-indexer.ts).
+      expect(await service.search('zyzzyva', 'all', noFilters, null, 10)).toEqual([]);
+      expect(repos.transaction(() => repos.postIndex.indexPending(1_000))).toBe(1);
       expect(await service.search('zyzzyva', 'all', noFilters, null, 10)).toHaveLength(1);
     } finally {
       await service.close();

@@ -1,0 +1,94 @@
+import { type Clock, realClock } from 'keel/clock';
+import type { Repositories } from '../db/index.ts';
+import type { ForumEventBus } from './events.ts';
+
+export interface SearchIndexerOptions {
+  /** Longest a new post waits to be indexed, ms: the posts of that window go in one batch. Default 100. */
+  delayMs?: number;
+  /** Posts indexed per transaction at most (a backlog goes in several, one per tick). Default 1,000. */
+  batch?: number;
+  /** Where an indexing failure is reported (it is retried after `delayMs`). Default: ignored. */
+  onError?: (err: unknown) => void;
+  clock?: Clock;
+}
+
+/**
+ * Indexes new posts for search after they commit, in batches (migration 003 says why). A post
+ * is searchable within `delayMs` for everyone, and at once for its writer: the search route
+ * calls {@link SearchIndexer.flush} before a recent writer's uncached search. The mark is
+ * durable, so posts a crash left unindexed are indexed at the next start.
+ */
+export class SearchIndexer implements AsyncDisposable {
+  readonly #repos: Repositories;
+  readonly #events: ForumEventBus;
+  readonly #delayMs: number;
+  readonly #batch: number;
+  readonly #onError: (err: unknown) => void;
+  readonly #clock: Clock;
+  #timer: ReturnType<Clock['setTimeout']> | undefined;
+  #closed = false;
+  readonly #onPost = (): void => this.#schedule(this.#delayMs);
+
+  constructor(repos: Repositories, events: ForumEventBus, options: SearchIndexerOptions = {}) {
+    const delayMs = options.delayMs ?? 100;
+    const batch = options.batch ?? 1_000;
+    if (!Number.isInteger(delayMs) || delayMs < 0)
+      throw new TypeError(`SearchIndexer: delayMs must be a non-negative integer, got ${String(delayMs)}`);
+    if (!Number.isInteger(batch) || batch < 1) throw new TypeError(`SearchIndexer: batch must be a positive integer, got ${String(batch)}`);
+    this.#repos = repos;
+    this.#events = events;
+    this.#delayMs = delayMs;
+    this.#batch = batch;
+    this.#onError = options.onError ?? (() => {});
+    this.#clock = options.clock ?? realClock;
+    events.on('post.created', this.#onPost);
+    // Catch up whatever the last process committed and did not index.
+    this.#schedule(0);
+  }
+
+  #schedule(ms: number): void {
+    if (this.#closed || this.#timer !== undefined) return;
+    this.#timer = this.#clock.setTimeout(() => {
+      this.#timer = undefined;
+      this.#tick();
+    }, ms);
+  }
+
+  #tick(): void {
+    try {
+      // A full batch means more may wait: the next one goes on the next tick, not in this one.
+      if (this.#indexOnce() === this.#batch) this.#schedule(0);
+    } catch (err) {
+      this.#onError(err);
+      this.#schedule(this.#delayMs);
+    }
+  }
+
+  #indexOnce(): number {
+    return this.#repos.transaction(() => this.#repos.postIndex.indexPending(this.#batch));
+  }
+
+  /** Indexes every committed post now (synchronously). Throws what SQLite throws (a busy database). */
+  flush(): void {
+    while (this.#indexOnce() === this.#batch);
+  }
+
+  /** Indexes what is pending and stops. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#events.off('post.created', this.#onPost);
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    try {
+      this.flush();
+    } catch (err) {
+      // Not lost: the mark is durable and the next start indexes the rest.
+      this.#onError(err);
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+  }
+}
