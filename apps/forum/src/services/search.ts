@@ -54,8 +54,10 @@ export function createSearchService(
           maxThreads: options.workers,
           idleTimeout: Number.POSITIVE_INFINITY,
           maxQueue: options.maxQueue,
-          // The worker is TypeScript: give it the loader whatever started this process.
-          execArgv: [...process.execArgv.filter((a) => a !== '--import' && a !== 'tsx'), '--import', 'tsx'],
+          // The worker is TypeScript: it needs the loader, and only that. The parent's other
+          // flags are not passed on: a worker refuses V8 flags (--max-semi-space-size=…) with
+          // ERR_WORKER_INVALID_EXEC_ARGV, which failed every search with a 500.
+          execArgv: ['--import', 'tsx'],
         })
       : undefined;
   return {

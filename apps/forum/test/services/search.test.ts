@@ -1,6 +1,8 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openRepositories, type Repositories } from '../../src/db/index.ts';
 import { seed } from '../../src/db/seed.ts';
@@ -50,6 +52,26 @@ describe('search service', () => {
     } finally {
       await service.close();
     }
+  });
+
+  it('starts its worker in a process started with V8 flags (workers refuse them)', () => {
+    const service = join(dirname(fileURLToPath(import.meta.url)), '../../src/services/search.ts');
+    const code = `
+      import { openRepositories } from ${JSON.stringify(join(dirname(service), '../db/index.ts'))};
+      import { createSearchService } from ${JSON.stringify(service)};
+      const repos = openRepositories(${JSON.stringify(path)});
+      const s = createSearchService(repos, ${JSON.stringify(path)}, { workers: 1, maxQueue: 4 });
+      const hits = await s.search('latency', 'all', ${JSON.stringify(noFilters)}, null, 3);
+      await s.close();
+      repos.close();
+      console.log(JSON.stringify({ hits: hits.length }));`;
+    const r = spawnSync(process.execPath, ['--max-semi-space-size=8', '--import', 'tsx', '--input-type=module', '-e', code], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(r.stderr).not.toContain('ERR_WORKER_INVALID_EXEC_ARGV');
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout.trim().split('\n').pop() as string)).toEqual({ hits: 3 });
   });
 
   it('answers 503 past its queue bound instead of queueing without limit', async () => {
