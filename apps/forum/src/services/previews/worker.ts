@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Clock } from 'keel/clock';
 import { Scope } from 'keel/lifecycle';
 import { type Tracing, traceInterceptor } from 'keel/observe';
@@ -79,6 +80,9 @@ export class PreviewWorker implements AsyncDisposable {
       maxRedirects: options.maxRedirects ?? 3,
       allowPrivateHosts: options.allowPrivateHosts ?? false,
     };
+    // A drain runs up to `batch` previews at once, each subscribed to the close signal while it
+    // runs (and unsubscribed after): more than Node's default 10 is expected, not a leak.
+    setMaxListeners(this.#o.batch * 2 + 10, this.#abort.signal);
     const clock = options.clock ? { clock: options.clock } : {};
     const bulkhead = new Bulkhead({ name: 'previews', maxConcurrent: 4, maxQueue: this.#o.batch, ...clock });
     const perHost = new RateLimit({
