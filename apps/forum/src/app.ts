@@ -118,9 +118,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     wiki: createWikiService(repos, events),
     search: scope.add(createSearchService(repos, config.databasePath, config.search)),
     // After repos, so it closes (indexing what is pending) before the database does.
-    searchIndex: scope.add(
-      new SearchIndexer(repos, events, { delayMs: config.search.indexDelayMs ?? 100, onError: (err) => logIndexError(err) }),
-    ),
+    searchIndex: scope.add(new SearchIndexer(repos, events, { delayMs: config.search.indexDelayMs, onError: (err) => logIndexError(err) })),
     caches,
     // Added to the scope after auth and repos, so it closes (1001 to every socket) before them.
     live: scope.add(createLive({ events, auth, repos, config })),

@@ -70,7 +70,7 @@ export interface Config {
    */
   cache: Omit<CacheConfig, 'redisUrl'>;
   /** Search workers. Env `SEARCH_WORKERS` (threads ranking FTS queries off the event loop; default 1; 0 runs them on the main thread), `SEARCH_MAX_QUEUE` (default 256: beyond it, 503) and `SEARCH_INDEX_DELAY_MS` (default 100: a new post is searchable within it, at once for its writer). */
-  search: SearchOptions;
+  search: SearchOptions & { indexDelayMs: number };
   /** Graceful shutdown; see `GracefulShutdown` in keel/lifecycle. */
   shutdown: {
     /** Not-ready but still serving for this long after SIGTERM, so load balancers notice. Env `SHUTDOWN_DELAY_MS`. Default 5,000 in production, 0 otherwise. */

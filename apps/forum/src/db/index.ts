@@ -22,7 +22,7 @@ export function isBusy(err: unknown): boolean {
 /** The database with every repository, each statement prepared once. */
 export function openRepositories(path: string, options: OpenOptions = {}) {
   const db = openDatabase(path, options);
-  const busyTimeoutMs = options.busyTimeoutMs ?? 5_000;
+  const busyTimeoutMs = db.pragma('busy_timeout', { simple: true }) as number;
   migrate(db);
   const statements = new Statements(db);
   const repos = {

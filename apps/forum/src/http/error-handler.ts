@@ -25,10 +25,11 @@ function fieldOf(issue: ValidationIssue, context: string): string {
  */
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | HttpError, request, reply) => {
-    if (err instanceof HttpError) {
-      if (err.headers) reply.headers(err.headers);
-      return reply.code(err.statusCode).send(err.toJSON());
-    }
+    const send = (known: HttpError) => {
+      if (known.headers) reply.headers(known.headers);
+      return reply.code(known.statusCode).send(known.toJSON());
+    };
+    if (err instanceof HttpError) return send(err);
     const e = err as FastifyError & { validation?: ValidationIssue[]; validationContext?: string };
     if (e.validation && e.validation.length > 0) {
       const issue = e.validation[0] as ValidationIssue;
@@ -52,11 +53,7 @@ export function installErrorHandling(app: FastifyInstance): void {
       // Another connection held the write lock past busy_timeout: the write did not happen
       // (its transaction rolled back), so the client may safely retry it.
       request.log.warn({ err }, 'database busy');
-      const busy = serviceUnavailable('the database is busy; retry shortly');
-      return reply
-        .code(503)
-        .headers(busy.headers ?? {})
-        .send(busy.toJSON());
+      return send(serviceUnavailable('the database is busy; retry shortly'));
     }
     request.log.error({ err }, 'unhandled error');
     return reply.code(500).send({ error: 'internal', message: 'internal error' });

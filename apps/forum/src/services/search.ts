@@ -30,19 +30,13 @@ export interface SearchOptions {
   workers: number;
   /** Queries waiting for a worker at most; the next one gets 503. Default 256. */
   maxQueue: number;
-  /** Longest a new post waits to be indexed, ms (see search-indexer.ts). Default 100. */
-  indexDelayMs?: number;
 }
 
 /**
  * Search. Queries are validated and snippets rendered here; ranking runs in worker threads on
  * their own read-only connections (piscina), so a slow query never blocks the event loop.
  */
-export function createSearchService(
-  repos: Repositories,
-  path: string,
-  options: SearchOptions = { workers: 1, maxQueue: 256, indexDelayMs: 100 },
-) {
+export function createSearchService(repos: Repositories, path: string, options: SearchOptions = { workers: 1, maxQueue: 256 }) {
   const pool =
     options.workers > 0 && path !== ':memory:'
       ? new Piscina<SearchTask, SearchHit[]>({
