@@ -1,7 +1,8 @@
 /**
- * `npm run bench -- load [--duration 10] [--connections 50]`: keel load, autocannon and wrk
- * drive the same bare node:http hello-world server in the closed model, one after another
- * in one run. The server is pinned to core 1 and each generator to core 0 (when taskset
+ * `npm run bench -- load [--duration 10] [--connections 50] [--rounds 3]`: keel load,
+ * autocannon and wrk drive the same bare node:http hello-world server in the closed model,
+ * one after another in one run, for `rounds` rounds in rotating order; each reports its
+ * median round. The server is pinned to core 1 and each generator to core 0 (when taskset
  * exists), so each generator has one core. Prints
  * `{"bench":"load","keel_rps":…,"autocannon_rps":…,"wrk_rps":…,…ratios}`.
  */
@@ -9,13 +10,27 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { report } from './lib/measure.ts';
+import { median, report } from './lib/measure.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
-const { values } = parseArgs({ options: { duration: { type: 'string', default: '10' }, connections: { type: 'string', default: '50' } } });
+const { values } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '50' },
+    rounds: { type: 'string', default: '3' },
+  },
+});
 const seconds = Number(values.duration);
 const connections = Number(values.connections);
+const rounds = Number(values.rounds);
+for (const [name, v] of [
+  ['duration', seconds],
+  ['connections', connections],
+  ['rounds', rounds],
+] as const) {
+  if (!Number.isInteger(v) || v < 1) throw new TypeError(`--${name} must be a positive integer, got ${values[name]}`);
+}
 
 const has = (bin: string): boolean => spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0;
 const taskset = has('taskset');
@@ -49,42 +64,74 @@ function run(cmd: string, args: string[]): { out: string; cpu: number } {
   return { out: r.stdout, cpu };
 }
 
+type Gen = 'keel' | 'autocannon' | 'wrk';
+interface Sample {
+  rps: number;
+  perCpu: number;
+}
+
+/** One timed run of one generator against `url`. */
+function drive(gen: Gen, url: string): Sample {
+  if (gen === 'keel') {
+    const args = ['load', url, '-c', String(connections), '-d', `${seconds}s`, '--json', '-q'];
+    const r = run(process.execPath, [join(root, 'packages/keel/bin/keel.mjs'), ...args]);
+    const j = JSON.parse(r.out) as { rps: number; completed: number };
+    // keel's CPU includes its tsx start-up.
+    return { rps: j.rps, perCpu: r.cpu ? j.completed / r.cpu : 0 };
+  }
+  if (gen === 'autocannon') {
+    const r = run(join(root, 'node_modules/.bin/autocannon'), ['-c', String(connections), '-d', String(seconds), '--json', url]);
+    const j = JSON.parse(r.out) as { requests: { total: number }; duration: number };
+    return { rps: j.requests.total / j.duration, perCpu: r.cpu ? j.requests.total / r.cpu : 0 };
+  }
+  const r = run('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, url]);
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(r.out)?.[1] ?? 0);
+  return { rps, perCpu: r.cpu ? (rps * seconds) / r.cpu : 0 };
+}
+
+const gens: Gen[] = has('wrk') ? ['keel', 'autocannon', 'wrk'] : ['keel', 'autocannon'];
+const samples = new Map<Gen, Sample[]>(gens.map((g) => [g, []]));
 const { child, url } = await startServer();
 try {
   // Warm the server's JIT so the first generator is not penalised.
   if (has('wrk')) run('wrk', ['-t1', `-c${connections}`, '-d1s', url]);
-
-  const keelArgs = ['load', url, '-c', String(connections), '-d', `${seconds}s`, '--json', '-q'];
-  const k = run(process.execPath, [join(root, 'packages/keel/bin/keel.mjs'), ...keelArgs]);
-  const keel = JSON.parse(k.out) as { rps: number; completed: number };
-
-  const acArgs = ['-c', String(connections), '-d', String(seconds), '--json', url];
-  const a = run(join(root, 'node_modules/.bin/autocannon'), acArgs);
-  const ac = JSON.parse(a.out) as { requests: { total: number }; duration: number };
-  const autocannonRps = ac.requests.total / ac.duration;
-
-  let wrkRps = 0;
-  let wrkPerCpu = 0;
-  if (has('wrk')) {
-    const w = run('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, url]);
-    wrkRps = Number(/Requests\/sec:\s+([\d.]+)/.exec(w.out)?.[1] ?? 0);
-    wrkPerCpu = w.cpu ? (wrkRps * seconds) / w.cpu : 0;
+  // The server is the bottleneck, and its rate drifts by ±10% over a minute on this machine
+  // (one keel/autocannon pair measured 0.91x, 1.06x and 1.04x back to back). So each round
+  // rotates the order, and each generator reports its median round.
+  for (let round = 0; round < rounds; round++) {
+    for (let k = 0; k < gens.length; k++) {
+      const gen = gens[(round + k) % gens.length]!;
+      samples.get(gen)!.push(drive(gen, url));
+    }
   }
-
+  const rps = (g: Gen): number => (samples.has(g) ? median(samples.get(g)!.map((s) => s.rps)) : 0);
+  const perCpu = (g: Gen): number => (samples.has(g) ? median(samples.get(g)!.map((s) => s.perCpu)) : 0);
+  const ratio = (a: number, b: number): number => (b ? Math.round((a / b) * 100) / 100 : 0);
+  const keelRps = rps('keel');
+  const autocannonRps = rps('autocannon');
+  const wrkRps = rps('wrk');
   report(
     'load',
     {
-      keel_rps: keel.rps,
+      keel_rps: keelRps,
       autocannon_rps: autocannonRps,
       wrk_rps: wrkRps,
-      keel_vs_autocannon: Math.round((keel.rps / autocannonRps) * 100) / 100,
-      keel_vs_wrk: wrkRps ? Math.round((keel.rps / wrkRps) * 100) / 100 : 0,
-      // Requests per CPU-second of the generator (keel's includes its tsx start-up).
-      keel_req_per_cpu_s: k.cpu ? keel.completed / k.cpu : 0,
-      autocannon_req_per_cpu_s: a.cpu ? ac.requests.total / a.cpu : 0,
-      wrk_req_per_cpu_s: wrkPerCpu,
+      keel_vs_autocannon: ratio(keelRps, autocannonRps),
+      keel_vs_wrk: ratio(keelRps, wrkRps),
+      keel_req_per_cpu_s: perCpu('keel'),
+      autocannon_req_per_cpu_s: perCpu('autocannon'),
+      wrk_req_per_cpu_s: perCpu('wrk'),
+      keel_rounds: samples
+        .get('keel')!
+        .map((s) => Math.round(s.rps))
+        .join('/'),
+      autocannon_rounds: samples
+        .get('autocannon')!
+        .map((s) => Math.round(s.rps))
+        .join('/'),
+      wrk_rounds: (samples.get('wrk') ?? []).map((s) => Math.round(s.rps)).join('/'),
     },
-    { seconds, connections, pinned: taskset },
+    { seconds, connections, rounds, pinned: taskset },
   );
 } finally {
   child.kill();
