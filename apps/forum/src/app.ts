@@ -62,11 +62,13 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const scope = new Scope({ name: 'forum' });
   const repos = openRepositories(config.databasePath, { busyTimeoutMs: config.dbBusyTimeoutMs });
   scope.add(() => repos.close());
+  let checkpointer: Checkpointer | undefined;
   if (config.databasePath !== ':memory:') {
     // WAL checkpoints (a copy and an fsync) run in a worker, never on the event loop.
     repos.db.pragma('wal_autocheckpoint = 16384');
-    scope.add(new Checkpointer(config.databasePath));
+    checkpointer = scope.add(new Checkpointer(config.databasePath));
   }
+  const writable = (): Promise<void> | undefined => checkpointer?.writable();
   if (config.seedOnEmpty !== 'none' && repos.isEmpty()) {
     seed(repos.db, config.seedOnEmpty, await hashPassword(DEMO_PASSWORD));
   }
@@ -118,10 +120,13 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     wiki: createWikiService(repos, events),
     search: scope.add(createSearchService(repos, config.databasePath, config.search)),
     // After repos, so it closes (indexing what is pending) before the database does.
-    searchIndex: scope.add(new SearchIndexer(repos, events, { delayMs: config.search.indexDelayMs, onError: (err) => logIndexError(err) })),
+    searchIndex: scope.add(
+      new SearchIndexer(repos, events, { delayMs: config.search.indexDelayMs, writable, onError: (err) => logIndexError(err) }),
+    ),
     caches,
     // Added to the scope after auth and repos, so it closes (1001 to every socket) before them.
     live: scope.add(createLive({ events, auth, repos, config })),
+    ...(checkpointer ? { checkpointer } : {}),
   };
   scope.setInterval(() => services.auth.sweepExpired(), config.sessionSweepMs);
   if (config.previews.enabled) {
@@ -169,6 +174,16 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     request.token = bearerToken(request);
     done();
   });
+  // A request that writes waits out a checkpoint's pause in writes (a few ms, bounded by the
+  // Checkpointer's pauseMaxMs) instead of blocking the event loop on SQLite's write lock.
+  // Reads never wait.
+  if (checkpointer) {
+    app.addHook('preHandler', (request, _reply, done) => {
+      const paused = request.method === 'GET' || request.method === 'HEAD' ? undefined : writable();
+      if (paused === undefined) done();
+      else void paused.then(() => done());
+    });
+  }
   installValidation(app);
   installErrorHandling(app);
   // A write's reply waits for its cache invalidations to reach Redis (each wait bounded by the L2

@@ -2,6 +2,11 @@
  * Owns the checkpoint worker (see checkpoint-worker.mjs): starts it, and on close stops its
  * timer, closes its connection and waits for the thread to end. The main connection keeps a
  * large auto-checkpoint as a safety net, so the WAL stays bounded even if the worker dies.
+ *
+ * Past `restartBytes` the worker asks for a short pause in writes, so one checkpoint can copy
+ * the whole WAL and the next commit rewinds it. Writers that can wait (the HTTP routes that
+ * write, the search indexer) await {@link Checkpointer.writable} first; reads never wait, and
+ * nothing on the event loop ever blocks on the worker's locks.
  */
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
@@ -13,32 +18,111 @@ export interface CheckpointerOptions {
   restartBytes?: number;
   /** WAL size past which a TRUNCATE checkpoint resets it to zero bytes, bytes. Default 64 MiB. */
   truncateBytes?: number;
+  /** Longest a pause holds writes back, ms. Default 50 (a pause is the copy of the last few ms of commits and an fsync). */
+  pauseMaxMs?: number;
+  /** Pauses in a row that may fail to catch up (a writer ignored them) before a RESTART, which blocks writers, is used instead. Default 3. */
+  maxFailedPauses?: number;
   /** Where a checkpoint failure is reported. Default: ignored. */
   onError?: (message: string) => void;
 }
 
+/** What the write pauses did since start. */
+export interface CheckpointerStats {
+  /** Pauses granted. */
+  pauses: number;
+  /** Pauses whose checkpoint copied the whole WAL (so the next commit rewound it). */
+  caughtUp: number;
+  /** Pauses ended by `pauseMaxMs` before the worker finished. */
+  timedOut: number;
+  /** Longest pause, ms. */
+  maxPauseMs: number;
+  /** All pauses together, ms. */
+  pausedMs: number;
+}
+
+function nonNegative(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new TypeError(`Checkpointer: ${name} must be a finite number >= 0, got ${String(value)}`);
+  }
+  return value;
+}
+
 export class Checkpointer implements AsyncDisposable {
   readonly #worker: Worker;
+  readonly #pauseMaxMs: number;
   #closed: Promise<void> | undefined;
+  /** The current pause: writers await `promise`; undefined while writes may go ahead. */
+  #pause: { promise: Promise<void>; resolve: () => void; timer: NodeJS.Timeout; startedAt: number } | undefined;
+  readonly #stats: CheckpointerStats = { pauses: 0, caughtUp: 0, timedOut: 0, maxPauseMs: 0, pausedMs: 0 };
 
   constructor(path: string, options: CheckpointerOptions = {}) {
+    const maxFailedPauses = nonNegative('maxFailedPauses', options.maxFailedPauses, 3);
+    if (!Number.isInteger(maxFailedPauses)) throw new TypeError(`Checkpointer: maxFailedPauses must be an integer, got ${maxFailedPauses}`);
+    const intervalMs = nonNegative('intervalMs', options.intervalMs, 100);
+    this.#pauseMaxMs = nonNegative('pauseMaxMs', options.pauseMaxMs, 50);
     this.#worker = new Worker(new URL('./checkpoint-worker.mjs', import.meta.url), {
       workerData: {
         path,
-        intervalMs: options.intervalMs ?? 100,
-        restartBytes: options.restartBytes ?? 4 * 1024 * 1024,
-        truncateBytes: options.truncateBytes ?? 64 * 1024 * 1024,
+        intervalMs: Math.max(1, intervalMs),
+        restartBytes: nonNegative('restartBytes', options.restartBytes, 4 * 1024 * 1024),
+        truncateBytes: nonNegative('truncateBytes', options.truncateBytes, 64 * 1024 * 1024),
+        maxFailedPauses,
       },
     });
     this.#worker.unref();
     const onError = options.onError;
-    this.#worker.on('message', (m: { error?: string }) => {
+    this.#worker.on('message', (m: { error?: string; pause?: boolean; resume?: boolean; complete?: boolean }) => {
       if (m.error) onError?.(m.error);
+      else if (m.pause) this.#startPause();
+      else if (m.resume) this.#endPause(m.complete === true);
     });
     this.#worker.on('error', (err) => onError?.(err.message));
   }
 
+  /**
+   * Undefined while writes may go ahead (the common case: no promise is made); during a pause,
+   * a promise that settles when it ends, at most `pauseMaxMs` later. Never rejects.
+   */
+  writable(): Promise<void> | undefined {
+    return this.#pause?.promise;
+  }
+
+  stats(): CheckpointerStats {
+    return { ...this.#stats };
+  }
+
+  #startPause(): void {
+    if (this.#closed !== undefined || this.#pause !== undefined) return;
+    let resolve!: () => void;
+    const promise = new Promise<void>((r) => {
+      resolve = r;
+    });
+    const timer = setTimeout(() => {
+      this.#stats.timedOut++;
+      this.#endPause(false);
+    }, this.#pauseMaxMs);
+    this.#pause = { promise, resolve, timer, startedAt: performance.now() };
+    this.#stats.pauses++;
+    // Writes are synchronous on this thread, so none is open now: the worker may copy.
+    this.#worker.postMessage('paused');
+  }
+
+  #endPause(caughtUp: boolean): void {
+    const p = this.#pause;
+    if (p === undefined) return;
+    this.#pause = undefined;
+    clearTimeout(p.timer);
+    const ms = performance.now() - p.startedAt;
+    this.#stats.pausedMs += ms;
+    if (ms > this.#stats.maxPauseMs) this.#stats.maxPauseMs = ms;
+    if (caughtUp) this.#stats.caughtUp++;
+    p.resolve();
+  }
+
   close(): Promise<void> {
+    // No writer may wait on a pause that will never end.
+    this.#endPause(false);
     this.#closed ??= (async () => {
       const exited = once(this.#worker, 'exit');
       this.#worker.postMessage('close');

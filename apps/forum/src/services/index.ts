@@ -1,3 +1,4 @@
+import type { Checkpointer } from '../db/checkpointer.ts';
 import type { Repositories } from '../db/index.ts';
 import type { LiveHub } from '../live/hub.ts';
 import type { AuthService } from './auth.ts';
@@ -25,4 +26,6 @@ export interface Services {
   live: LiveHub;
   /** The link-preview worker, when previews are enabled. */
   previews?: PreviewWorker;
+  /** The WAL checkpoint worker (its pauses in writes, `stats()`), for a database file. */
+  checkpointer?: Checkpointer;
 }

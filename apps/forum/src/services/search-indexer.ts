@@ -9,6 +9,8 @@ export interface SearchIndexerOptions {
   batch?: number;
   /** Where an indexing failure is reported (it is retried after `delayMs`). Default: ignored. */
   onError?: (err: unknown) => void;
+  /** A promise while writes are paused for a checkpoint (Checkpointer.writable); a batch waits for it. Default: never paused. */
+  writable?: () => Promise<void> | undefined;
   clock?: Clock;
 }
 
@@ -25,6 +27,7 @@ export class SearchIndexer implements AsyncDisposable {
   readonly #batch: number;
   readonly #onError: (err: unknown) => void;
   readonly #clock: Clock;
+  readonly #writable: () => Promise<void> | undefined;
   #timer: ReturnType<Clock['setTimeout']> | undefined;
   #closed = false;
   readonly #onPost = (): void => this.#schedule(this.#delayMs);
@@ -41,6 +44,7 @@ export class SearchIndexer implements AsyncDisposable {
     this.#batch = batch;
     this.#onError = options.onError ?? (() => {});
     this.#clock = options.clock ?? realClock;
+    this.#writable = options.writable ?? (() => undefined);
     events.on('post.created', this.#onPost);
     // Catch up whatever the last process committed and did not index.
     this.#schedule(0);
@@ -55,6 +59,14 @@ export class SearchIndexer implements AsyncDisposable {
   }
 
   #tick(): void {
+    const paused = this.#writable();
+    if (paused !== undefined) {
+      // A checkpoint holds writes back for a few ms: the batch goes right after it.
+      void paused.then(() => {
+        if (!this.#closed) this.#tick();
+      });
+      return;
+    }
     try {
       // A full batch means more may wait: the next one goes on the next tick, not in this one.
       if (this.#indexOnce() === this.#batch) this.#schedule(0);

@@ -39,26 +39,92 @@ describe('Checkpointer', () => {
     }
   });
 
-  it('past restartBytes, keeps the WAL file bounded under a write load that never pauses', async () => {
-    const { path, repos, insert } = openDb();
+  /** Writes ~12 MiB of rows in batches that yield to the worker, awaiting `before` first when it gives a promise. */
+  async function writeLoad(insert: ReturnType<typeof openDb>['insert'], before: () => Promise<void> | undefined) {
     const pad = 'x'.repeat(2_000);
+    // A fixed amount of work, not a fixed time: on a busy machine a 1.5 s loop wrote too little.
+    let n = 0;
+    let waited = 0;
+    while (n * pad.length < 12 * 1024 * 1024) {
+      const paused = before();
+      if (paused !== undefined) {
+        waited++;
+        await paused;
+      }
+      for (let i = 0; i < 20; i++, n++) insert.run(`user-${n}`, pad, n);
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    return { n, written: n * pad.length, waited };
+  }
+
+  it('past restartBytes, pauses writers that honour it so the WAL is rewound, under a load that never stops', async () => {
+    const { path, repos, insert } = openDb();
     // PASSIVE alone never catches up with commits that keep coming, so SQLite never rewinds the
-    // WAL and the file grows with every commit; the RESTART lets the next commit rewind it.
+    // WAL and the file grows with every commit (past 4x the rows' bytes here without a rewind).
     const checkpointer = new Checkpointer(path, { intervalMs: 5, restartBytes: 0, truncateBytes: Number.MAX_SAFE_INTEGER });
     try {
-      // A fixed amount of work (12 MiB of rows, in batches that yield to the worker), not a
-      // fixed time: on a busy machine a 1.5 s loop wrote too little for the check to mean much.
-      let n = 0;
-      while (n * pad.length < 12 * 1024 * 1024) {
-        for (let i = 0; i < 20; i++, n++) insert.run(`user-${n}`, pad, n);
-        await new Promise((r) => setTimeout(r, 1));
-      }
-      const written = n * pad.length;
-      // Without the RESTART the file grew past 4x the rows' bytes here (140 MB for 35 MB); with it, 11 MB.
+      const { n, written, waited } = await writeLoad(insert, () => checkpointer.writable());
+      expect(waited).toBeGreaterThan(0);
+      const stats = checkpointer.stats();
+      expect(stats.pauses).toBeGreaterThan(0);
+      expect(stats.caughtUp).toBeGreaterThan(0);
       expect(statSync(`${path}-wal`).size).toBeLessThan(written);
       expect(repos.db.prepare('SELECT count(*) FROM users').pluck().get()).toBe(n);
     } finally {
       await checkpointer.close();
+      repos.close();
+    }
+  });
+
+  it('falls back to a RESTART when writers ignore the pauses, so the WAL stays bounded', async () => {
+    const { path, repos, insert } = openDb();
+    const checkpointer = new Checkpointer(path, {
+      intervalMs: 5,
+      restartBytes: 0,
+      truncateBytes: Number.MAX_SAFE_INTEGER,
+      maxFailedPauses: 0,
+    });
+    try {
+      const { n, written } = await writeLoad(insert, () => undefined);
+      expect(checkpointer.stats().pauses).toBe(0);
+      expect(statSync(`${path}-wal`).size).toBeLessThan(written);
+      expect(repos.db.prepare('SELECT count(*) FROM users').pluck().get()).toBe(n);
+    } finally {
+      await checkpointer.close();
+      repos.close();
+    }
+  });
+
+  it('ends a pause at close, so no writer waits on it', async () => {
+    const { path, repos, insert } = openDb();
+    // Slow checkpoints cannot end the pause first: only close (or pauseMaxMs, set far away) can.
+    const checkpointer = new Checkpointer(path, { intervalMs: 5, restartBytes: 0, pauseMaxMs: 60_000 });
+    try {
+      let paused: Promise<void> | undefined;
+      for (let n = 0; paused === undefined && n < 200_000; n++) {
+        insert.run(`user-${n}`, 'x'.repeat(1_000), n);
+        if (n % 20 === 0) await new Promise((r) => setTimeout(r, 1));
+        paused = checkpointer.writable();
+      }
+      expect(paused).toBeInstanceOf(Promise);
+      const closing = checkpointer.close();
+      await paused;
+      expect(checkpointer.writable()).toBeUndefined();
+      await closing;
+    } finally {
+      await checkpointer.close();
+      repos.close();
+    }
+  });
+
+  it('rejects bad options with a TypeError naming the option', () => {
+    const { path, repos } = openDb();
+    try {
+      expect(() => new Checkpointer(path, { pauseMaxMs: -1 })).toThrow(/pauseMaxMs/);
+      expect(() => new Checkpointer(path, { restartBytes: Number.NaN })).toThrow(/restartBytes/);
+      expect(() => new Checkpointer(path, { maxFailedPauses: 1.5 })).toThrow(/maxFailedPauses/);
+      expect(() => new Checkpointer(path, { intervalMs: -5 })).toThrow(TypeError);
+    } finally {
       repos.close();
     }
   });

@@ -35,7 +35,7 @@ const post = (body: string): number => repos.transaction(() => repos.posts.inser
 /** FTS5 checks the index against the posts table; throws when they disagree. */
 const integrity = () => repos.db.prepare("INSERT INTO posts_fts(posts_fts, rank) VALUES ('integrity-check', 1)").run();
 
-function start(options: { delayMs?: number; batch?: number } = {}) {
+function start(options: { delayMs?: number; batch?: number; writable?: () => Promise<void> | undefined } = {}) {
   const clock = new FakeClock();
   const events = new ForumEventBus();
   const errors: unknown[] = [];
@@ -59,6 +59,23 @@ describe('SearchIndexer', () => {
     expect(found('quokka').sort()).toEqual([a, b].sort());
     expect(repos.postIndex.indexedThrough()).toBe(b);
     integrity();
+  });
+
+  it('holds a due batch while writes are paused for a checkpoint, and indexes it when the pause ends', async () => {
+    let pause: { promise: Promise<void>; end: () => void } | undefined;
+    const { clock, created } = start({ writable: () => pause?.promise });
+    let end!: () => void;
+    pause = { promise: new Promise<void>((r) => (end = r)), end: () => end() };
+    const id = post('numbat paused');
+    created(id);
+    clock.advance(100);
+    expect(found('numbat')).toEqual([]);
+    const ended = pause.promise;
+    pause = undefined;
+    end();
+    await ended;
+    await Promise.resolve();
+    expect(found('numbat')).toEqual([id]);
   });
 
   it('catches up a backlog at start, one bounded batch per tick', () => {
