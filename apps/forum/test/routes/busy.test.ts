@@ -76,6 +76,27 @@ describe('repos.transaction', () => {
     }
   });
 
+  it('runs a nested call as a savepoint: its failure undoes only its own writes', () => {
+    const repos = openRepositories(join(t.dir, 'forum.db'));
+    const insert = repos.db.prepare('INSERT INTO users (username, password_hash, created_at) VALUES (?, ?, ?)');
+    const count = (name: string) => repos.db.prepare('SELECT count(*) FROM users WHERE username = ?').pluck().get(name);
+    try {
+      repos.transaction(() => {
+        insert.run('nested-outer', 'x', 1);
+        expect(() =>
+          repos.transaction(() => {
+            insert.run('nested-inner', 'x', 2);
+            throw new Error('inner fails');
+          }),
+        ).toThrow('inner fails');
+      });
+      expect(count('nested-outer')).toBe(1);
+      expect(count('nested-inner')).toBe(0);
+    } finally {
+      repos.close();
+    }
+  });
+
   it('names a bad busyTimeoutMs', () => {
     expect(() => openRepositories(join(t.dir, 'forum.db'), { busyTimeoutMs: -1 })).toThrow(/busyTimeoutMs/);
   });
