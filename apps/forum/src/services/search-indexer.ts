@@ -44,6 +44,8 @@ export class SearchIndexer implements AsyncDisposable {
     this.#batch = batch;
     this.#onError = options.onError ?? (() => {});
     this.#clock = options.clock ?? realClock;
+    if (options.writable !== undefined && typeof options.writable !== 'function')
+      throw new TypeError(`SearchIndexer: writable must be a function, got ${typeof options.writable}`);
     this.#writable = options.writable ?? (() => undefined);
     events.on('post.created', this.#onPost);
     // Catch up whatever the last process committed and did not index.

@@ -141,6 +141,7 @@ describe('SearchIndexer', () => {
     const events = new ForumEventBus();
     expect(() => new SearchIndexer(repos, events, { delayMs: -1 })).toThrow(/delayMs/);
     expect(() => new SearchIndexer(repos, events, { batch: 0 })).toThrow(/batch/);
+    expect(() => new SearchIndexer(repos, events, { writable: 'soon' as never })).toThrow(/writable/);
     expect(events.listenerCount('post.created')).toBe(0);
   });
 });
