@@ -10,6 +10,7 @@
  */
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
+import { intOption } from '../options.ts';
 
 export interface CheckpointerOptions {
   /** Time between PASSIVE checkpoints, ms. Default 100 (each copies what 100 ms of commits wrote). */
@@ -40,14 +41,6 @@ export interface CheckpointerStats {
   pausedMs: number;
 }
 
-function nonNegative(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new TypeError(`Checkpointer: ${name} must be a finite number >= 0, got ${String(value)}`);
-  }
-  return value;
-}
-
 export class Checkpointer implements AsyncDisposable {
   readonly #worker: Worker;
   readonly #pauseMaxMs: number;
@@ -57,16 +50,15 @@ export class Checkpointer implements AsyncDisposable {
   readonly #stats: CheckpointerStats = { pauses: 0, caughtUp: 0, timedOut: 0, maxPauseMs: 0, pausedMs: 0 };
 
   constructor(path: string, options: CheckpointerOptions = {}) {
-    const maxFailedPauses = nonNegative('maxFailedPauses', options.maxFailedPauses, 3);
-    if (!Number.isInteger(maxFailedPauses)) throw new TypeError(`Checkpointer: maxFailedPauses must be an integer, got ${maxFailedPauses}`);
-    const intervalMs = nonNegative('intervalMs', options.intervalMs, 100);
-    this.#pauseMaxMs = nonNegative('pauseMaxMs', options.pauseMaxMs, 50);
+    const maxFailedPauses = intOption('Checkpointer', 'maxFailedPauses', options.maxFailedPauses, 3);
+    const intervalMs = intOption('Checkpointer', 'intervalMs', options.intervalMs, 100);
+    this.#pauseMaxMs = intOption('Checkpointer', 'pauseMaxMs', options.pauseMaxMs, 50);
     this.#worker = new Worker(new URL('./checkpoint-worker.mjs', import.meta.url), {
       workerData: {
         path,
         intervalMs: Math.max(1, intervalMs),
-        restartBytes: nonNegative('restartBytes', options.restartBytes, 4 * 1024 * 1024),
-        truncateBytes: nonNegative('truncateBytes', options.truncateBytes, 64 * 1024 * 1024),
+        restartBytes: intOption('Checkpointer', 'restartBytes', options.restartBytes, 4 * 1024 * 1024),
+        truncateBytes: intOption('Checkpointer', 'truncateBytes', options.truncateBytes, 64 * 1024 * 1024),
         maxFailedPauses,
       },
     });

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { intOption } from '../options.ts';
 import { QueryStats } from './query-stats.ts';
 
 export type Db = Database.Database;
@@ -23,10 +24,7 @@ export interface OpenOptions {
 }
 
 export function openDatabase(path: string, options: OpenOptions = {}): Db {
-  const busyTimeoutMs = options.busyTimeoutMs ?? 5_000;
-  if (!Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0) {
-    throw new TypeError(`openDatabase: busyTimeoutMs must be a non-negative integer, got ${String(busyTimeoutMs)}`);
-  }
+  const busyTimeoutMs = intOption('openDatabase', 'busyTimeoutMs', options.busyTimeoutMs, 5_000);
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path);
   // WAL lets readers run while a write commits; NORMAL is durable across process crashes in WAL

@@ -23,6 +23,7 @@
 
 import { TieredCache } from 'keel/cache';
 import { type Clock, realClock } from 'keel/clock';
+import { intOption } from '../options.ts';
 import type { ForumEventBus, ForumEvents } from './events.ts';
 
 export interface CacheConfig {
@@ -85,9 +86,8 @@ export class ForumCaches implements AsyncDisposable {
   readonly #off: Array<() => void> = [];
 
   constructor(config: CacheConfig, events: ForumEventBus, clock: Clock = realClock) {
-    if (!Number.isInteger(config.listRefreshMs) || config.listRefreshMs < 0) {
-      throw new TypeError(`ForumCaches: listRefreshMs must be a non-negative integer, got ${String(config.listRefreshMs)}`);
-    }
+    // Required (no default): undefined fails the check too.
+    this.listRefreshMs = intOption('ForumCaches', 'listRefreshMs', config.listRefreshMs ?? Number.NaN, 0);
     this.#clock = clock;
     const l2 = config.redisUrl ? { redis: config.redisUrl, timeoutMs: config.l2TimeoutMs } : undefined;
     this.pages = new TieredCache({
@@ -108,9 +108,8 @@ export class ForumCaches implements AsyncDisposable {
       ...(l2 ? { l2 } : {}),
     });
     this.searchTtlMs = config.searchTtlMs;
-    this.listRefreshMs = config.listRefreshMs;
     // Remembered for the longer of the two bypass windows; each check passes its own.
-    this.#writers = new RecentWriters(Math.max(config.searchTtlMs, config.listRefreshMs));
+    this.#writers = new RecentWriters(Math.max(config.searchTtlMs, this.listRefreshMs));
 
     const listen = <K extends keyof ForumEvents>(event: K, fn: (...args: ForumEvents[K]) => void): void => {
       events.on(event, fn as never);
@@ -170,7 +169,7 @@ export class ForumCaches implements AsyncDisposable {
 
   /** Whether `userId` wrote within the search TTL (their searches skip the cache). */
   wroteRecently(userId: number): boolean {
-    return this.#writers.has(userId, this.#clock.now(), this.searchTtlMs);
+    return this.wroteWithin(userId, this.searchTtlMs);
   }
 
   /** Whether `userId` wrote within the last `ms` (at most the longer bypass window). */

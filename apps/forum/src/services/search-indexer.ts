@@ -1,5 +1,6 @@
 import { type Clock, realClock } from 'keel/clock';
 import type { Repositories } from '../db/index.ts';
+import { intOption } from '../options.ts';
 import type { ForumEventBus } from './events.ts';
 
 export interface SearchIndexerOptions {
@@ -33,11 +34,8 @@ export class SearchIndexer implements AsyncDisposable {
   readonly #onPost = (): void => this.#schedule(this.#delayMs);
 
   constructor(repos: Repositories, events: ForumEventBus, options: SearchIndexerOptions = {}) {
-    const delayMs = options.delayMs ?? 100;
-    const batch = options.batch ?? 1_000;
-    if (!Number.isInteger(delayMs) || delayMs < 0)
-      throw new TypeError(`SearchIndexer: delayMs must be a non-negative integer, got ${String(delayMs)}`);
-    if (!Number.isInteger(batch) || batch < 1) throw new TypeError(`SearchIndexer: batch must be a positive integer, got ${String(batch)}`);
+    const delayMs = intOption('SearchIndexer', 'delayMs', options.delayMs, 100);
+    const batch = intOption('SearchIndexer', 'batch', options.batch, 1_000, 1);
     this.#repos = repos;
     this.#events = events;
     this.#delayMs = delayMs;
