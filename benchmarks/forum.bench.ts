@@ -2,9 +2,10 @@
  * End-to-end figures of the forum: `npm run bench -- forum [--quick] [--db path]`.
  *
  * Seeds `large` once (reused from `benchmarks/.out/large.db`), copies it so every run starts
- * from the same data, then starts the forum as a production process (`NODE_ENV=production`)
- * and a bare `node:http` hello-world beside it, both pinned to core 1; `keel load` runs pinned
- * to core 0 (when taskset exists). Scenarios, one after another:
+ * from the same data, then builds the forum (`npm run build`) and starts the bundle as a
+ * production process (`node apps/forum/dist/server.js`, `NODE_ENV=production`) and a bare
+ * `node:http` hello-world beside it, both pinned to core 1; `keel load` runs pinned to core 0
+ * (when taskset exists). Scenarios, one after another:
  * - ceiling: the bare server, closed model, 50 connections
  * - cached read: `GET /api/v1/forums/:id/topics`, closed model, 50 connections
  * - mix: 60% topic lists, 25% topic reads (of the topics the lists show), 10% searches (eight
@@ -125,6 +126,12 @@ function rssPeakMb(pid: number): number {
   return Math.round(kb / 102.4) / 10;
 }
 
+// The forum runs as production runs it: the bundle from `npm run build` (plain Node, no
+// TypeScript loader thread and its second heap in the process).
+const built = spawnSync(process.execPath, [join(root, 'apps/forum/scripts/build.mjs')], { encoding: 'utf8' });
+if (built.status !== 0) throw new Error(`npm run build failed:\n${built.stderr}`);
+const forumServer = join(root, 'apps/forum/dist/server.js');
+
 const forumPort = await freePort();
 const [hcmd, hargs] = pinned(1, process.execPath, ['-e', HELLO]);
 const { child: bare, seen: bareOut } = await startChild(hcmd, hargs, process.env, /port \d+/);
@@ -143,7 +150,7 @@ const forumEnv = (port: number): NodeJS.ProcessEnv => ({
   // The bench's generator is one client address: lift the per-IP login limit it would hit.
   LOGIN_IP_LIMIT: '100000',
 });
-const [fcmd, fargs] = pinned(1, process.execPath, ['--import', 'tsx', join(root, 'apps/forum/src/server.ts')]);
+const [fcmd, fargs] = pinned(1, process.execPath, [forumServer]);
 const { child: forum } = await startChild(fcmd, fargs, forumEnv(forumPort), /Server listening at/);
 const base = `http://127.0.0.1:${forumPort}`;
 
@@ -224,7 +231,7 @@ try {
   // Leaks: a fresh forum process with the inspector on, soaked with WebSocket cycles and then
   // mixed HTTP requests (the issue's full counts unless --quick or --soak-ws/--soak-http).
   const soakPort = await freePort();
-  const [scmd, sargs] = pinned(1, process.execPath, ['--inspect=127.0.0.1:0', '--import', 'tsx', join(root, 'apps/forum/src/server.ts')]);
+  const [scmd, sargs] = pinned(1, process.execPath, ['--inspect=127.0.0.1:0', forumServer]);
   const { child: soakChild, seen: soakOut } = await startChild(scmd, sargs, forumEnv(soakPort), /Server listening at/);
   let soak: Awaited<ReturnType<typeof soakForum>>;
   try {

@@ -1,11 +1,9 @@
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { LIVE_DEFAULTS, type LiveLimits } from './live/limits.ts';
+import { APP_DIR } from './paths.ts';
 import type { CacheConfig } from './services/cache.ts';
 import type { PreviewWorkerOptions } from './services/previews/worker.ts';
 import type { SearchOptions } from './services/search.ts';
-
-const APP_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 export interface Config {
   /** TCP port. Env `PORT`. Default `3000`. */

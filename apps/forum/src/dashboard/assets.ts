@@ -5,15 +5,15 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { brotliCompress, constants, gzip } from 'node:zlib';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { SRC_DIR } from '../paths.ts';
 
 const brotli = promisify(brotliCompress);
 const gz = promisify(gzip);
-const HERE = dirname(fileURLToPath(import.meta.url));
+const HERE = join(SRC_DIR, 'dashboard');
 
 /** The files the page loads, by URL name. A fixed list: the route never touches the file system. */
 export const ASSET_FILES: Readonly<Record<string, { path: string; type: string }>> = Object.freeze({

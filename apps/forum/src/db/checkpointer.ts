@@ -9,8 +9,10 @@
  * nothing on the event loop ever blocks on the worker's locks.
  */
 import { once } from 'node:events';
+import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { intOption } from '../options.ts';
+import { SRC_DIR } from '../paths.ts';
 
 export interface CheckpointerOptions {
   /** Time between PASSIVE checkpoints, ms. Default 100 (each copies what 100 ms of commits wrote). */
@@ -53,7 +55,9 @@ export class Checkpointer implements AsyncDisposable {
     const maxFailedPauses = intOption('Checkpointer', 'maxFailedPauses', options.maxFailedPauses, 3);
     const intervalMs = intOption('Checkpointer', 'intervalMs', options.intervalMs, 100);
     this.#pauseMaxMs = intOption('Checkpointer', 'pauseMaxMs', options.pauseMaxMs, 50);
-    this.#worker = new Worker(new URL('./checkpoint-worker.mjs', import.meta.url), {
+    this.#worker = new Worker(join(SRC_DIR, 'db', 'checkpoint-worker.mjs'), {
+      // Plain JavaScript: no TypeScript loader, whatever the parent runs with.
+      execArgv: [],
       workerData: {
         path,
         intervalMs: Math.max(1, intervalMs),

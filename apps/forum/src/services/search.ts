@@ -1,7 +1,10 @@
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
 import type { Repositories } from '../db/index.ts';
 import { MARK_CLOSE, MARK_OPEN, type SearchCursor, type SearchFilters, type SearchHit } from '../db/repositories/search.ts';
 import { badRequest, serviceUnavailable } from '../http/errors.ts';
+import { BUILT, DIST_DIR, SRC_DIR } from '../paths.ts';
 import type { SearchTask } from './search-worker.ts';
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
@@ -40,7 +43,7 @@ export function createSearchService(repos: Repositories, path: string, options: 
   const pool =
     options.workers > 0 && path !== ':memory:'
       ? new Piscina<SearchTask, SearchHit[]>({
-          filename: new URL('./search-worker.ts', import.meta.url).href,
+          filename: pathToFileURL(BUILT ? join(DIST_DIR, 'search-worker.js') : join(SRC_DIR, 'services', 'search-worker.ts')).href,
           workerData: { path },
           // Started on the first search and kept until close (no idle timer), so an app that never
           // searches pays nothing and one that does never waits for a worker to start again.
@@ -48,10 +51,11 @@ export function createSearchService(repos: Repositories, path: string, options: 
           maxThreads: options.workers,
           idleTimeout: Number.POSITIVE_INFINITY,
           maxQueue: options.maxQueue,
-          // The worker is TypeScript: it needs the loader, and only that. The parent's other
-          // flags are not passed on: a worker refuses V8 flags (--max-semi-space-size=…) with
+          // From the sources the worker is TypeScript: it needs the loader, and only that; the
+          // build's worker is plain JavaScript and needs nothing. The parent's other flags are
+          // not passed on: a worker refuses V8 flags (--max-semi-space-size=…) with
           // ERR_WORKER_INVALID_EXEC_ARGV, which failed every search with a 500.
-          execArgv: ['--import', 'tsx'],
+          execArgv: BUILT ? [] : ['--import', 'tsx'],
         })
       : undefined;
   return {

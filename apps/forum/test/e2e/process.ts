@@ -1,6 +1,7 @@
 /**
- * The forum as a real process (`src/server.ts`), as `npm start` runs it, on a free port and a
- * fresh SQLite file, for the end-to-end tests.
+ * The forum as a real process, on a free port and a fresh SQLite file, for the end-to-end
+ * tests: `src/server.ts` through tsx as `npm start` runs it, or with `built` the bundle
+ * (`dist/server.js`) as `npm run start:prod` runs it.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -20,9 +21,10 @@ export interface ForumProcess {
   cleanup(): Promise<void>;
 }
 
-export async function startForum(env: Record<string, string> = {}): Promise<ForumProcess> {
+export async function startForum(env: Record<string, string> = {}, { built = false } = {}): Promise<ForumProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'forum-e2e-'));
-  const child = spawn(process.execPath, ['--import', 'tsx', join(appDir, 'src/server.ts')], {
+  const args = built ? [join(appDir, 'dist/server.js')] : ['--import', 'tsx', join(appDir, 'src/server.ts')];
+  const child = spawn(process.execPath, args, {
     cwd: appDir,
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', DATABASE_PATH: join(dir, 'forum.db'), PREVIEWS: 'off', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
