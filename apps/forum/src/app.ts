@@ -110,6 +110,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   }
   // Bound to the app's logger once it exists (the indexer starts before Fastify does).
   let logIndexError = (_err: unknown): void => {};
+  let logSearchError = (_err: unknown): void => {};
   const auth = createAuthService(repos, { ...config, sessions: caches.sessions });
   scope.add(auth);
   const services: Services = {
@@ -118,7 +119,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     auth,
     forum: createForumService(repos, events, { maxDepth: config.threadMaxDepth, maxRows: config.threadMaxRows }),
     wiki: createWikiService(repos, events),
-    search: scope.add(createSearchService(repos, config.databasePath, config.search)),
+    search: scope.add(createSearchService(repos, config.databasePath, config.search, { onError: (err) => logSearchError(err) })),
     // After repos, so it closes (indexing what is pending) before the database does.
     searchIndex: scope.add(
       new SearchIndexer(repos, events, { delayMs: config.search.indexDelayMs, writable, onError: (err) => logIndexError(err) }),
@@ -161,6 +162,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   app.decorate('services', services);
   app.decorate('fastReads', fastReads);
   logIndexError = (err) => app.log.warn({ err }, 'search indexing failed; retrying');
+  logSearchError = (err) => app.log.error({ err }, 'search worker failed; the request got 503');
   if (fastReads) {
     // From the start of close, every request goes through Fastify, which answers 503 and closes.
     app.addHook('preClose', (done) => {

@@ -67,7 +67,7 @@ export interface Config {
    * invalidate across instances.
    */
   cache: Omit<CacheConfig, 'redisUrl'>;
-  /** Search workers. Env `SEARCH_WORKERS` (threads ranking FTS queries off the event loop; default 1; 0 runs them on the main thread), `SEARCH_MAX_QUEUE` (default 256: beyond it, 503) and `SEARCH_INDEX_DELAY_MS` (default 100: a new post is searchable within it, at once for its writer). */
+  /** Search workers. Env `SEARCH_WORKERS` (threads ranking FTS queries off the event loop; default 1; 0 runs them on the main thread), `SEARCH_MAX_QUEUE` (default 256: beyond it, 503), `SEARCH_TIMEOUT_MS` (default 5,000: a query waiting and running longer gets 503) and `SEARCH_INDEX_DELAY_MS` (default 100: a new post is searchable within it, at once for its writer). */
   search: SearchOptions & { indexDelayMs: number };
   /** Graceful shutdown; see `GracefulShutdown` in keel/lifecycle. */
   shutdown: {
@@ -164,6 +164,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     search: {
       workers: int(env, 'SEARCH_WORKERS', 1, 0, 64),
       maxQueue: int(env, 'SEARCH_MAX_QUEUE', 256, 1, 100_000),
+      timeoutMs: int(env, 'SEARCH_TIMEOUT_MS', 5_000, 1, 600_000),
       indexDelayMs: int(env, 'SEARCH_INDEX_DELAY_MS', 100, 0, 60_000),
     },
     metricsToken: token(env, 'METRICS_TOKEN') ?? token(env, 'DASHBOARD_TOKEN'),

@@ -28,11 +28,19 @@ if (process.platform === 'linux') {
   }
 }
 
-const db = new Database((workerData as { path: string }).path, { readonly: true, fileMustExist: true });
-db.pragma('busy_timeout = 5000');
-db.pragma('cache_size = -16384');
-const repo = createSearchRepository(new Statements(db));
+// Opened on the first task, not at load: a worker whose module throws never becomes ready, and
+// piscina then leaves the task waiting and reports the error on the pool instead of the task.
+// Thrown here, the error rejects the task that hit it, and the next task tries again.
+let repo: ReturnType<typeof createSearchRepository> | undefined;
+
+function open(): ReturnType<typeof createSearchRepository> {
+  const db = new Database((workerData as { path: string }).path, { readonly: true, fileMustExist: true });
+  db.pragma('busy_timeout = 5000');
+  db.pragma('cache_size = -16384');
+  return createSearchRepository(new Statements(db));
+}
 
 export default function search(task: SearchTask): SearchHit[] {
+  repo ??= open();
   return repo.search(task.fts, task.kind, task.filters, task.after, task.limit);
 }

@@ -4,6 +4,7 @@ import { Piscina } from 'piscina';
 import type { Repositories } from '../db/index.ts';
 import { MARK_CLOSE, MARK_OPEN, type SearchCursor, type SearchFilters, type SearchHit } from '../db/repositories/search.ts';
 import { badRequest, serviceUnavailable } from '../http/errors.ts';
+import { intOption } from '../options.ts';
 import { BUILT, DIST_DIR, SRC_DIR } from '../paths.ts';
 import type { SearchTask } from './search-worker.ts';
 
@@ -33,13 +34,27 @@ export interface SearchOptions {
   workers: number;
   /** Queries waiting for a worker at most; the next one gets 503. Default 256. */
   maxQueue: number;
+  /** Longest a query may wait and run in a worker, ms; past it the worker is stopped and the request gets 503. Default 5,000. */
+  timeoutMs?: number;
+}
+
+export interface SearchServiceHooks {
+  /** Where a worker failure (a query that failed or timed out, a worker that died) is reported. Default: ignored. */
+  onError?: (err: unknown) => void;
 }
 
 /**
  * Search. Queries are validated and snippets rendered here; ranking runs in worker threads on
  * their own read-only connections (piscina), so a slow query never blocks the event loop.
  */
-export function createSearchService(repos: Repositories, path: string, options: SearchOptions = { workers: 1, maxQueue: 256 }) {
+export function createSearchService(
+  repos: Repositories,
+  path: string,
+  options: SearchOptions = { workers: 1, maxQueue: 256 },
+  hooks: SearchServiceHooks = {},
+) {
+  const timeoutMs = intOption('createSearchService', 'timeoutMs', options.timeoutMs, 5_000, 1);
+  const onError = hooks.onError ?? (() => {});
   const pool =
     options.workers > 0 && path !== ':memory:'
       ? new Piscina<SearchTask, SearchHit[]>({
@@ -58,6 +73,23 @@ export function createSearchService(repos: Repositories, path: string, options: 
           execArgv: BUILT ? [] : ['--import', 'tsx'],
         })
       : undefined;
+  // A worker that dies outside a task is reported, never an uncaught 'error' that ends the process.
+  pool?.on('error', onError);
+
+  async function inWorker(p: Piscina<SearchTask, SearchHit[]>, task: SearchTask): Promise<SearchHit[]> {
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), timeoutMs);
+    try {
+      return await p.run(task, { signal: abort.signal });
+    } catch (err) {
+      onError(err);
+      // The search dependency failed, not the request: 503 and a retry, like any other.
+      throw serviceUnavailable(abort.signal.aborted ? 'search timed out, retry shortly' : 'search is unavailable, retry shortly');
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   return {
     async search(
       q: string,
@@ -71,7 +103,7 @@ export function createSearchService(repos: Repositories, path: string, options: 
       if (pool) {
         // Bounded: a burst beyond the queue gets a fast 503 instead of waiting without limit.
         if (pool.queueSize >= options.maxQueue) throw serviceUnavailable('search is busy, retry shortly');
-        hits = await pool.run({ fts, kind, filters, after, limit });
+        hits = await inWorker(pool, { fts, kind, filters, after, limit });
       } else hits = repos.search.search(fts, kind, filters, after, limit);
       return hits.map((hit) => ({ ...hit, snippet: renderSnippet(hit.snippet) }));
     },

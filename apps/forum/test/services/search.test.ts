@@ -97,3 +97,48 @@ describe('search service', () => {
     }
   });
 });
+
+describe('search service with a worker that cannot start', () => {
+  it('answers 503 and reports the error instead of crashing the process', async () => {
+    const errors: unknown[] = [];
+    const missing = join(dir, 'no-such.db');
+    const service = createSearchService(repos, missing, { workers: 1, maxQueue: 4 }, { onError: (err) => errors.push(err) });
+    try {
+      for (let i = 0; i < 2; i++) {
+        const err = await service.search('latency', 'all', noFilters, null, 10).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(err).toBeInstanceOf(HttpError);
+        expect(err).toMatchObject({ statusCode: 503 });
+      }
+      expect(errors.length).toBeGreaterThan(0);
+      // better-sqlite3's error, as it crossed the thread.
+      expect(errors[0]).toMatchObject({ code: 'SQLITE_CANTOPEN' });
+    } finally {
+      await service.close();
+    }
+  });
+
+  it('stops a query that outlives timeoutMs and answers 503', async () => {
+    const errors: unknown[] = [];
+    // 1 ms: the worker's own start-up outlasts it.
+    const service = createSearchService(repos, path, { workers: 1, maxQueue: 4, timeoutMs: 1 }, { onError: (err) => errors.push(err) });
+    try {
+      const err = await service.search('latency', 'all', noFilters, null, 10).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(HttpError);
+      expect(err).toMatchObject({ statusCode: 503, message: 'search timed out, retry shortly' });
+      expect(errors).toHaveLength(1);
+    } finally {
+      await service.close();
+    }
+  });
+
+  it('names a timeoutMs that is not a positive integer', () => {
+    expect(() => createSearchService(repos, path, { workers: 1, maxQueue: 4, timeoutMs: 0 })).toThrow(/timeoutMs/);
+    expect(() => createSearchService(repos, path, { workers: 1, maxQueue: 4, timeoutMs: 1.5 })).toThrow(TypeError);
+  });
+});
