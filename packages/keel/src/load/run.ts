@@ -56,6 +56,7 @@ export class Run implements ConnectionSink {
   #started = false;
   #up = 0;
   #tick: NodeJS.Timeout | undefined;
+  #spin: NodeJS.Immediate | undefined;
   #timers: NodeJS.Timeout[] = [];
   #endAt: number;
 
@@ -157,6 +158,10 @@ export class Run implements ConnectionSink {
       clearTimeout(this.#tick);
       this.#tick = undefined;
     }
+    if (this.#spin) {
+      clearImmediate(this.#spin);
+      this.#spin = undefined;
+    }
     if (!this.#sending) return;
     const schedule = this.#c.schedule!;
     const now = performance.now() - this.#t0;
@@ -173,10 +178,22 @@ export class Run implements ConnectionSink {
       this.#next = schedule.next(this.#next);
     }
     this.#starved = false;
-    if (this.#next !== Number.POSITIVE_INFINITY) {
-      this.#tick = setTimeout(() => this.#pump(), Math.max(0, Math.floor(this.#next - now)));
-    }
+    if (this.#next === Number.POSITIVE_INFINITY) return;
+    // Timers fire on whole milliseconds and never before 1 ms, so a send left to setTimeout
+    // went out up to ~1 ms late, and that lateness counted as the server's latency (at 350
+    // req/s against an idle forum: corrected p50 1.14 ms against 0.50 ms uncorrected). A timer
+    // now only covers the whole milliseconds before the due time; the last one is spent in
+    // setImmediate turns, which also let responses in between.
+    const wait = this.#next - now;
+    if (wait >= 2) this.#tick = setTimeout(this.#pumpNow, Math.floor(wait) - 1);
+    else this.#spin = setImmediate(this.#pumpNow);
   }
+
+  readonly #pumpNow = (): void => {
+    this.#tick = undefined;
+    this.#spin = undefined;
+    this.#pump();
+  };
 
   #inFlight(): number {
     let n = 0;
@@ -234,6 +251,7 @@ export class Run implements ConnectionSink {
     if (!this.#sending) return;
     this.#sending = false;
     if (this.#tick) clearTimeout(this.#tick);
+    if (this.#spin) clearImmediate(this.#spin);
     if (this.#inFlight() === 0) this.#finish();
   }
 
