@@ -26,7 +26,7 @@ import { parseArgs } from 'node:util';
 import { openDatabase } from '../apps/forum/src/db/connection.ts';
 import { freePort } from '../test-support/redis.ts';
 import { soakForum } from './lib/forum-soak.ts';
-import { report } from './lib/measure.ts';
+import { inRotatingRounds, report } from './lib/measure.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -207,14 +207,8 @@ try {
     cached: () => keelLoad([base, '-s', listPath, '-c', '50', '-d', `${closedSeconds}s`]),
     mix: () => keelLoad([base, '-s', scenarioPath, '-c', '50', '-d', `${closedSeconds}s`]),
   };
-  const order = ['bare', 'cached', 'mix'] as const;
-  const byPhase: Record<(typeof order)[number], KeelResult[]> = { bare: [], cached: [], mix: [] };
-  for (let round = 0; round < rounds; round++) {
-    for (let k = 0; k < order.length; k++) {
-      const phase = order[(round + k) % order.length]!;
-      byPhase[phase].push(closed[phase]());
-    }
-  }
+  const phases = inRotatingRounds(rounds, ['bare', 'cached', 'mix'] as const, (phase) => closed[phase]());
+  const byPhase = { bare: phases.get('bare')!, cached: phases.get('cached')!, mix: phases.get('mix')! };
   const medianRound = (rs: KeelResult[]): KeelResult => [...rs].sort((a, b) => a.rps - b.rps)[Math.floor(rs.length / 2)]!;
   const roundsOf = (rs: KeelResult[]): string => rs.map((r) => Math.round(r.rps)).join('/');
   const errorsOf = (rs: KeelResult[]): number => rs.reduce((n, r) => n + r.errors.total, 0);

@@ -10,7 +10,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { median, report } from './lib/measure.ts';
+import { inRotatingRounds, median, report } from './lib/measure.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -90,7 +90,6 @@ function drive(gen: Gen, url: string): Sample {
 }
 
 const gens: Gen[] = has('wrk') ? ['keel', 'autocannon', 'wrk'] : ['keel', 'autocannon'];
-const samples = new Map<Gen, Sample[]>(gens.map((g) => [g, []]));
 const { child, url } = await startServer();
 try {
   // Warm the server's JIT so the first generator is not penalised.
@@ -98,12 +97,7 @@ try {
   // The server is the bottleneck, and its rate drifts by ±10% over a minute on this machine
   // (one keel/autocannon pair measured 0.91x, 1.06x and 1.04x back to back). So each round
   // rotates the order, and each generator reports its median round.
-  for (let round = 0; round < rounds; round++) {
-    for (let k = 0; k < gens.length; k++) {
-      const gen = gens[(round + k) % gens.length]!;
-      samples.get(gen)!.push(drive(gen, url));
-    }
-  }
+  const samples: Map<Gen, Sample[]> = inRotatingRounds(rounds, gens, (gen) => drive(gen, url));
   const rps = (g: Gen): number => (samples.has(g) ? median(samples.get(g)!.map((s) => s.rps)) : 0);
   const perCpu = (g: Gen): number => (samples.has(g) ? median(samples.get(g)!.map((s) => s.perCpu)) : 0);
   const ratio = (a: number, b: number): number => (b ? Math.round((a / b) * 100) / 100 : 0);

@@ -26,6 +26,22 @@ export function median(values: number[]): number {
   return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
 }
 
+/**
+ * Runs each of `keys` once per round, `rounds` times, rotating the order each round so that a
+ * machine whose speed drifts over a minute weighs on every key alike. Returns each key's
+ * results in round order.
+ */
+export function inRotatingRounds<K, R>(rounds: number, keys: readonly K[], run: (key: K) => R): Map<K, R[]> {
+  const out = new Map<K, R[]>(keys.map((k) => [k, []]));
+  for (let round = 0; round < rounds; round++) {
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[(round + i) % keys.length] as K;
+      out.get(key)!.push(run(key));
+    }
+  }
+  return out;
+}
+
 /** Times `fn` called sequentially (each call awaited) and returns the median ops/s. */
 export async function measureAsync(fn: (i: number) => unknown, options: MeasureOptions = {}): Promise<Measurement> {
   const iterations = options.iterations ?? 200_000;

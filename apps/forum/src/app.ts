@@ -108,9 +108,10 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       { kind: 'optional' },
     );
   }
-  // Bound to the app's logger once it exists (the indexer starts before Fastify does).
-  let logIndexError = (_err: unknown): void => {};
-  let logSearchError = (_err: unknown): void => {};
+  // Made before the services so they report to it; Fastify is handed the same instance below.
+  // Every log line inside a request carries its trace_id, span_id and request_id.
+  const logger =
+    options.logger === false ? undefined : (createLogger({ tracing, level: config.logLevel }, options.logStream) as FastifyBaseLogger);
   const auth = createAuthService(repos, { ...config, sessions: caches.sessions });
   scope.add(auth);
   const services: Services = {
@@ -119,10 +120,18 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     auth,
     forum: createForumService(repos, events, { maxDepth: config.threadMaxDepth, maxRows: config.threadMaxRows }),
     wiki: createWikiService(repos, events),
-    search: scope.add(createSearchService(repos, config.databasePath, config.search, { onError: (err) => logSearchError(err) })),
+    search: scope.add(
+      createSearchService(repos, config.databasePath, config.search, {
+        onError: (err) => logger?.error({ err }, 'search worker failed; the request got 503'),
+      }),
+    ),
     // After repos, so it closes (indexing what is pending) before the database does.
     searchIndex: scope.add(
-      new SearchIndexer(repos, events, { delayMs: config.search.indexDelayMs, writable, onError: (err) => logIndexError(err) }),
+      new SearchIndexer(repos, events, {
+        delayMs: config.search.indexDelayMs,
+        writable,
+        onError: (err) => logger?.warn({ err }, 'search indexing failed; retrying'),
+      }),
     ),
     caches,
     // Added to the scope after auth and repos, so it closes (1001 to every socket) before them.
@@ -146,10 +155,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     : null;
   const app = Fastify({
     ...(fastReads ? { serverFactory: fastReadsServer(fastReads) } : {}),
-    // Every log line inside a request carries its trace_id, span_id and request_id.
-    ...(options.logger === false
-      ? { logger: false }
-      : { loggerInstance: createLogger({ tracing, level: config.logLevel }, options.logStream) as FastifyBaseLogger }),
+    ...(logger ? { loggerInstance: logger } : { logger: false }),
     logController: new LogController({ disableRequestLogging: true }),
     // request.log is the root logger: the trace mixin already puts the request's ids on every
     // line, and Fastify's per-request pino child cost 18% of a cached read's throughput.
@@ -161,8 +167,6 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   });
   app.decorate('services', services);
   app.decorate('fastReads', fastReads);
-  logIndexError = (err) => app.log.warn({ err }, 'search indexing failed; retrying');
-  logSearchError = (err) => app.log.error({ err }, 'search worker failed; the request got 503');
   if (fastReads) {
     // From the start of close, every request goes through Fastify, which answers 503 and closes.
     app.addHook('preClose', (done) => {

@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Checkpointer } from '../../src/db/checkpointer.ts';
+import { Checkpointer, type CheckpointerOptions } from '../../src/db/checkpointer.ts';
 import { openRepositories } from '../../src/db/index.ts';
 import { waitFor } from '../helpers.ts';
 
@@ -22,21 +22,28 @@ function openDb() {
   return { path, repos, insert };
 }
 
+/** Runs `fn` with a Checkpointer on `db`, then closes the checkpointer and the database. */
+async function withCheckpointer(db: ReturnType<typeof openDb>, options: CheckpointerOptions, fn: (c: Checkpointer) => Promise<void>) {
+  const checkpointer = new Checkpointer(db.path, options);
+  try {
+    await fn(checkpointer);
+  } finally {
+    await checkpointer.close();
+    db.repos.close();
+  }
+}
+
 describe('Checkpointer', () => {
   it('checkpoints the WAL from its worker while the main connection never does', async () => {
-    const { path, repos, insert } = openDb();
-    for (let i = 0; i < 2_000; i++) insert.run(`user-${i}`, 'x', i);
-    const wal = `${path}-wal`;
+    const db = openDb();
+    for (let i = 0; i < 2_000; i++) db.insert.run(`user-${i}`, 'x', i);
+    const wal = `${db.path}-wal`;
     expect(existsSync(wal) && statSync(wal).size).toBeGreaterThan(100_000);
-    const checkpointer = new Checkpointer(path, { intervalMs: 20, truncateBytes: 0 });
-    try {
+    await withCheckpointer(db, { intervalMs: 20, truncateBytes: 0 }, async () => {
       await waitFor(() => statSync(wal).size === 0, 10_000, 'the WAL to be checkpointed and truncated');
       // Nothing was lost on the way: the rows are in the database file.
-      expect(repos.db.prepare('SELECT count(*) FROM users').pluck().get()).toBe(2_000);
-    } finally {
-      await checkpointer.close();
-      repos.close();
-    }
+      expect(db.repos.db.prepare('SELECT count(*) FROM users').pluck().get()).toBe(2_000);
+    });
   });
 
   /** Writes ~12 MiB of rows in batches that yield to the worker, awaiting `before` first when it gives a promise. */
@@ -64,49 +71,36 @@ describe('Checkpointer', () => {
   }
 
   it('past restartBytes, pauses writers that honour it so the WAL is rewound, under a load that never stops', async () => {
-    const { path, repos, insert } = openDb();
+    const db = openDb();
     // PASSIVE alone never catches up with commits that keep coming, so SQLite never rewinds the
     // WAL and the file grows with every commit (past 4x the rows' bytes here without a rewind).
-    const checkpointer = new Checkpointer(path, { intervalMs: 5, restartBytes: 0, truncateBytes: Number.MAX_SAFE_INTEGER });
-    try {
-      const { n, written, waited } = await writeLoad(insert, () => checkpointer.writable());
+    await withCheckpointer(db, { intervalMs: 5, restartBytes: 0, truncateBytes: Number.MAX_SAFE_INTEGER }, async (checkpointer) => {
+      const { n, written, waited } = await writeLoad(db.insert, () => checkpointer.writable());
       expect(waited).toBeGreaterThan(0);
       const stats = checkpointer.stats();
       expect(stats.pauses).toBeGreaterThan(0);
       expect(stats.caughtUp).toBeGreaterThan(0);
-      expectBoundedAndKept(path, repos, n, written);
-    } finally {
-      await checkpointer.close();
-      repos.close();
-    }
+      expectBoundedAndKept(db.path, db.repos, n, written);
+    });
   });
 
   it('falls back to a RESTART when writers ignore the pauses, so the WAL stays bounded', async () => {
-    const { path, repos, insert } = openDb();
-    const checkpointer = new Checkpointer(path, {
-      intervalMs: 5,
-      restartBytes: 0,
-      truncateBytes: Number.MAX_SAFE_INTEGER,
-      maxFailedPauses: 0,
-    });
-    try {
-      const { n, written } = await writeLoad(insert, () => undefined);
+    const db = openDb();
+    const options = { intervalMs: 5, restartBytes: 0, truncateBytes: Number.MAX_SAFE_INTEGER, maxFailedPauses: 0 };
+    await withCheckpointer(db, options, async (checkpointer) => {
+      const { n, written } = await writeLoad(db.insert, () => undefined);
       expect(checkpointer.stats().pauses).toBe(0);
-      expectBoundedAndKept(path, repos, n, written);
-    } finally {
-      await checkpointer.close();
-      repos.close();
-    }
+      expectBoundedAndKept(db.path, db.repos, n, written);
+    });
   });
 
   it('ends a pause at close, so no writer waits on it', async () => {
-    const { path, repos, insert } = openDb();
+    const db = openDb();
     // Slow checkpoints cannot end the pause first: only close (or pauseMaxMs, set far away) can.
-    const checkpointer = new Checkpointer(path, { intervalMs: 5, restartBytes: 0, pauseMaxMs: 60_000 });
-    try {
+    await withCheckpointer(db, { intervalMs: 5, restartBytes: 0, pauseMaxMs: 60_000 }, async (checkpointer) => {
       let paused: Promise<void> | undefined;
       for (let n = 0; paused === undefined && n < 200_000; n++) {
-        insert.run(`user-${n}`, 'x'.repeat(1_000), n);
+        db.insert.run(`user-${n}`, 'x'.repeat(1_000), n);
         if (n % 20 === 0) await new Promise((r) => setTimeout(r, 1));
         paused = checkpointer.writable();
       }
@@ -115,10 +109,7 @@ describe('Checkpointer', () => {
       await paused;
       expect(checkpointer.writable()).toBeUndefined();
       await closing;
-    } finally {
-      await checkpointer.close();
-      repos.close();
-    }
+    });
   });
 
   it('rejects bad options with a TypeError naming the option', () => {
