@@ -13,10 +13,9 @@
  * The same file is the server: `observe.bench.ts --serve plain|keel` prints its port.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { report } from './lib/measure.ts';
+import { cpuSeconds, report } from './lib/measure.ts';
 
 const { values } = parseArgs({
   options: {
@@ -93,18 +92,6 @@ if (values.serve) {
     return out.requests.total / out.duration;
   };
 
-  // The server's own CPU time per request (Linux /proc, clock ticks of 10 ms): on a shared
-  // machine the generator is often starved and req/s moves with it; CPU per request moves less.
-  const cpuTicks = (pid: number | undefined): number => {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      return Number(fields[11]) + Number(fields[12]);
-    } catch {
-      return Number.NaN;
-    }
-  };
-
   const best: Record<string, number> = { plain: 0, keel: 0, 'keel-noctx': 0 };
   const cpu: Record<string, number> = {
     plain: Number.POSITIVE_INFINITY,
@@ -117,9 +104,9 @@ if (values.serve) {
       const { child, url } = await start(kind);
       try {
         drive(url, quick ? 1 : 2); // JIT warm-up
-        const before = cpuTicks(child.pid);
+        const before = cpuSeconds(child.pid);
         const rps = drive(url, seconds);
-        const usPerReq = ((cpuTicks(child.pid) - before) * 10_000) / (rps * seconds);
+        const usPerReq = ((cpuSeconds(child.pid) - before) * 1e6) / (rps * seconds);
         all[kind]!.push(Math.round(rps));
         best[kind] = Math.max(best[kind]!, rps);
         if (usPerReq > 0) cpu[kind] = Math.min(cpu[kind]!, usPerReq);

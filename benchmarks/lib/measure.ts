@@ -3,6 +3,7 @@
  * timed in several rounds; the median round is reported, so one GC pause or a noisy
  * neighbour moves the result less than a mean would.
  */
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
 export interface MeasureOptions {
@@ -18,6 +19,22 @@ export interface Measurement {
   opsPerSec: number;
   nsPerOp: number;
   rounds: number[];
+}
+
+/**
+ * CPU seconds a process has used so far, all its threads (utime + stime from Linux `/proc`, in
+ * clock ticks of 10 ms); NaN where `/proc` is missing. On a shared machine req/s moves with the
+ * generator and the neighbours; the server's CPU per request moves less, and its utilisation
+ * says how near saturation an open-model phase ran.
+ */
+export function cpuSeconds(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
 }
 
 export function median(values: number[]): number {
