@@ -16,7 +16,8 @@
  * The ceiling, cached read and mix run in `--rounds` rounds (default 3; 1 with `--quick`),
  * rotating their order, and each figure is that phase's median round.
  * Prints `{"bench":"forum","bare_rps":…,"cached_read_rps":…,"mix_rps":…,"half_load_p99_ms":…,
- * "users5k_p95_ms":…,"users5k_errors":…,"rss_mb_peak":…}`.
+ * "users5k_p95_ms":…,"users5k_errors":…,"rss_mb_peak":…,"half_load_cpu_pct":…,…}`; the notes
+ * above it add the forum's CPU per request in the mix and the half phase (Linux `/proc`).
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
