@@ -14,11 +14,20 @@ const { path, intervalMs, restartBytes, truncateBytes, maxFailedPauses } = worke
 // Default priority (it used to be nice 19): writes wait for the checkpoint a pause runs, and at
 // nice 10 on a saturated shared core that took 35 ms on average against 15 ms at 0 (forum mix).
 // Its CPU is small (the copy; the fsync is I/O wait), ~1% of a core at the bench's reply rate.
-const db = new Database(path, { fileMustExist: true });
+const db = (() => {
+  try {
+    return new Database(path, { fileMustExist: true });
+  } catch (err) {
+    // better-sqlite3's SqliteError loses its message crossing to the parent thread (only `code`
+    // survives the structured clone), so it leaves as a plain Error that says what failed.
+    throw new Error(`checkpoint worker cannot open ${path}: ${err?.message ?? err}${err?.code ? ` (${err.code})` : ''}`);
+  }
+})();
 // Never wait for a lock: a checkpoint that would wait is skipped and tried at the next tick.
 // While this connection waited it would hold the lock the event loop's next commit needs.
 db.pragma('busy_timeout = 0');
 const pageSize = db.pragma('page_size', { simple: true });
+parentPort?.postMessage({ ready: true });
 /** Runs a checkpoint; returns [busy, WAL frames, frames backfilled]. */
 const checkpoint = (mode) => {
   const r = db.pragma(`wal_checkpoint(${mode})`)[0] ?? { busy: 1, log: 0, checkpointed: 0 };

@@ -8,7 +8,6 @@
  * write, the search indexer) await {@link Checkpointer.writable} first; reads never wait, and
  * nothing on the event loop ever blocks on the worker's locks.
  */
-import { once } from 'node:events';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { intOption } from '../options.ts';
@@ -50,6 +49,9 @@ export class Checkpointer implements AsyncDisposable {
   /** The current pause: writers await `promise`; undefined while writes may go ahead. */
   #pause: { promise: Promise<void>; resolve: () => void; timer: NodeJS.Timeout; startedAt: number } | undefined;
   readonly #stats: CheckpointerStats = { pauses: 0, caughtUp: 0, timedOut: 0, maxPauseMs: 0, pausedMs: 0 };
+  readonly #ready: Promise<void>;
+  /** Settles when the worker thread has ended, however it ended. */
+  readonly #exited: Promise<void>;
 
   constructor(path: string, options: CheckpointerOptions = {}) {
     const maxFailedPauses = intOption('Checkpointer', 'maxFailedPauses', options.maxFailedPauses, 3);
@@ -68,12 +70,45 @@ export class Checkpointer implements AsyncDisposable {
     });
     this.#worker.unref();
     const onError = options.onError;
-    this.#worker.on('message', (m: { error?: string; pause?: boolean; resume?: boolean; complete?: boolean }) => {
+    let markReady!: () => void;
+    let failReady!: (err: Error) => void;
+    this.#ready = new Promise<void>((resolve, reject) => {
+      markReady = resolve;
+      failReady = reject;
+    });
+    // Settled either way; only a caller of ready() sees the rejection.
+    this.#ready.catch(() => {});
+    this.#worker.on('message', (m: { error?: string; ready?: boolean; pause?: boolean; resume?: boolean; complete?: boolean }) => {
       if (m.error) onError?.(m.error);
+      else if (m.ready) markReady();
       else if (m.pause) this.#startPause();
       else if (m.resume) this.#endPause(m.complete === true);
     });
-    this.#worker.on('error', (err) => onError?.(err.message));
+    this.#worker.on('error', (thrown: unknown) => {
+      // A worker's uncaught error arrives structured-cloned: not always an Error with a message.
+      const code = (thrown as { code?: unknown } | null)?.code;
+      const err =
+        thrown instanceof Error && thrown.message
+          ? thrown
+          : new Error(`the checkpoint worker failed${typeof code === 'string' ? ` (${code})` : ''}`);
+      onError?.(err.message);
+      failReady(err);
+    });
+    this.#exited = new Promise<void>((resolve) => {
+      this.#worker.once('exit', () => {
+        failReady(new Error('the checkpoint worker exited before it was ready'));
+        resolve();
+      });
+    });
+  }
+
+  /**
+   * Settles once the worker has opened its connection, so checkpoints run from then on; rejects
+   * if the worker could not start (the error also goes to `onError`). Until then commits only
+   * grow the WAL, bounded by the main connection's auto-checkpoint.
+   */
+  ready(): Promise<void> {
+    return this.#ready;
   }
 
   /**
@@ -119,11 +154,12 @@ export class Checkpointer implements AsyncDisposable {
   close(): Promise<void> {
     // No writer may wait on a pause that will never end.
     this.#endPause(false);
+    // Awaits the exit seen since construction: a worker that already died (it could not open
+    // the database, say) emits no second 'exit', and waiting for one would never end.
     this.#closed ??= (async () => {
-      const exited = once(this.#worker, 'exit');
       this.#worker.postMessage('close');
       const timer = setTimeout(() => void this.#worker.terminate(), 2_000);
-      await exited;
+      await this.#exited;
       clearTimeout(timer);
     })();
     return this.#closed;

@@ -46,7 +46,11 @@ describe('Checkpointer', () => {
     });
   });
 
-  /** Writes ~12 MiB of rows in batches that yield to the worker, awaiting `before` first when it gives a promise. */
+  /**
+   * Writes ~12 MiB of rows in batches that yield to the worker, awaiting `before` first when it
+   * gives a promise. Callers await `ready()` first: each row is its own commit (~6x its bytes in
+   * WAL frames), and on a busy CI machine the WAL outgrew the rows while the worker was starting.
+   */
   async function writeLoad(insert: ReturnType<typeof openDb>['insert'], before: () => Promise<void> | undefined) {
     const pad = 'x'.repeat(2_000);
     // A fixed amount of work, not a fixed time: on a busy machine a 1.5 s loop wrote too little.
@@ -75,6 +79,7 @@ describe('Checkpointer', () => {
     // PASSIVE alone never catches up with commits that keep coming, so SQLite never rewinds the
     // WAL and the file grows with every commit (past 4x the rows' bytes here without a rewind).
     await withCheckpointer(db, { intervalMs: 5, restartBytes: 0, truncateBytes: Number.MAX_SAFE_INTEGER }, async (checkpointer) => {
+      await checkpointer.ready();
       const { n, written, waited } = await writeLoad(db.insert, () => checkpointer.writable());
       expect(waited).toBeGreaterThan(0);
       const stats = checkpointer.stats();
@@ -88,6 +93,7 @@ describe('Checkpointer', () => {
     const db = openDb();
     const options = { intervalMs: 5, restartBytes: 0, truncateBytes: Number.MAX_SAFE_INTEGER, maxFailedPauses: 0 };
     await withCheckpointer(db, options, async (checkpointer) => {
+      await checkpointer.ready();
       const { n, written } = await writeLoad(db.insert, () => undefined);
       expect(checkpointer.stats().pauses).toBe(0);
       expectBoundedAndKept(db.path, db.repos, n, written);
@@ -122,6 +128,17 @@ describe('Checkpointer', () => {
     } finally {
       repos.close();
     }
+  });
+
+  it('ready() rejects and onError hears why when the worker cannot open the database, and close still ends', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'forum-ckpt-'));
+    dirs.push(dir);
+    const errors: string[] = [];
+    const checkpointer = new Checkpointer(join(dir, 'missing.db'), { onError: (m) => errors.push(m) });
+    await expect(checkpointer.ready()).rejects.toThrow(/cannot open .*missing\.db: unable to open database file \(SQLITE_CANTOPEN\)/);
+    expect(errors).toEqual([expect.stringMatching(/cannot open .*missing\.db/)]);
+    expect(checkpointer.writable()).toBeUndefined();
+    await checkpointer.close();
   });
 
   it('closes its worker and connection on close, and close is idempotent', async () => {
