@@ -86,8 +86,7 @@ export class ForumCaches implements AsyncDisposable {
   readonly #off: Array<() => void> = [];
 
   constructor(config: CacheConfig, events: ForumEventBus, clock: Clock = realClock) {
-    // Required (no default): undefined fails the check too.
-    this.listRefreshMs = intOption('ForumCaches', 'listRefreshMs', config.listRefreshMs ?? Number.NaN, 0);
+    this.listRefreshMs = intOption('ForumCaches', 'listRefreshMs', config.listRefreshMs, undefined);
     this.#clock = clock;
     const l2 = config.redisUrl ? { redis: config.redisUrl, timeoutMs: config.l2TimeoutMs } : undefined;
     this.pages = new TieredCache({

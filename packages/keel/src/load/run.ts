@@ -189,11 +189,7 @@ export class Run implements ConnectionSink {
     else this.#spin = setImmediate(this.#pumpNow);
   }
 
-  readonly #pumpNow = (): void => {
-    this.#tick = undefined;
-    this.#spin = undefined;
-    this.#pump();
-  };
+  readonly #pumpNow = (): void => this.#pump();
 
   #inFlight(): number {
     let n = 0;
