@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -65,38 +65,61 @@ describe('Checkpointer', () => {
       for (let i = 0; i < 20; i++, n++) insert.run(`user-${n}`, pad, n);
       await new Promise((r) => setTimeout(r, 1));
     }
-    return { n, written: n * pad.length, waited };
+    return { n, waited };
   }
 
-  /** The WAL file stayed smaller than the rows written, and every row is there. */
-  function expectBoundedAndKept(path: string, repos: ReturnType<typeof openDb>['repos'], n: number, written: number) {
-    expect(statSync(`${path}-wal`).size).toBeLessThan(written);
+  /**
+   * How many times SQLite has rewound the WAL: the checkpoint sequence number in its header
+   * (bytes 12-15, big-endian; SQLite's file format), which each rewind increments. Counted, not
+   * inferred from the file's size: the size is a high-water mark that depended on how much CPU
+   * the worker got while the writer ran (a busy CI machine grew it to 13-17 MB of a 12.6 MB
+   * load, with ~100 rewinds), and it could not tell the mechanisms apart either (measured on an
+   * idle machine: 1.2-1.7 MB with pauses, 3.3-3.7 MB with RESTARTs, 4.5-11.3 MB with PASSIVE
+   * alone, as this load yields every millisecond).
+   */
+  function walRewinds(path: string): number {
+    if (!existsSync(`${path}-wal`)) return 0;
+    const fd = openSync(`${path}-wal`, 'r');
+    try {
+      const header = Buffer.alloc(16);
+      return readSync(fd, header, 0, 16, 0) === 16 ? header.readUInt32BE(12) : 0;
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** The WAL was rewound again and again under the load (so it was reused, not grown), and every row is there. */
+  function expectRewoundAndKept(path: string, repos: ReturnType<typeof openDb>['repos'], n: number, rewindsBefore: number) {
+    expect(walRewinds(path) - rewindsBefore).toBeGreaterThanOrEqual(2);
     expect(repos.db.prepare('SELECT count(*) FROM users').pluck().get()).toBe(n);
   }
 
   it('past restartBytes, pauses writers that honour it so the WAL is rewound, under a load that never stops', async () => {
     const db = openDb();
-    // PASSIVE alone never catches up with commits that keep coming, so SQLite never rewinds the
-    // WAL and the file grows with every commit (past 4x the rows' bytes here without a rewind).
+    // Under the forum's steady writes PASSIVE alone rarely catches up, so SQLite seldom rewinds
+    // the WAL (RESULTS.md, runs 5-6). This load yields every millisecond, so what this checks is
+    // the pause itself: requested, honoured by the writer, caught up, and the WAL rewound.
     await withCheckpointer(db, { intervalMs: 5, restartBytes: 0, truncateBytes: Number.MAX_SAFE_INTEGER }, async (checkpointer) => {
       await checkpointer.ready();
-      const { n, written, waited } = await writeLoad(db.insert, () => checkpointer.writable());
+      const before = walRewinds(db.path);
+      const { n, waited } = await writeLoad(db.insert, () => checkpointer.writable());
       expect(waited).toBeGreaterThan(0);
       const stats = checkpointer.stats();
       expect(stats.pauses).toBeGreaterThan(0);
       expect(stats.caughtUp).toBeGreaterThan(0);
-      expectBoundedAndKept(db.path, db.repos, n, written);
+      expectRewoundAndKept(db.path, db.repos, n, before);
     });
   });
 
-  it('falls back to a RESTART when writers ignore the pauses, so the WAL stays bounded', async () => {
+  it('falls back to a RESTART when writers ignore the pauses, so the WAL is still rewound', async () => {
     const db = openDb();
     const options = { intervalMs: 5, restartBytes: 0, truncateBytes: Number.MAX_SAFE_INTEGER, maxFailedPauses: 0 };
     await withCheckpointer(db, options, async (checkpointer) => {
       await checkpointer.ready();
-      const { n, written } = await writeLoad(db.insert, () => undefined);
+      const before = walRewinds(db.path);
+      const { n } = await writeLoad(db.insert, () => undefined);
       expect(checkpointer.stats().pauses).toBe(0);
-      expectBoundedAndKept(db.path, db.repos, n, written);
+      expectRewoundAndKept(db.path, db.repos, n, before);
     });
   });
 
