@@ -38,14 +38,16 @@ describe('the production build', () => {
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ username: 'builder', password: 'build-password-123' }),
       });
-      expect(reg.status).toBe(201);
-      const { token } = (await reg.json()) as { token: string };
+      const registered = { status: reg.status, body: await reg.text() };
+      expect(registered, forum.output()).toMatchObject({ status: 201 });
+      const { token } = JSON.parse(registered.body) as { token: string };
       const reply = await fetch(`${forum.base}/api/v1/topics/1/posts`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
         body: JSON.stringify({ body: 'written by the bundle' }),
       });
-      expect(reply.status).toBe(201);
+      // The body and the forum's log say why, if not (a shed request, a busy database).
+      expect({ status: reply.status, body: await reply.text() }, forum.output()).toMatchObject({ status: 201 });
 
       // The page and its assets are read from src/dashboard.
       const page = await fetch(`${forum.base}/dashboard`, { headers: { authorization: `Bearer ${TOKEN}` } });
