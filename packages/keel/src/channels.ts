@@ -65,6 +65,8 @@ export const CHANNELS = Object.freeze({
   http: Object.freeze({
     /** {@link NamedMessage}: a request was shed under pressure. */
     shed: 'keel:http:shed',
+    /** `PressureMessage` (keel/observe): shedding started or ended. */
+    pressure: 'keel:http:pressure',
   }),
 });
 

@@ -24,7 +24,7 @@ export { HTTP_BUCKETS, Metrics } from './metrics.ts';
 export type { OtelBridgeOptions } from './otel.ts';
 export { OtelBridge, traced } from './otel.ts';
 export { propagateTraceContext, traceInterceptor } from './outgoing.ts';
-export type { LoadShedderOptions, PressureReason, PressureSample, ShedMessage } from './pressure.ts';
+export type { LoadShedderOptions, PressureMessage, PressureReason, PressureSample, ShedMessage } from './pressure.ts';
 export { LoadShedder } from './pressure.ts';
 export { ProcessMetrics } from './process-metrics.ts';
 export type { RollingOptions, WindowStats } from './rolling.ts';

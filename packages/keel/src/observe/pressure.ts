@@ -5,12 +5,14 @@
  * Pressure is evaluated on a timer (default every 100 ms), not per request, so the hot path
  * is a boolean read. The built-in sampler measures event-loop delay and utilisation over each
  * interval only (under-pressure averages utilisation since start, which hides a loop that
- * became slow a minute ago). Hysteresis: pressure starts when any figure passes its threshold
- * and ends only when every figure is below `recoverRatio` × its threshold and `coolDownMs`
- * has passed since the last interval over a threshold, so shedding does not flap.
+ * became slow a minute ago). Pressure starts when a figure is over its threshold in
+ * `sustainIntervals` intervals in a row (default 2): one stall, a GC pause or a neighbour's CPU
+ * burst, is not overload, and shedding after it would only turn away the next second's
+ * requests. Hysteresis: pressure ends only when every figure is below `recoverRatio` × its
+ * threshold and `coolDownMs` has passed since the last interval over a threshold, so shedding
+ * does not flap. Each start and end is published on `keel:http:pressure`.
  */
-import type { IntervalHistogram } from 'node:perf_hooks';
-import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { performance } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 import { CHANNELS, channel, type NamedMessage } from '../channels.ts';
 import type { Clock } from '../clock.ts';
@@ -19,7 +21,7 @@ import { Scope } from '../lifecycle/scope.ts';
 
 /** One reading of the process. */
 export interface PressureSample {
-  /** Event-loop delay (p99 over the last interval), ms. */
+  /** Event-loop delay (the longest over the last interval), ms. */
   delayMs: number;
   /** Event-loop utilisation 0..1 over the last interval. */
   utilization: number;
@@ -32,6 +34,17 @@ export type PressureReason = 'event-loop-delay' | 'event-loop-utilization' | 'he
 /** Published on `keel:http:shed` for every shed request. */
 export interface ShedMessage extends NamedMessage {
   reason: PressureReason;
+}
+
+/** Published on `keel:http:pressure` when shedding starts and when it ends. */
+export interface PressureMessage extends NamedMessage {
+  underPressure: boolean;
+  /** The figure that started it (also on the end message). */
+  reason: PressureReason;
+  /** The reading that decided it. */
+  sample: PressureSample;
+  /** Requests shed since it started (0 on the start message). */
+  shed: number;
 }
 
 export interface LoadShedderOptions {
@@ -56,10 +69,17 @@ export interface LoadShedderOptions {
   sample?: () => PressureSample;
   /** How often pressure is evaluated, ms. Default 100. */
   intervalMs?: number;
+  /**
+   * Intervals in a row a figure must be over its threshold before shedding starts. Default 2:
+   * a single stall is not overload. 1 sheds from the first interval over.
+   */
+  sustainIntervals?: number;
   /** Pressure ends only once every figure is below threshold × this. Default 0.8. */
   recoverRatio?: number;
   /** Minimum time after the last interval over a threshold before pressure ends, ms. Default 1,000. */
   coolDownMs?: number;
+  /** Told when shedding starts and ends (the same message `keel:http:pressure` gets), e.g. to log it. */
+  onChange?: (message: PressureMessage) => void;
   /** `Retry-After` seconds sent with a shed response. Default 1. */
   retryAfterSeconds?: number;
   /** Paths never shed: exact (`'/metrics'`) or prefix (`'/health/*'` matches `/health` and below). */
@@ -68,19 +88,36 @@ export interface LoadShedderOptions {
   clock?: Clock;
 }
 
-/** Measures delay and utilisation over each interval; owned by a shedder. */
+/**
+ * Measures delay and utilisation over each interval; owned by a shedder.
+ *
+ * Delay is the lateness of its own 10 ms timer, the longest since the last reading. Not
+ * `monitorEventLoopDelay`: on Node 20 its timer records once per several blocked turns
+ * (120 ms turns gave one sample in four or five), so an interval of solid blocking could read
+ * 0 ms and pressure that lasts would look like single stalls. A JS timer that is due is run
+ * in the next turn, so every blocked turn is counted, once, in the reading after it.
+ */
 class IntervalSampler {
-  #histogram: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
+  static readonly RESOLUTION_MS = 10;
   #elu = performance.eventLoopUtilization();
+  #maxLateMs = 0;
+  #due = performance.now() + IntervalSampler.RESOLUTION_MS;
+  readonly #timer: NodeJS.Timeout;
 
   constructor() {
-    this.#histogram.enable();
+    const every = IntervalSampler.RESOLUTION_MS;
+    this.#timer = setInterval(() => {
+      const now = performance.now();
+      const late = now - this.#due;
+      if (late > this.#maxLateMs) this.#maxLateMs = late;
+      this.#due = now + every;
+    }, every);
+    this.#timer.unref();
   }
 
   sample = (): PressureSample => {
-    const h = this.#histogram;
-    const delayMs = h.count > 0 ? h.percentile(99) / 1e6 : 0;
-    h.reset();
+    const delayMs = this.#maxLateMs;
+    this.#maxLateMs = 0;
     const now = performance.eventLoopUtilization();
     const utilization = performance.eventLoopUtilization(now, this.#elu).utilization;
     this.#elu = now;
@@ -89,7 +126,7 @@ class IntervalSampler {
   };
 
   close(): void {
-    this.#histogram.disable();
+    clearInterval(this.#timer);
   }
 }
 
@@ -122,6 +159,13 @@ export class LoadShedder implements AsyncDisposable {
   readonly #exact = new Set<string>();
   readonly #prefixes: string[] = [];
   readonly #channel = channel(CHANNELS.http.shed);
+  readonly #pressureChannel = channel(CHANNELS.http.pressure);
+  readonly #sustain: number;
+  readonly #onChange: ((message: PressureMessage) => void) | undefined;
+  /** Intervals over a threshold in a row, while not yet under pressure. */
+  #overRun = 0;
+  /** shedCount when the current pressure started. */
+  #shedAtStart = 0;
   #pressure = false;
   readonly #intervalMs: number;
   #reason: PressureReason | undefined;
@@ -149,10 +193,12 @@ export class LoadShedder implements AsyncDisposable {
     }
     const intervalMs = durationOption(own, 'intervalMs', o.intervalMs, 100, 1);
     this.#intervalMs = intervalMs;
+    this.#sustain = numberOption(own, 'sustainIntervals', o.sustainIntervals, 2, { min: 1, max: 1_000, integer: true });
     this.#recover = numberOption(own, 'recoverRatio', o.recoverRatio, 0.8, { min: 0.01, max: 1 });
     this.#coolDownMs = durationOption(own, 'coolDownMs', o.coolDownMs, 1_000);
     this.retryAfterSeconds = numberOption(own, 'retryAfterSeconds', o.retryAfterSeconds, 1, { min: 0, integer: true });
     this.#clock = clockOption(own, o.clock);
+    this.#onChange = functionOption<(message: PressureMessage) => void>(own, 'onChange', o.onChange);
     if (o.exempt !== undefined && !Array.isArray(o.exempt))
       throw new TypeError('keel: LoadShedder option "exempt" must be an array of paths');
     for (const p of o.exempt ?? []) this.exempt(p);
@@ -249,6 +295,7 @@ export class LoadShedder implements AsyncDisposable {
   reset(): void {
     this.#pressure = false;
     this.#reason = undefined;
+    this.#overRun = 0;
     this.#lastOver = Number.NEGATIVE_INFINITY;
     this.#ignoreUntil = this.#clock.now() + 2 * this.#intervalMs;
   }
@@ -264,18 +311,31 @@ export class LoadShedder implements AsyncDisposable {
     const over = this.#over(s, 1);
     if (over) {
       this.#lastOver = now;
-      if (!this.#pressure) {
+      if (!this.#pressure && ++this.#overRun >= this.#sustain) {
         this.#pressure = true;
         this.#reason = over;
+        this.#shedAtStart = this.#shed;
+        this.#publish(true, over, s);
       }
-      return true;
+      return this.#pressure;
     }
+    this.#overRun = 0;
     if (this.#pressure && this.#over(s, this.#recover) === undefined && now - this.#lastOver >= this.#coolDownMs) {
+      const reason = this.#reason ?? 'event-loop-delay';
       this.#pressure = false;
       this.#reason = undefined;
+      this.#publish(false, reason, s);
     }
     // Otherwise still inside the hysteresis band or the cool-down: keep shedding.
     return this.#pressure;
+  }
+
+  #publish(underPressure: boolean, reason: PressureReason, sample: PressureSample): void {
+    if (!this.#pressureChannel.hasSubscribers && this.#onChange === undefined) return;
+    const shed = underPressure ? 0 : this.#shed - this.#shedAtStart;
+    const message: PressureMessage = { name: this.name, underPressure, reason, sample, shed };
+    this.#pressureChannel.publish(message);
+    this.#onChange?.(message);
   }
 
   /** Stops the timer and the sampler. */

@@ -81,7 +81,7 @@ describe('withKeel (Next.js-style route handlers)', () => {
       },
       { shedder },
     );
-    clock.advance(10);
+    clock.advance(20); // two intervals over in a row
     const res = await handler(new Request('http://localhost/x'));
     expect(res.status).toBe(503);
     expect(res.headers.get('retry-after')).toBe('3');

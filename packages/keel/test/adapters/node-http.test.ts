@@ -108,7 +108,7 @@ describe('keelMiddleware with Connect', () => {
       res.end(`${traceOf(req)?.traceId === tracing.current()?.traceId}`);
     });
     const base = await serve(app);
-    clock.advance(10);
+    clock.advance(20); // two intervals over in a row
     const shed = await get(`${base}/x`);
     expect(shed.status).toBe(503);
     expect(shed.headers.get('retry-after')).toBe('1');

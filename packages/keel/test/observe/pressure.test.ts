@@ -38,9 +38,11 @@ describe('LoadShedder', () => {
     await shedder.close();
   });
 
-  it('starts shedding at the first interval over the delay threshold', async () => {
+  it('sheds nothing for one interval over (a single stall) and starts at the second in a row', async () => {
     const { clock, shedder, set } = setup();
     set({ delayMs: 150 });
+    clock.advance(100);
+    expect(shedder.isUnderPressure()).toBe(false);
     expect(shedder.shouldShed('/api')).toBe(false);
     clock.advance(100);
     expect(shedder.isUnderPressure()).toBe(true);
@@ -49,16 +51,62 @@ describe('LoadShedder', () => {
     await shedder.close();
   });
 
+  it('starts the count again after an interval back under the threshold', async () => {
+    const { clock, shedder, set } = setup({ sustainIntervals: 3 });
+    set({ delayMs: 150 });
+    clock.advance(200);
+    set({ delayMs: 10 });
+    clock.advance(100);
+    set({ delayMs: 150 });
+    clock.advance(200);
+    expect(shedder.isUnderPressure()).toBe(false);
+    clock.advance(100);
+    expect(shedder.isUnderPressure()).toBe(true);
+    await shedder.close();
+  });
+
+  it('with sustainIntervals 1, starts shedding at the first interval over', async () => {
+    const { clock, shedder, set } = setup({ sustainIntervals: 1 });
+    set({ delayMs: 150 });
+    clock.advance(100);
+    expect(shedder.shouldShed('/api')).toBe(true);
+    await shedder.close();
+  });
+
+  it('publishes the start and the end of pressure on keel:http:pressure and to onChange, with the reading and the count shed', async () => {
+    const told: unknown[] = [];
+    const { clock, shedder, set } = setup({ name: 'api', onChange: (m) => told.push(m) });
+    const seen: unknown[] = [];
+    const onPressure = (m: unknown) => seen.push(m);
+    subscribe(CHANNELS.http.pressure, onPressure);
+    try {
+      set({ delayMs: 150 });
+      clock.advance(200);
+      shedder.shouldShed('/a');
+      shedder.shouldShed('/b');
+      set({ delayMs: 10 });
+      clock.advance(1_000);
+    } finally {
+      unsubscribe(CHANNELS.http.pressure, onPressure);
+    }
+    expect(seen).toEqual([
+      { name: 'api', underPressure: true, reason: 'event-loop-delay', sample: { ...calm, delayMs: 150 }, shed: 0 },
+      { name: 'api', underPressure: false, reason: 'event-loop-delay', sample: { ...calm, delayMs: 10 }, shed: 2 },
+    ]);
+    expect(told).toEqual(seen);
+    await shedder.close();
+  });
+
   it('reset() ends pressure at once and ignores the next two intervals of a start-up stall', async () => {
     const { clock, shedder, set } = setup();
     set({ delayMs: 500 });
-    clock.advance(100);
+    clock.advance(200);
     expect(shedder.isUnderPressure()).toBe(true);
     shedder.reset();
     expect(shedder.shouldShed('/api')).toBe(false);
     clock.advance(200); // the stall's own late readings
     expect(shedder.isUnderPressure()).toBe(false);
-    clock.advance(100); // a stall that lasts is pressure again
+    clock.advance(200); // a stall that lasts is pressure again
     expect(shedder.isUnderPressure()).toBe(true);
     await shedder.close();
   });
@@ -66,7 +114,7 @@ describe('LoadShedder', () => {
   it('keeps shedding inside the hysteresis band', async () => {
     const { clock, shedder, set } = setup();
     set({ delayMs: 150 });
-    clock.advance(100);
+    clock.advance(200);
     set({ delayMs: 80 }); // under 100 but over 100 × 0.5
     clock.advance(5_000);
     expect(shedder.isUnderPressure()).toBe(true);
@@ -76,7 +124,7 @@ describe('LoadShedder', () => {
   it('stops only after the cool-down once every figure is back in the band', async () => {
     const { clock, shedder, set } = setup();
     set({ delayMs: 150 });
-    clock.advance(100);
+    clock.advance(200);
     set({ delayMs: 10 });
     clock.advance(900);
     expect(shedder.isUnderPressure()).toBe(true);
@@ -89,7 +137,7 @@ describe('LoadShedder', () => {
   it('restarts the cool-down when a figure goes over again', async () => {
     const { clock, shedder, set } = setup();
     set({ delayMs: 150 });
-    clock.advance(100);
+    clock.advance(200);
     set({ delayMs: 10 });
     clock.advance(800);
     set({ delayMs: 150 });
@@ -105,7 +153,7 @@ describe('LoadShedder', () => {
   it('sheds on event-loop utilisation', async () => {
     const { clock, shedder, set } = setup({ maxEventLoopUtilization: 0.9 });
     set({ utilization: 0.95 });
-    clock.advance(100);
+    clock.advance(200);
     expect(shedder.reason).toBe('event-loop-utilization');
     await shedder.close();
   });
@@ -113,7 +161,7 @@ describe('LoadShedder', () => {
   it('sheds on heap use', async () => {
     const { clock, shedder, set } = setup({ maxHeapUsedRatio: 0.8 });
     set({ heapUsedRatio: 0.85 });
-    clock.advance(100);
+    clock.advance(200);
     expect(shedder.reason).toBe('heap');
     await shedder.close();
   });
@@ -133,7 +181,7 @@ describe('LoadShedder', () => {
   it('spares exempt paths, exact and by prefix, with or without a query', async () => {
     const { clock, shedder, set } = setup({ exempt: ['/health/*', '/metrics'] });
     set({ delayMs: 500 });
-    clock.advance(100);
+    clock.advance(200);
     expect(shedder.shouldShed('/health')).toBe(false);
     expect(shedder.shouldShed('/health/ready?x=1')).toBe(false);
     expect(shedder.shouldShed('/metrics')).toBe(false);
@@ -149,7 +197,7 @@ describe('LoadShedder', () => {
     subscribe(CHANNELS.http.shed, onShed);
     try {
       set({ delayMs: 500 });
-      clock.advance(100);
+      clock.advance(200);
       shedder.shouldShed('/a');
       shedder.shouldShed('/b');
     } finally {
@@ -174,6 +222,29 @@ describe('LoadShedder', () => {
     expect(() => new LoadShedder({ intervalMs: 0 })).toThrow(/intervalMs/);
     expect(() => new LoadShedder({ maxInFlight: 5 })).toThrow(/inFlight/);
     expect(() => new LoadShedder({ exempt: ['health'] })).toThrow(/exempt/);
+    expect(() => new LoadShedder({ sustainIntervals: 0 })).toThrow(/sustainIntervals/);
+    expect(() => new LoadShedder({ sustainIntervals: 1.5 })).toThrow(/sustainIntervals/);
+    expect(() => new LoadShedder({ onChange: 'log' as never })).toThrow(/onChange/);
+  });
+
+  it('the built-in sampler reads a blocked loop as delay, in the one reading after the block', async () => {
+    // Its own timer is left alone (a minute): only these two readings take samples.
+    const shedder = new LoadShedder({ intervalMs: 60_000 });
+    try {
+      const until = performance.now() + 150;
+      while (performance.now() < until) {
+        // the loop is blocked
+      }
+      await new Promise<void>((resolve) => setTimeout(resolve, 30));
+      shedder.evaluate();
+      // The sampler's timer was due at most 10 ms into the block and ran after it.
+      expect(shedder.lastSample?.delayMs).toBeGreaterThanOrEqual(140);
+      await new Promise<void>((resolve) => setTimeout(resolve, 30));
+      shedder.evaluate();
+      expect(shedder.lastSample?.delayMs).toBeLessThan(140);
+    } finally {
+      await shedder.close();
+    }
   });
 
   it('starts shedding when a real handler saturates the event loop, and stops after', async () => {
@@ -201,14 +272,20 @@ describe('LoadShedder', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     try {
-      // Keep saturating until a request is shed: which timer runs first after a block (the
-      // delay histogram's or the shedder's) is up to the machine, so one round may not be enough.
+      // Saturate the loop the way overload does, with no calm between: four clients each send
+      // the next busy request as soon as the last is answered, while a probe waits for a 503.
+      let saturating = true;
+      const clients = Array.from({ length: 4 }, async () => {
+        while (saturating) await fetch(`${base}/busy`).then((r) => r.arrayBuffer());
+      });
       let during: Response | undefined;
-      for (let i = 0; i < 20 && during?.status !== 503; i++) {
-        await Promise.all(Array.from({ length: 4 }, () => fetch(`${base}/busy`).then((r) => r.arrayBuffer())));
+      for (let i = 0; i < 100 && during?.status !== 503; i++) {
+        await new Promise<void>((resolve) => setTimeout(resolve, 50));
         during = await fetch(`${base}/ping`);
         await during.arrayBuffer();
       }
+      saturating = false;
+      await Promise.all(clients);
       expect(during?.status).toBe(503);
       expect(during?.headers.get('retry-after')).toBe('1');
       let status = 503;
