@@ -56,6 +56,14 @@ async function keelPlugin(app: FastifyInstance, options: KeelFastifyOptions): Pr
   const { tracing, shedder, otel, echoRequestId, asyncContext, requestIdHeader, retryAfter } = cfg;
   const http = cfg.metrics?.http;
   app.decorate('keel', { tracing, metrics: cfg.metrics, health: cfg.health, shedder, otel });
+  // Start-up (plugin loading, schema compilation, a cache warm-up) blocks the loop; without
+  // this, that stall would read as pressure and shed the first requests of a ready server.
+  if (shedder) {
+    app.addHook('onReady', (done) => {
+      shedder.reset();
+      done();
+    });
+  }
   app.decorateRequest('keelTrace', null);
   app.decorateRequest('keelMark', -1);
   app.decorateRequest('keelSpan', null);

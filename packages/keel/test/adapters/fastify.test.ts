@@ -139,7 +139,8 @@ describe('keelFastify', () => {
     const health = new Health();
     const app = await build({ shedder, metrics, health, metricsRoute: { path: '/metrics' }, exempt: ['/topics/0'] });
     set({ delayMs: 500, utilization: 0.1, heapUsedRatio: 0.1 });
-    clock.advance(10);
+    // Ready reset the shedder: two intervals ignored, then two over in a row.
+    clock.advance(40);
     const shed = await app.inject({ url: '/topics/7' });
     expect(shed.statusCode).toBe(503);
     expect(shed.headers['retry-after']).toBe('1');
@@ -153,6 +154,18 @@ describe('keelFastify', () => {
     expect(shedder.shedCount).toBe(1);
     const { body } = await metrics.scrape();
     expect(body).toMatch(/route="\/topics\/:id",status_class="5xx"\} 1/);
+  });
+
+  it('resets the shedder when the app is ready, so a start-up stall sheds no request', async () => {
+    const clock = new FakeClock();
+    const { shedder, set } = calmShedder(clock);
+    set({ delayMs: 500, utilization: 0.1, heapUsedRatio: 0.1 });
+    clock.advance(20);
+    expect(shedder.isUnderPressure()).toBe(true);
+    set({ delayMs: 1, utilization: 0.1, heapUsedRatio: 0.1 });
+    const app = await build({ shedder });
+    expect((await app.inject({ url: '/topics/7' })).statusCode).toBe(200);
+    expect(shedder.shedCount).toBe(0);
   });
 
   it('serves a lone request at maxInFlight 1 (the cap counts the requests already in flight)', async () => {
