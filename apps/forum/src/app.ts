@@ -75,6 +75,10 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
 
   // Observability first, so every later part can report through it (and it closes last).
   const tracing = new Tracing();
+  // Made before everything that logs (the shedder, the services); Fastify is handed the same
+  // instance below. Every log line inside a request carries its trace_id, span_id and request_id.
+  const logger =
+    options.logger === false ? undefined : (createLogger({ tracing, level: config.logLevel }, options.logStream) as FastifyBaseLogger);
   const metrics = scope.add(new Metrics());
   const health = scope.add(new Health({ timeoutMs: 1_000, ttlMs: 1_000 }));
   const sqlitePing = repos.db.prepare('SELECT 1').pluck();
@@ -90,6 +94,11 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       // A saturated but healthy server runs at ELU ~1.0 while answering in microseconds; shedding
       // on it would turn full throughput into 503s. Delay and in-flight show real queueing.
       maxEventLoopUtilization: Number.POSITIVE_INFINITY,
+      // What on-call reads first: when shedding began, on which figure, and what it turned away.
+      onChange: (m) => {
+        if (m.underPressure) logger?.warn({ reason: m.reason, sample: m.sample }, 'load shedding started');
+        else logger?.info({ reason: m.reason, shed: m.shed }, 'load shedding ended');
+      },
     }),
   );
 
@@ -108,10 +117,6 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       { kind: 'optional' },
     );
   }
-  // Made before the services so they report to it; Fastify is handed the same instance below.
-  // Every log line inside a request carries its trace_id, span_id and request_id.
-  const logger =
-    options.logger === false ? undefined : (createLogger({ tracing, level: config.logLevel }, options.logStream) as FastifyBaseLogger);
   const auth = createAuthService(repos, { ...config, sessions: caches.sessions });
   scope.add(auth);
   const services: Services = {

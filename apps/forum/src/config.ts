@@ -77,10 +77,12 @@ export interface Config {
     deadlineMs: number;
   };
   /**
-   * Load shedding: new requests get a fast 503 with Retry-After while any figure is over its
-   * threshold. Env `SHED_MAX_EVENT_LOOP_DELAY_MS` (default 200), `SHED_MAX_IN_FLIGHT` (default
-   * 5,000), `SHED_MAX_HEAP_RATIO` (percent of the heap limit, default 95). Event-loop
-   * utilisation is not a threshold: a busy, healthy server runs near 1.0 (see docs/observe.md).
+   * Load shedding: new requests get a fast 503 with Retry-After once a figure has been over its
+   * threshold for two 100 ms intervals in a row (in-flight: at once), and until it has been back
+   * in its band for a second; each start and end is logged. Env `SHED_MAX_EVENT_LOOP_DELAY_MS`
+   * (default 200), `SHED_MAX_IN_FLIGHT` (default 5,000), `SHED_MAX_HEAP_RATIO` (percent of the
+   * heap limit, default 95). Event-loop utilisation is not a threshold: a busy, healthy server
+   * runs near 1.0 (see docs/observe.md).
    */
   shedding: { maxEventLoopDelayMs: number; maxInFlight: number; maxHeapUsedRatio: number };
   /**

@@ -262,8 +262,12 @@ describe('load shedding', () => {
     }
   });
 
-  it('sheds while the event loop is stalled and stops once it recovers; /health/live is still answered', async () => {
-    const t = await createTestApp({ shedding: { ...calm, maxEventLoopDelayMs: 50 } });
+  it('sheds while the event loop is stalled and stops once it recovers, logging both; /health/live is still answered', async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const t = await createTestApp(
+      { shedding: { ...calm, maxEventLoopDelayMs: 50 }, logLevel: 'info' },
+      { logger: true, logStream: { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) } },
+    );
     try {
       expect((await t.app.inject({ url: '/api/v1/forums' })).statusCode).toBe(200);
       const shedder = t.app.keel.shedder!;
@@ -284,6 +288,11 @@ describe('load shedding', () => {
       expect((await t.app.inject({ url: '/health/ready' })).statusCode).toBe(200);
       await waitFor(() => !shedder.isUnderPressure(), 10_000, 'shedding to stop');
       expect((await t.app.inject({ url: '/api/v1/forums' })).statusCode).toBe(200);
+      const logged = lines.filter((l) => String(l.msg).startsWith('load shedding'));
+      expect(logged[0]).toMatchObject({ level: 40, msg: 'load shedding started', reason: 'event-loop-delay' });
+      expect((logged[0]?.sample as { delayMs: number } | undefined)?.delayMs).toBeGreaterThan(50);
+      expect(logged.at(-1)).toMatchObject({ level: 30, msg: 'load shedding ended', reason: 'event-loop-delay' });
+      expect(logged.at(-1)?.shed).toBeGreaterThanOrEqual(1);
     } finally {
       await t.close();
     }
