@@ -37,6 +37,20 @@ export function cpuSeconds(pid: number | undefined): number {
   }
 }
 
+/**
+ * How long an idle vCPU of this Linux guest polls before it halts (`cpuidle-haltpoll`'s
+ * `guest_halt_poll_ns`, the kernel's default 200,000), or -1 where that driver is absent. At 0
+ * every wake-up from idle goes through the hypervisor: a server whose requests arrive one at a
+ * time (an open-model phase) pays it on each, a saturated one (a closed-model phase) barely.
+ */
+export function guestHaltPollNs(): number {
+  try {
+    return Number(readFileSync('/sys/module/haltpoll/parameters/guest_halt_poll_ns', 'utf8').trim());
+  } catch {
+    return -1;
+  }
+}
+
 export function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
   const mid = s.length >> 1;
