@@ -24,7 +24,7 @@
  * restores the setting after.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -96,7 +96,9 @@ async function startChild(
   args: string[],
   env: NodeJS.ProcessEnv,
   ready: RegExp,
+  logFile?: string,
 ): Promise<{ child: ChildProcess; seen: string }> {
+  if (logFile) return startLogging(cmd, args, env, ready, logFile);
   const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let seen = '';
   await new Promise<void>((resolve, reject) => {
@@ -111,6 +113,50 @@ async function startChild(
   child.stdout!.resume();
   child.stderr!.resume();
   return { child, seen };
+}
+
+/**
+ * A forum process writes its log to a file, not a pipe. The phases run `keel load` with
+ * spawnSync, so nothing would read a pipe for up to a minute, and a burst of warnings (each
+ * error with its stack) would fill the pipe's 64 KiB and block the forum's synchronous log
+ * writes: a stall the bench itself made.
+ */
+async function startLogging(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  ready: RegExp,
+  logFile: string,
+): Promise<{ child: ChildProcess; seen: string }> {
+  const fd = openSync(logFile, 'w');
+  const child = spawn(cmd, args, { env, stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  let exited: number | null | undefined;
+  child.once('exit', (code) => {
+    exited = code;
+  });
+  for (const started = performance.now(); ; ) {
+    const seen = readFileSync(logFile, 'utf8');
+    if (ready.test(seen)) return { child, seen };
+    if (exited !== undefined) throw new Error(`${args.join(' ')} exited (${exited}) before it was ready:\n${seen}`);
+    if (performance.now() - started > 60_000) throw new Error(`${args.join(' ')} was not ready within 60 s:\n${seen}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** The forum's own warnings and errors in its log (load shedding, a failed search), by message. */
+function warningsIn(logFile: string): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const line of readFileSync(logFile, 'utf8').split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      const { level, msg } = JSON.parse(line) as { level: number; msg: string };
+      if (level >= 40) counts[msg] = (counts[msg] ?? 0) + 1;
+    } catch {
+      // not a log line
+    }
+  }
+  return counts;
 }
 
 const HELLO = `require('node:http').createServer((req, res) => res.end('hello world')).listen(0, '127.0.0.1', function () { console.log('port ' + this.address().port); });`;
@@ -166,14 +212,26 @@ const forumEnv = (port: number): NodeJS.ProcessEnv => ({
   LOGIN_IP_LIMIT: '100000',
 });
 const [fcmd, fargs] = pinned(1, process.execPath, [forumServer]);
-const { child: forum } = await startChild(fcmd, fargs, forumEnv(forumPort), /Server listening at/);
+const forumLog = join(out, 'forum-server.log');
+const { child: forum } = await startChild(fcmd, fargs, forumEnv(forumPort), /Server listening at/, forumLog);
+/** The forum's warnings by phase (only phases that had any). */
+const warningsBy: Record<string, Record<string, number>> = {};
 const base = `http://127.0.0.1:${forumPort}`;
 
-/** Runs a phase against the forum, recording the forum's CPU time over it. */
-function forumLoad(args: string[]): KeelResult {
+/** Runs a phase against the forum, recording the forum's CPU time and its warnings over it. */
+function forumLoad(phase: string, args: string[]): KeelResult {
   const before = cpuSeconds(forum.pid);
+  const logged = warningsIn(forumLog);
   const result = keelLoad(args);
-  return { ...result, serverCpuS: cpuSeconds(forum.pid) - before };
+  const serverCpuS = cpuSeconds(forum.pid) - before;
+  for (const [msg, n] of Object.entries(warningsIn(forumLog))) {
+    const added = n - (logged[msg] ?? 0);
+    if (added <= 0) continue;
+    const into = warningsBy[phase] ?? {};
+    into[msg] = (into[msg] ?? 0) + added;
+    warningsBy[phase] = into;
+  }
+  return { ...result, serverCpuS };
 }
 /** The forum's CPU per request over a phase, µs (NaN without /proc). */
 const cpuUsPerReq = (r: KeelResult): number => Math.round(((r.serverCpuS ?? Number.NaN) * 1e6) / r.completed);
@@ -235,15 +293,15 @@ try {
 
   // Warm both servers' JIT and the forum's caches and page cache.
   keelLoad([`http://127.0.0.1:${barePort}/`, '-c', '50', '-d', '2s']);
-  keelLoad([base, '-s', scenarioPath, '-c', '50', '-d', quick ? '3s' : '5s']);
+  forumLoad('warm-up', [base, '-s', scenarioPath, '-c', '50', '-d', quick ? '3s' : '5s']);
 
   // The closed phases run in rounds, rotating their order, and each reports its median round:
   // this machine's rate drifts by ±10% within a minute, and one pass of each, always in the
   // same order, put the drift into the ratios (runs 13–15 in RESULTS.md).
   const closed = {
     bare: () => keelLoad([`http://127.0.0.1:${barePort}/`, '-c', '50', '-d', `${closedSeconds}s`]),
-    cached: () => forumLoad([base, '-s', listPath, '-c', '50', '-d', `${closedSeconds}s`]),
-    mix: () => forumLoad([base, '-s', scenarioPath, '-c', '50', '-d', `${closedSeconds}s`]),
+    cached: () => forumLoad('cached', [base, '-s', listPath, '-c', '50', '-d', `${closedSeconds}s`]),
+    mix: () => forumLoad('mix', [base, '-s', scenarioPath, '-c', '50', '-d', `${closedSeconds}s`]),
   };
   const phases = inRotatingRounds(rounds, ['bare', 'cached', 'mix'] as const, (phase) => closed[phase]());
   const byPhase = { bare: phases.get('bare')!, cached: phases.get('cached')!, mix: phases.get('mix')! };
@@ -254,7 +312,7 @@ try {
   const cached = medianRound(byPhase.cached);
   const mix = medianRound(byPhase.mix);
   const halfRate = Math.max(1, Math.round(mix.rps / 2));
-  const half = forumLoad([base, '-s', scenarioPath, '-c', '100', '--rate', String(halfRate), '-d', `${openSeconds}s`]);
+  const half = forumLoad('half', [base, '-s', scenarioPath, '-c', '100', '--rate', String(halfRate), '-d', `${openSeconds}s`]);
   // Half of the closed rate is not half of the core: evenly spaced arrivals cost the server
   // more per request than the closed model's back-to-back ones (fewer requests per wake-up),
   // so the phase runs at about half_cpu_us_per_req / (2 x mix_cpu_us_per_req) of the core,
@@ -275,7 +333,7 @@ try {
       '1000',
     ]);
     const { child: ws } = await startChild(wcmd, wargs, process.env, /"connected"/);
-    users5k = keelLoad([base, '-s', scenarioPath, '-c', '5000', '--rate', '2500', '-d', `${openSeconds}s`]);
+    users5k = forumLoad('users5k', [base, '-s', scenarioPath, '-c', '5000', '--rate', '2500', '-d', `${openSeconds}s`]);
     const closed = new Promise<string>((resolve) => {
       let s = '';
       ws.stdout!.on('data', (d: Buffer) => {
@@ -294,7 +352,13 @@ try {
   // mixed HTTP requests (the issue's full counts unless --quick or --soak-ws/--soak-http).
   const soakPort = await freePort();
   const [scmd, sargs] = pinned(1, process.execPath, ['--inspect=127.0.0.1:0', forumServer]);
-  const { child: soakChild, seen: soakOut } = await startChild(scmd, sargs, forumEnv(soakPort), /Server listening at/);
+  const { child: soakChild, seen: soakOut } = await startChild(
+    scmd,
+    sargs,
+    forumEnv(soakPort),
+    /Server listening at/,
+    join(out, 'forum-soak.log'),
+  );
   let soak: Awaited<ReturnType<typeof soakForum>>;
   try {
     const inspector = /ws:\/\/(127\.0\.0\.1:\d+)\//.exec(soakOut)?.[1];
@@ -355,6 +419,7 @@ try {
       users5k_warnings: users5k?.warnings,
       ws: wsSummary,
       soak,
+      forum_warnings: warningsBy,
     },
   );
 } finally {
