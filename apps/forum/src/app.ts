@@ -127,7 +127,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     wiki: createWikiService(repos, events),
     search: scope.add(
       createSearchService(repos, config.databasePath, config.search, {
-        onError: (err) => logger?.error({ err }, 'search worker failed; the request got 503'),
+        onError: (err) =>
+          logger?.error({ err }, 'search failed in its worker (a waiting request gets 503; a cache refresh keeps the stale results)'),
       }),
     ),
     // After repos, so it closes (indexing what is pending) before the database does.
