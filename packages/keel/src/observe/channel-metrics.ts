@@ -165,6 +165,13 @@ export class ChannelMetrics {
       (m) => (typeof m.reason === 'string' && SHED_REASONS.has(m.reason) ? m.reason : 'other'),
     );
     this.#on(CHANNELS.http.shed, () => this.#shed.add(1));
+    const pressure = this.#family(
+      new GaugeFamily(
+        { name: `${p}http_under_pressure`, help: 'Load shedding: 1 while a shedder is under pressure, else 0.', labelNames: ['name'] },
+        this.#limit,
+      ),
+    );
+    this.#on(CHANNELS.http.pressure, (m) => pressure.set([nameOf(m)], m.underPressure === true ? 1 : 0));
   }
 
   #family<F extends CounterFamily | GaugeFamily | HistogramFamily>(family: F): F {

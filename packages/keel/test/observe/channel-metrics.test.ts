@@ -106,6 +106,15 @@ describe('ChannelMetrics', () => {
     ]);
   });
 
+  it('shows a shedder under pressure as 1 until it ends', async () => {
+    const { m } = metrics();
+    const under = 'keel_http_under_pressure{name="http"}';
+    publish(CHANNELS.http.pressure, { name: 'http', underPressure: true, reason: 'event-loop-delay', shed: 0 });
+    expect(sample((await m.scrape()).body, under)).toBe(1);
+    publish(CHANNELS.http.pressure, { name: 'http', underPressure: false, reason: 'event-loop-delay', shed: 12 });
+    expect(sample((await m.scrape()).body, under)).toBe(0);
+  });
+
   it('counts shed requests in total and over the last 10 s', () => {
     const { m, clock } = metrics();
     publish(CHANNELS.http.shed, { name: 'http', reason: 'in-flight' });
@@ -124,7 +133,13 @@ describe('ChannelMetrics', () => {
 
   it('unsubscribes from every channel on close', async () => {
     const { m } = metrics();
-    const names = [...Object.values(CHANNELS.resilience), ...Object.values(CHANNELS.cache), CHANNELS.db.query, CHANNELS.http.shed];
+    const names = [
+      ...Object.values(CHANNELS.resilience),
+      ...Object.values(CHANNELS.cache),
+      CHANNELS.db.query,
+      CHANNELS.http.shed,
+      CHANNELS.http.pressure,
+    ];
     expect(names.every((n) => hasSubscribers(n))).toBe(true);
     await m.close();
     expect(names.filter((n) => hasSubscribers(n))).toEqual([]);

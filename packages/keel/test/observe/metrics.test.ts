@@ -197,6 +197,7 @@ describe('Metrics', () => {
       [CHANNELS.cache.busLag, { name: 'c', lagMs: 4 }],
       [CHANNELS.db.query, { name: 'main', sql: 'SELECT 1', durationMs: 0.3 }],
       [CHANNELS.http.shed, { name: 'http', reason: 'event-loop-delay' }],
+      [CHANNELS.http.pressure, { name: 'http', underPressure: true, reason: 'event-loop-delay', shed: 0 }],
     ];
     for (const [name, message] of messages) channel(name).publish(message);
     // A GC pause, so the GC histogram has a series.
