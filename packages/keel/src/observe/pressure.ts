@@ -78,7 +78,10 @@ export interface LoadShedderOptions {
   recoverRatio?: number;
   /** Minimum time after the last interval over a threshold before pressure ends, ms. Default 1,000. */
   coolDownMs?: number;
-  /** Told when shedding starts and ends (the same message `keel:http:pressure` gets), e.g. to log it. */
+  /**
+   * Told when shedding starts and ends (the same message `keel:http:pressure` gets), e.g. to log
+   * it. What it throws is ignored: the shedder's state is already updated.
+   */
   onChange?: (message: PressureMessage) => void;
   /** `Retry-After` seconds sent with a shed response. Default 1. */
   retryAfterSeconds?: number;
@@ -293,6 +296,8 @@ export class LoadShedder implements AsyncDisposable {
    * ```
    */
   reset(): void {
+    // Ending pressure here is an end like any other: the gauge and the log must hear it.
+    if (this.#pressure && this.#last) this.#publish(false, this.#reason ?? 'event-loop-delay', this.#last);
     this.#pressure = false;
     this.#reason = undefined;
     this.#overRun = 0;
@@ -335,7 +340,12 @@ export class LoadShedder implements AsyncDisposable {
     const shed = underPressure ? 0 : this.#shed - this.#shedAtStart;
     const message: PressureMessage = { name: this.name, underPressure, reason, sample, shed };
     this.#pressureChannel.publish(message);
-    this.#onChange?.(message);
+    try {
+      this.#onChange?.(message);
+    } catch {
+      // A failing log call must not end the process from the shedder's timer; the state it
+      // reports is already set.
+    }
   }
 
   /** Stops the timer and the sampler. */

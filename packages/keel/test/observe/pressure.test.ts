@@ -65,6 +65,18 @@ describe('LoadShedder', () => {
     await shedder.close();
   });
 
+  it('keeps shedding when onChange throws', async () => {
+    const { clock, shedder, set } = setup({
+      onChange: () => {
+        throw new Error('the logger is broken');
+      },
+    });
+    set({ delayMs: 150 });
+    expect(() => clock.advance(200)).not.toThrow();
+    expect(shedder.shouldShed('/api')).toBe(true);
+    await shedder.close();
+  });
+
   it('with sustainIntervals 1, starts shedding at the first interval over', async () => {
     const { clock, shedder, set } = setup({ sustainIntervals: 1 });
     set({ delayMs: 150 });
@@ -97,13 +109,15 @@ describe('LoadShedder', () => {
     await shedder.close();
   });
 
-  it('reset() ends pressure at once and ignores the next two intervals of a start-up stall', async () => {
-    const { clock, shedder, set } = setup();
+  it('reset() ends pressure at once, says so, and ignores the next two intervals of a start-up stall', async () => {
+    const told: Array<{ underPressure: boolean }> = [];
+    const { clock, shedder, set } = setup({ onChange: (m) => told.push(m) });
     set({ delayMs: 500 });
     clock.advance(200);
     expect(shedder.isUnderPressure()).toBe(true);
     shedder.reset();
     expect(shedder.shouldShed('/api')).toBe(false);
+    expect(told.map((m) => m.underPressure)).toEqual([true, false]);
     clock.advance(200); // the stall's own late readings
     expect(shedder.isUnderPressure()).toBe(false);
     clock.advance(200); // a stall that lasts is pressure again
