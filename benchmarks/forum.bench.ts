@@ -31,7 +31,7 @@ import { parseArgs } from 'node:util';
 import { openDatabase } from '../apps/forum/src/db/connection.ts';
 import { freePort } from '../test-support/redis.ts';
 import { soakForum } from './lib/forum-soak.ts';
-import { cpuSeconds, guestHaltPollNs, inRotatingRounds, report } from './lib/measure.ts';
+import { cpuSeconds, guestHaltPollNs, HALT_POLL_FILE, inRotatingRounds, report } from './lib/measure.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -238,14 +238,13 @@ const cpuUsPerReq = (r: KeelResult): number => Math.round(((r.serverCpuS ?? Numb
 
 // --halt-poll-ns N (root, a cpuidle-haltpoll guest): the idle vCPU polls up to N ns before it
 // halts, for this run only (restored after). The kernel's default is 200000; some VMs ship 0.
-const haltPollFile = '/sys/module/haltpoll/parameters/guest_halt_poll_ns';
 const haltPollBefore = guestHaltPollNs();
 if (values['halt-poll-ns'] !== undefined) {
   const ns = Number(values['halt-poll-ns']);
   if (!Number.isInteger(ns) || ns < 0) throw new TypeError(`--halt-poll-ns must be a non-negative integer, got ${values['halt-poll-ns']}`);
   if (haltPollBefore < 0) throw new Error('--halt-poll-ns: this machine has no cpuidle-haltpoll driver');
-  writeFileSync(haltPollFile, String(ns));
-  const restore = () => writeFileSync(haltPollFile, String(haltPollBefore));
+  writeFileSync(HALT_POLL_FILE, String(ns));
+  const restore = () => writeFileSync(HALT_POLL_FILE, String(haltPollBefore));
   process.once('exit', restore);
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {

@@ -37,6 +37,9 @@ export function cpuSeconds(pid: number | undefined): number {
   }
 }
 
+/** `cpuidle-haltpoll`'s setting for this guest (root may write it). */
+export const HALT_POLL_FILE = '/sys/module/haltpoll/parameters/guest_halt_poll_ns';
+
 /**
  * How long an idle vCPU of this Linux guest polls before it halts (`cpuidle-haltpoll`'s
  * `guest_halt_poll_ns`, the kernel's default 200,000), or -1 where that driver is absent. At 0
@@ -45,7 +48,7 @@ export function cpuSeconds(pid: number | undefined): number {
  */
 export function guestHaltPollNs(): number {
   try {
-    return Number(readFileSync('/sys/module/haltpoll/parameters/guest_halt_poll_ns', 'utf8').trim());
+    return Number(readFileSync(HALT_POLL_FILE, 'utf8').trim());
   } catch {
     return -1;
   }

@@ -169,8 +169,8 @@ export class LoadShedder implements AsyncDisposable {
   #overRun = 0;
   /** shedCount when the current pressure started. */
   #shedAtStart = 0;
-  #pressure = false;
   readonly #intervalMs: number;
+  /** Why the process is under pressure; undefined while it is not (the one record of the state). */
   #reason: PressureReason | undefined;
   #lastOver = Number.NEGATIVE_INFINITY;
   #shed = 0;
@@ -241,12 +241,12 @@ export class LoadShedder implements AsyncDisposable {
 
   /** Whether the process is under pressure; handlers may use it to pick a cheaper path. */
   isUnderPressure(): boolean {
-    return this.#pressure || (this.#inFlight !== undefined && this.#inFlight() >= this.#maxInFlight);
+    return this.#reason !== undefined || (this.#inFlight !== undefined && this.#inFlight() >= this.#maxInFlight);
   }
 
   /** Why the process is under pressure, or undefined. */
   get reason(): PressureReason | undefined {
-    if (this.#pressure) return this.#reason;
+    if (this.#reason !== undefined) return this.#reason;
     return this.#inFlight !== undefined && this.#inFlight() >= this.#maxInFlight ? 'in-flight' : undefined;
   }
 
@@ -266,7 +266,7 @@ export class LoadShedder implements AsyncDisposable {
    */
   shouldShed(url: string): boolean {
     let reason: PressureReason | undefined;
-    if (this.#pressure) reason = this.#reason ?? 'event-loop-delay';
+    if (this.#reason !== undefined) reason = this.#reason;
     else if (this.#inFlight !== undefined && this.#maxInFlight !== Number.POSITIVE_INFINITY && this.#inFlight() >= this.#maxInFlight) {
       reason = 'in-flight';
     } else return false;
@@ -297,9 +297,7 @@ export class LoadShedder implements AsyncDisposable {
    */
   reset(): void {
     // Ending pressure here is an end like any other: the gauge and the log must hear it.
-    if (this.#pressure && this.#last) this.#publish(false, this.#reason ?? 'event-loop-delay', this.#last);
-    this.#pressure = false;
-    this.#reason = undefined;
+    if (this.#last) this.#end(this.#last);
     this.#overRun = 0;
     this.#lastOver = Number.NEGATIVE_INFINITY;
     this.#ignoreUntil = this.#clock.now() + 2 * this.#intervalMs;
@@ -312,27 +310,31 @@ export class LoadShedder implements AsyncDisposable {
     const s = this.#sample();
     this.#last = s;
     const now = this.#clock.now();
-    if (now <= this.#ignoreUntil) return this.#pressure;
+    if (now <= this.#ignoreUntil) return this.#reason !== undefined;
     const over = this.#over(s, 1);
     if (over) {
       this.#lastOver = now;
-      if (!this.#pressure && ++this.#overRun >= this.#sustain) {
-        this.#pressure = true;
+      if (this.#reason === undefined && ++this.#overRun >= this.#sustain) {
         this.#reason = over;
         this.#shedAtStart = this.#shed;
         this.#publish(true, over, s);
       }
-      return this.#pressure;
+      return this.#reason !== undefined;
     }
     this.#overRun = 0;
-    if (this.#pressure && this.#over(s, this.#recover) === undefined && now - this.#lastOver >= this.#coolDownMs) {
-      const reason = this.#reason ?? 'event-loop-delay';
-      this.#pressure = false;
-      this.#reason = undefined;
-      this.#publish(false, reason, s);
+    if (this.#reason !== undefined && this.#over(s, this.#recover) === undefined && now - this.#lastOver >= this.#coolDownMs) {
+      this.#end(s);
     }
     // Otherwise still inside the hysteresis band or the cool-down: keep shedding.
-    return this.#pressure;
+    return this.#reason !== undefined;
+  }
+
+  /** Ends pressure, if any, and says so. */
+  #end(sample: PressureSample): void {
+    const reason = this.#reason;
+    if (reason === undefined) return;
+    this.#reason = undefined;
+    this.#publish(false, reason, sample);
   }
 
   #publish(underPressure: boolean, reason: PressureReason, sample: PressureSample): void {
