@@ -17,12 +17,22 @@ export interface SearchTask {
   limit: number;
 }
 
-// Background work yields the core to the event loop: on Linux a thread's nice value is its own, so
-// this lowers only this thread. Where several threads share one core (a pinned container), a
-// ranking at the default priority took half the core from the event loop for its 25–45 ms.
+/**
+ * The search worker's nice value on Linux, where a thread's nice value is its own, so this lowers
+ * only this thread. Where several threads share one core (a pinned container), a ranking at the
+ * default priority took half the core from the event loop for its 25–45 ms. At 19 it got ~1.4%
+ * of a saturated core, and that was too little: after 20 s of saturation the eight stale search
+ * keys' refreshes queued up, and 3–5 of them passed the 5 s timeout in each of four processes
+ * (a running one takes its worker thread down with it). At 10 (~10% while the event loop is busy)
+ * none did, in four of four, and the event loop's p99 at a fixed 9,000 req/s was no different
+ * (20–56 ms against 20–43 ms, per-process noise; benchmarks/RESULTS.md, day 8). Tested in
+ * test/services/search.test.ts.
+ */
+const SEARCH_WORKER_NICE = 10;
+
 if (process.platform === 'linux') {
   try {
-    setPriority(19);
+    setPriority(SEARCH_WORKER_NICE);
   } catch {
     // not permitted here: ranking simply keeps the default priority
   }

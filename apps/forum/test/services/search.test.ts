@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,6 +49,29 @@ describe('search service', () => {
       expect(await service.search('zyzzyva', 'all', noFilters, null, 10)).toEqual([]);
       expect(repos.transaction(() => repos.postIndex.indexPending(1_000))).toBe(1);
       expect(await service.search('zyzzyva', 'all', noFilters, null, 10)).toHaveLength(1);
+    } finally {
+      await service.close();
+    }
+  });
+
+  it('ranks in a thread at nice 10, leaving the event loop its priority', async () => {
+    // /proc/<pid>/task/<tid>/stat: the nice value is the 17th field after the ")" that ends comm.
+    const niceOf = (tid: string): number | undefined => {
+      try {
+        const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+      } catch {
+        return undefined; // the thread ended while we looked
+      }
+    };
+    const threadsAt = (nice: number): number => readdirSync('/proc/self/task').filter((tid) => niceOf(tid) === nice).length;
+    const before = threadsAt(10);
+    const mainNice = niceOf(String(process.pid));
+    const service = createSearchService(repos, path, { workers: 1, maxQueue: 16 });
+    try {
+      await service.search('latency', 'all', noFilters, null, 10);
+      expect(threadsAt(10)).toBe(before + 1);
+      expect(niceOf(String(process.pid))).toBe(mainNice);
     } finally {
       await service.close();
     }
