@@ -24,7 +24,7 @@
  * restores the setting after.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -96,9 +96,7 @@ async function startChild(
   args: string[],
   env: NodeJS.ProcessEnv,
   ready: RegExp,
-  logFile?: string,
 ): Promise<{ child: ChildProcess; seen: string }> {
-  if (logFile) return startLogging(cmd, args, env, ready, logFile);
   const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let seen = '';
   await new Promise<void>((resolve, reject) => {
@@ -144,10 +142,10 @@ async function startLogging(
   }
 }
 
-/** The forum's own warnings and errors in its log (load shedding, a failed search), by message. */
-function warningsIn(logFile: string): Record<string, number> {
+/** The forum's own warnings and errors (load shedding, a failed search) logged past byte `from`, by message. */
+function warningsIn(logFile: string, from: number): Record<string, number> {
   const counts: Record<string, number> = {};
-  for (const line of readFileSync(logFile, 'utf8').split('\n')) {
+  for (const line of readFileSync(logFile).subarray(from).toString('utf8').split('\n')) {
     if (!line.startsWith('{')) continue;
     try {
       const { level, msg } = JSON.parse(line) as { level: number; msg: string };
@@ -213,7 +211,7 @@ const forumEnv = (port: number): NodeJS.ProcessEnv => ({
 });
 const [fcmd, fargs] = pinned(1, process.execPath, [forumServer]);
 const forumLog = join(out, 'forum-server.log');
-const { child: forum } = await startChild(fcmd, fargs, forumEnv(forumPort), /Server listening at/, forumLog);
+const { child: forum } = await startLogging(fcmd, fargs, forumEnv(forumPort), /Server listening at/, forumLog);
 /** The forum's warnings by phase (only phases that had any). */
 const warningsBy: Record<string, Record<string, number>> = {};
 const base = `http://127.0.0.1:${forumPort}`;
@@ -221,14 +219,12 @@ const base = `http://127.0.0.1:${forumPort}`;
 /** Runs a phase against the forum, recording the forum's CPU time and its warnings over it. */
 function forumLoad(phase: string, args: string[]): KeelResult {
   const before = cpuSeconds(forum.pid);
-  const logged = warningsIn(forumLog);
+  const logFrom = statSync(forumLog).size;
   const result = keelLoad(args);
   const serverCpuS = cpuSeconds(forum.pid) - before;
-  for (const [msg, n] of Object.entries(warningsIn(forumLog))) {
-    const added = n - (logged[msg] ?? 0);
-    if (added <= 0) continue;
+  for (const [msg, n] of Object.entries(warningsIn(forumLog, logFrom))) {
     const into = warningsBy[phase] ?? {};
-    into[msg] = (into[msg] ?? 0) + added;
+    into[msg] = (into[msg] ?? 0) + n;
     warningsBy[phase] = into;
   }
   return { ...result, serverCpuS };
@@ -351,7 +347,7 @@ try {
   // mixed HTTP requests (the issue's full counts unless --quick or --soak-ws/--soak-http).
   const soakPort = await freePort();
   const [scmd, sargs] = pinned(1, process.execPath, ['--inspect=127.0.0.1:0', forumServer]);
-  const { child: soakChild, seen: soakOut } = await startChild(
+  const { child: soakChild, seen: soakOut } = await startLogging(
     scmd,
     sargs,
     forumEnv(soakPort),
