@@ -38,6 +38,8 @@ export class Run implements ConnectionSink {
   #rec: LatencyRecorder;
   #conns: HttpConnection[] = [];
   #t0 = performance.now();
+  /** Wall time at #t0, for lining windows up with other clocks' records. */
+  #startedAt = Date.now();
   #sending = true;
   #finished = false;
   #aborted = false;
@@ -89,6 +91,7 @@ export class Run implements ConnectionSink {
     this.#started = true;
     const c = this.#c;
     this.#t0 = performance.now();
+    this.#startedAt = Date.now();
     this.#timers.push(setInterval(() => this.#roll(), c.windowMs));
     this.#timers.push(setInterval(() => this.#checkTimeouts(), Math.min(250, Math.max(10, c.timeoutMs / 4))));
     this.#timers.push(setTimeout(() => this.#stopSending(), this.#endAt));
@@ -305,6 +308,7 @@ export class Run implements ConnectionSink {
     return {
       model: c.schedule ? 'open' : 'closed',
       url: c.target.href,
+      startedAt: this.#startedAt,
       connections: c.connections,
       pipelining: c.pipelining,
       durationMs: Math.round(elapsed),

@@ -57,6 +57,11 @@ export interface LoadOptions {
 export interface LoadResult {
   model: 'closed' | 'open';
   url: string;
+  /**
+   * When the run's clock started (ms since the Unix epoch, once every connection was up).
+   * Window `t`s count from here, so windows line up with the server's logs and metrics.
+   */
+  startedAt: number;
   connections: number;
   pipelining: number;
   durationMs: number;

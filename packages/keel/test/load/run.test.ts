@@ -16,8 +16,12 @@ describe('runLoad, closed model', () => {
       res.statusCode = ++n % 2 === 0 ? 500 : 200;
       res.end('x');
     });
+    const before = Date.now();
     const r = await runLoad({ url: server.url, connections: 4, durationMs: 500 });
     expect(r.model).toBe('closed');
+    // Windows count from startedAt, which is wall time between the call and the result.
+    expect(r.startedAt).toBeGreaterThanOrEqual(before);
+    expect(r.startedAt).toBeLessThanOrEqual(Date.now() - r.durationMs + 1);
     expect(r.statusCodes['200']! + r.statusCodes['500']!).toBe(r.completed);
     expect(r.errors.non2xx).toBe(r.statusCodes['500']);
     expect(r.errors.rate).toBeGreaterThan(0.4);
