@@ -31,7 +31,8 @@ import { parseArgs } from 'node:util';
 import { openDatabase } from '../apps/forum/src/db/connection.ts';
 import { freePort } from '../test-support/redis.ts';
 import { soakForum } from './lib/forum-soak.ts';
-import { cpuSeconds, guestHaltPollNs, HALT_POLL_FILE, inRotatingRounds, report } from './lib/measure.ts';
+import { startHostSampler, worstWindow } from './lib/host-sampler.ts';
+import { cpuSeconds, guestHaltPollNs, HALT_POLL_FILE, inRotatingRounds, report, stealSeconds } from './lib/measure.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -157,12 +158,16 @@ function warningsIn(logFile: string, from: number): Record<string, number> {
   return counts;
 }
 
+/** The core both servers run on (`''`: unpinned, the whole machine's counters). */
+const serverCore = taskset ? 1 : '';
 const HELLO = `require('node:http').createServer((req, res) => res.end('hello world')).listen(0, '127.0.0.1', function () { console.log('port ' + this.address().port); });`;
 
 interface KeelResult {
   rps: number;
   /** The forum's CPU seconds (all threads) during the phase, when it was the target. */
   serverCpuS?: number;
+  /** Seconds the hypervisor stole from the servers' core during the phase. */
+  stealS?: number;
   completed: number;
   errors: { total: number; non2xx: number; timeouts: number; socket: number; rate: number };
   statusCodes: Record<string, number>;
@@ -170,13 +175,18 @@ interface KeelResult {
   /** Open model: latency from the actual send, without the coordinated-omission correction. */
   uncorrected?: { p99: number };
   warnings: string[];
+  startedAt: number;
+  durationMs: number;
+  windows: { t: number; p99: number; max: number }[];
 }
 
 function keelLoad(args: string[]): KeelResult {
   const [cmd, a] = pinned(0, process.execPath, [join(root, 'packages/keel/bin/keel.mjs'), 'load', ...args, '--json', '-q']);
+  const stealBefore = stealSeconds(serverCore);
   const r = spawnSync(cmd, a, { cwd: root, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+  const stealS = stealSeconds(serverCore) - stealBefore;
   if (r.status !== 0 && r.status !== 1) throw new Error(`keel load failed (${r.status}): ${r.stderr}`);
-  return JSON.parse(r.stdout) as KeelResult;
+  return { ...(JSON.parse(r.stdout) as KeelResult), stealS };
 }
 
 function rssPeakMb(pid: number): number {
@@ -229,8 +239,24 @@ function forumLoad(phase: string, args: string[]): KeelResult {
   }
   return { ...result, serverCpuS };
 }
+/** Each open phase's worst second, and where the forum's core went during it (host-sampler.ts). */
+const worstBy: Record<string, unknown> = {};
+/** `forumLoad` with the forum's core sampled throughout, for the open-model phases. */
+async function sampledForumLoad(phase: string, args: string[]): Promise<KeelResult> {
+  const sampler = await startHostSampler(serverCore, forum.pid!, join(out, `host-${phase}.txt`), (c, a) => pinned(0, c, a));
+  let result: KeelResult | undefined;
+  try {
+    result = forumLoad(phase, args);
+    return result;
+  } finally {
+    const samples = await sampler.stop();
+    if (result) worstBy[phase] = worstWindow(samples, result);
+  }
+}
 /** The forum's CPU per request over a phase, µs (NaN without /proc). */
 const cpuUsPerReq = (r: KeelResult): number => Math.round(((r.serverCpuS ?? Number.NaN) * 1e6) / r.completed);
+/** The share of the phase the hypervisor stole from the servers' core, %. */
+const stealPct = (r: KeelResult): number => Math.round(((r.stealS ?? Number.NaN) * 1e5) / r.durationMs) / 10;
 
 // --halt-poll-ns N (root, a cpuidle-haltpoll guest): the idle vCPU polls up to N ns before it
 // halts, for this run only (restored after). The kernel's default is 200000; some VMs ship 0.
@@ -307,7 +333,7 @@ try {
   const cached = medianRound(byPhase.cached);
   const mix = medianRound(byPhase.mix);
   const halfRate = Math.max(1, Math.round(mix.rps / 2));
-  const half = forumLoad('half', [base, '-s', scenarioPath, '-c', '100', '--rate', String(halfRate), '-d', `${openSeconds}s`]);
+  const half = await sampledForumLoad('half', [base, '-s', scenarioPath, '-c', '100', '--rate', String(halfRate), '-d', `${openSeconds}s`]);
   // Half of the closed rate is not half of the core: evenly spaced arrivals cost the server
   // more per request than the closed model's back-to-back ones (fewer requests per wake-up),
   // so the phase runs at about half_cpu_us_per_req / (2 x mix_cpu_us_per_req) of the core,
@@ -328,7 +354,7 @@ try {
       '1000',
     ]);
     const { child: ws } = await startChild(wcmd, wargs, process.env, /"connected"/);
-    users5k = forumLoad('users5k', [base, '-s', scenarioPath, '-c', '5000', '--rate', '2500', '-d', `${openSeconds}s`]);
+    users5k = await sampledForumLoad('users5k', [base, '-s', scenarioPath, '-c', '5000', '--rate', '2500', '-d', `${openSeconds}s`]);
     const closed = new Promise<string>((resolve) => {
       let s = '';
       ws.stdout!.on('data', (d: Buffer) => {
@@ -401,6 +427,14 @@ try {
       half_warnings: half.warnings,
       half_p50_ms: half.latency.p50,
       half_uncorrected_p99_ms: half.uncorrected?.p99,
+      half_worst: worstBy.half,
+      steal_pct: {
+        bare: stealPct(ceiling),
+        cached: stealPct(cached),
+        mix: stealPct(mix),
+        half: stealPct(half),
+        users5k: users5k && stealPct(users5k),
+      },
       mix_cpu_us_per_req: cpuUsPerReq(mix),
       half_cpu_us_per_req: cpuUsPerReq(half),
       rounds,
@@ -412,6 +446,7 @@ try {
       cached_errors: errorsOf(byPhase.cached),
       users5k_rps: users5k?.rps,
       users5k_warnings: users5k?.warnings,
+      users5k_worst: worstBy.users5k,
       ws: wsSummary,
       soak,
       forum_warnings: warningsBy,

@@ -37,6 +37,22 @@ export function cpuSeconds(pid: number | undefined): number {
   }
 }
 
+/**
+ * Seconds the hypervisor has stolen from core `core` so far (`''`: all cores summed): time the
+ * vCPU was ready to run and the host ran something else (`/proc/stat`'s steal); NaN without it.
+ * On a halting guest (`guest_halt_poll_ns` 0) every wake-up from idle can wait here.
+ */
+export function stealSeconds(core: number | ''): number {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith(`cpu${core} `));
+    return Number(line?.trim().split(/\s+/)[8]) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
 /** `cpuidle-haltpoll`'s setting for this guest (root may write it). */
 export const HALT_POLL_FILE = '/sys/module/haltpoll/parameters/guest_halt_poll_ns';
 
