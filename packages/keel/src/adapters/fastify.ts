@@ -47,6 +47,9 @@ export interface RouteKeelConfig {
   };
 }
 
+/** The request a response's 'close' listener finishes. */
+const kRequest = Symbol('keel.request');
+
 function routeOf(request: FastifyRequest): string {
   return request.routeOptions.url ?? UNMATCHED;
 }
@@ -81,6 +84,14 @@ async function keelPlugin(app: FastifyInstance, options: KeelFastifyOptions): Pr
     if (span !== null) otel?.endRequestSpan(span, request.method, status, route === UNMATCHED ? undefined : route);
   };
 
+  // 'close' fires once per response, on every path (finished, or the client hung up), and the
+  // listener goes with the response. So one shared function, added with `on`: no closure per
+  // request, and none of `once`'s wrapper and removal (~0.3 µs a request, CPU profile, day 9).
+  function onClose(this: FastifyReply['raw'] & { [kRequest]?: FastifyRequest }): void {
+    const request = this[kRequest];
+    if (request !== undefined) finish(request, this);
+  }
+
   // One hook and one 'close' listener per request. Fastify's onResponse/onRequestAbort hooks
   // would each add listeners and a hook run of their own (and onResponse two clock reads).
   app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
@@ -96,8 +107,9 @@ async function keelPlugin(app: FastifyInstance, options: KeelFastifyOptions): Pr
     const measured = http !== undefined && (request.routeOptions.config as RouteKeelConfig | undefined)?.keel?.metrics !== false;
     if (measured || span !== undefined) {
       if (measured) request.keelMark = http.start();
-      const res = reply.raw;
-      res.once('close', () => finish(request, res));
+      const res = reply.raw as FastifyReply['raw'] & { [kRequest]?: FastifyRequest };
+      res[kRequest] = request;
+      res.on('close', onClose);
     }
     if (shed) {
       reply.code(503).header('retry-after', retryAfter).header('content-type', 'application/json; charset=utf-8').send(SHED_BODY);

@@ -96,14 +96,15 @@ export function keelMiddleware(options?: KeelNodeOptions): KeelMiddleware {
     const url = req.url ?? '/';
     const span = otel?.startRequestSpan(ctx, req.method ?? 'GET', pathOf(url));
     if (http !== undefined || span !== undefined) {
-      // 'close' follows 'finish', or comes alone when the client hung up first (499).
+      // 'close' follows 'finish', or comes alone when the client hung up first (499). It fires
+      // once and the listener goes with the response, so `on`, without `once`'s wrapper and removal.
       const end = (): void => {
         const status = res.writableEnded ? res.statusCode : 499;
         const r = route(req) ?? UNMATCHED;
         http?.end(mark, req.method ?? 'GET', r, status);
         if (span !== undefined) otel?.endRequestSpan(span, req.method ?? 'GET', status, r === UNMATCHED ? undefined : r);
       };
-      res.once('close', end);
+      res.on('close', end);
     }
     if (shed) {
       sendJson(res, 503, SHED_BODY, { 'retry-after': retryAfter });
