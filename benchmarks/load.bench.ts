@@ -10,7 +10,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { inRotatingRounds, median, report } from './lib/measure.ts';
+import { inRotatingRounds, median, report, stealSeconds } from './lib/measure.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -68,6 +68,18 @@ type Gen = 'keel' | 'autocannon' | 'wrk';
 interface Sample {
   rps: number;
   perCpu: number;
+  /** % of the round the hypervisor stole from the server's core, and from the generator's. */
+  steal?: [number, number];
+}
+
+/** `drive` with the steal on both cores over the round (a slow round on a busy host shows here). */
+function driveCounted(gen: Gen, url: string): Sample {
+  const before = [stealSeconds(taskset ? 1 : ''), stealSeconds(taskset ? 0 : '')] as const;
+  const started = performance.now();
+  const sample = drive(gen, url);
+  const pct = (core: number | '', from: number): number =>
+    Math.round(((stealSeconds(core) - from) * 1e5) / (performance.now() - started)) / 10;
+  return { ...sample, steal: [pct(taskset ? 1 : '', before[0]), pct(taskset ? 0 : '', before[1])] };
 }
 
 /** One timed run of one generator against `url`. */
@@ -97,7 +109,7 @@ try {
   // The server is the bottleneck, and its rate drifts by ±10% over a minute on this machine
   // (one keel/autocannon pair measured 0.91x, 1.06x and 1.04x back to back). So each round
   // rotates the order, and each generator reports its median round.
-  const samples: Map<Gen, Sample[]> = inRotatingRounds(rounds, gens, (gen) => drive(gen, url));
+  const samples: Map<Gen, Sample[]> = inRotatingRounds(rounds, gens, (gen) => driveCounted(gen, url));
   const rps = (g: Gen): number => (samples.has(g) ? median(samples.get(g)!.map((s) => s.rps)) : 0);
   const perCpu = (g: Gen): number => (samples.has(g) ? median(samples.get(g)!.map((s) => s.perCpu)) : 0);
   const ratio = (a: number, b: number): number => (b ? Math.round((a / b) * 100) / 100 : 0);
@@ -125,7 +137,14 @@ try {
         .join('/'),
       wrk_rounds: (samples.get('wrk') ?? []).map((s) => Math.round(s.rps)).join('/'),
     },
-    { seconds, connections, rounds, pinned: taskset },
+    {
+      seconds,
+      connections,
+      rounds,
+      pinned: taskset,
+      // server core % / generator core %, per round: a round the host slowed is not the generator's.
+      steal_pct_rounds: Object.fromEntries([...samples].map(([g, ss]) => [g, ss.map((x) => x.steal?.join('/')).join(' ')])),
+    },
   );
 } finally {
   child.kill();

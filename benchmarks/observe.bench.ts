@@ -15,7 +15,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { cpuSeconds, report } from './lib/measure.ts';
+import { cpuSeconds, report, stealSeconds } from './lib/measure.ts';
 
 const { values } = parseArgs({
   options: {
@@ -99,14 +99,18 @@ if (values.serve) {
     'keel-noctx': Number.POSITIVE_INFINITY,
   };
   const all: Record<string, number[]> = { plain: [], keel: [], 'keel-noctx': [] };
+  // % of each round the hypervisor stole from the server's core: a slow round on a busy host.
+  const steal: Record<string, number[]> = { plain: [], keel: [], 'keel-noctx': [] };
   for (let round = 0; round < rounds; round++) {
     for (const kind of ['plain', 'keel', 'keel-noctx']) {
       const { child, url } = await start(kind);
       try {
         drive(url, quick ? 1 : 2); // JIT warm-up
         const before = cpuSeconds(child.pid);
+        const stealBefore = stealSeconds(taskset ? 1 : '');
         const rps = drive(url, seconds);
         const usPerReq = ((cpuSeconds(child.pid) - before) * 1e6) / (rps * seconds);
+        steal[kind]!.push(Math.round(((stealSeconds(taskset ? 1 : '') - stealBefore) * 1000) / seconds) / 10);
         all[kind]!.push(Math.round(rps));
         best[kind] = Math.max(best[kind]!, rps);
         if (usPerReq > 0) cpu[kind] = Math.min(cpu[kind]!, usPerReq);
@@ -133,6 +137,6 @@ if (values.serve) {
       noctx_ratio: plain ? best['keel-noctx']! / plain : 0,
       noctx_cpu_ratio: cpuKnown && Number.isFinite(cpu['keel-noctx']!) ? cpu.plain! / cpu['keel-noctx']! : 0,
     },
-    { seconds, connections, rounds: all, driver: wrk ? 'wrk' : 'autocannon', pinned: taskset, quick },
+    { seconds, connections, rounds: all, steal_pct: steal, driver: wrk ? 'wrk' : 'autocannon', pinned: taskset, quick },
   );
 }
