@@ -21,7 +21,10 @@
  * half phase (Linux `/proc`). `guest_halt_poll_ns` is how long this VM's idle vCPU polls before it
  * halts (-1: not a haltpoll guest). At 0 the half phase costs the forum ~13 µs more per request
  * and its p99 mostly misses; `--halt-poll-ns 200000` (root) runs with the kernel's default and
- * restores the setting after.
+ * restores the setting after. The notes also give the hypervisor's steal on the servers' core per
+ * phase (`steal_pct`), and for each open phase its worst second and where the core's time went
+ * while that second's slowest request waited (`half_worst`, `users5k_worst`: the forum's main
+ * thread, steal, idle).
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
