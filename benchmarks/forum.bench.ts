@@ -259,7 +259,7 @@ async function sampledForumLoad(phase: string, args: string[]): Promise<KeelResu
 /** The forum's CPU per request over a phase, µs (NaN without /proc). */
 const cpuUsPerReq = (r: KeelResult): number => Math.round(((r.serverCpuS ?? Number.NaN) * 1e6) / r.completed);
 /** The share of the phase the hypervisor stole from the servers' core, %. */
-const stealPct = (r: KeelResult): number => Math.round(((r.stealS ?? Number.NaN) * 1e5) / r.durationMs) / 10;
+const stealPct = (r: KeelResult): number => Math.round(((r.stealS ?? Number.NaN) * 1e6) / r.durationMs) / 10;
 
 // --halt-poll-ns N (root, a cpuidle-haltpoll guest): the idle vCPU polls up to N ns before it
 // halts, for this run only (restored after). The kernel's default is 200000; some VMs ship 0.

@@ -78,7 +78,7 @@ function driveCounted(gen: Gen, url: string): Sample {
   const started = performance.now();
   const sample = drive(gen, url);
   const pct = (core: number | '', from: number): number =>
-    Math.round(((stealSeconds(core) - from) * 1e5) / (performance.now() - started)) / 10;
+    Math.round(((stealSeconds(core) - from) * 1e6) / (performance.now() - started)) / 10;
   return { ...sample, steal: [pct(taskset ? 1 : '', before[0]), pct(taskset ? 0 : '', before[1])] };
 }
 

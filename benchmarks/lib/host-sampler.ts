@@ -40,6 +40,9 @@ const sample = () => {
 sample();
 const timer = setInterval(sample, 50);
 process.on('SIGTERM', () => { clearInterval(timer); sample(); fs.writeFileSync(file, out.join('\\n')); process.exit(0); });
+// The bench holds this pipe open; if it dies without stopping us, its end closes and so do we.
+process.stdin.on('end', () => process.exit(0));
+process.stdin.resume();
 console.log('sampling');
 `;
 
@@ -60,7 +63,7 @@ export async function startHostSampler(
   pin: (cmd: string, args: string[]) => [string, string[]],
 ): Promise<HostSampler> {
   const [cmd, args] = pin(process.execPath, ['-e', SAMPLER, String(core), String(pid), file]);
-  const child: ChildProcess = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child: ChildProcess = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'inherit'] });
   const started = await new Promise<boolean>((resolve) => {
     child.stdout!.once('data', () => resolve(true));
     child.once('exit', () => resolve(false));
