@@ -35,7 +35,7 @@ import { openDatabase } from '../apps/forum/src/db/connection.ts';
 import { freePort } from '../test-support/redis.ts';
 import { soakForum } from './lib/forum-soak.ts';
 import { startHostSampler, worstWindow } from './lib/host-sampler.ts';
-import { cpuSeconds, guestHaltPollNs, HALT_POLL_FILE, inRotatingRounds, report, stealSeconds } from './lib/measure.ts';
+import { cpuSeconds, guestHaltPollNs, HALT_POLL_FILE, inRotatingRounds, report, stealMeter } from './lib/measure.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -169,8 +169,8 @@ interface KeelResult {
   rps: number;
   /** The forum's CPU seconds (all threads) during the phase, when it was the target. */
   serverCpuS?: number;
-  /** Seconds the hypervisor stole from the servers' core during the phase. */
-  stealS?: number;
+  /** The share of the phase (%) the hypervisor stole from the servers' core. */
+  stealPct?: number;
   completed: number;
   errors: { total: number; non2xx: number; timeouts: number; socket: number; rate: number };
   statusCodes: Record<string, number>;
@@ -185,11 +185,11 @@ interface KeelResult {
 
 function keelLoad(args: string[]): KeelResult {
   const [cmd, a] = pinned(0, process.execPath, [join(root, 'packages/keel/bin/keel.mjs'), 'load', ...args, '--json', '-q']);
-  const stealBefore = stealSeconds(serverCore);
+  const steal = stealMeter(serverCore);
   const r = spawnSync(cmd, a, { cwd: root, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
-  const stealS = stealSeconds(serverCore) - stealBefore;
+  const stealPct = steal();
   if (r.status !== 0 && r.status !== 1) throw new Error(`keel load failed (${r.status}): ${r.stderr}`);
-  return { ...(JSON.parse(r.stdout) as KeelResult), stealS };
+  return { ...(JSON.parse(r.stdout) as KeelResult), stealPct };
 }
 
 function rssPeakMb(pid: number): number {
@@ -258,8 +258,6 @@ async function sampledForumLoad(phase: string, args: string[]): Promise<KeelResu
 }
 /** The forum's CPU per request over a phase, µs (NaN without /proc). */
 const cpuUsPerReq = (r: KeelResult): number => Math.round(((r.serverCpuS ?? Number.NaN) * 1e6) / r.completed);
-/** The share of the phase the hypervisor stole from the servers' core, %. */
-const stealPct = (r: KeelResult): number => Math.round(((r.stealS ?? Number.NaN) * 1e6) / r.durationMs) / 10;
 
 // --halt-poll-ns N (root, a cpuidle-haltpoll guest): the idle vCPU polls up to N ns before it
 // halts, for this run only (restored after). The kernel's default is 200000; some VMs ship 0.
@@ -432,11 +430,11 @@ try {
       half_uncorrected_p99_ms: half.uncorrected?.p99,
       half_worst: worstBy.half,
       steal_pct: {
-        bare: stealPct(ceiling),
-        cached: stealPct(cached),
-        mix: stealPct(mix),
-        half: stealPct(half),
-        users5k: users5k && stealPct(users5k),
+        bare: ceiling.stealPct,
+        cached: cached.stealPct,
+        mix: mix.stealPct,
+        half: half.stealPct,
+        users5k: users5k?.stealPct,
       },
       mix_cpu_us_per_req: cpuUsPerReq(mix),
       half_cpu_us_per_req: cpuUsPerReq(half),

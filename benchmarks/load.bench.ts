@@ -10,7 +10,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { inRotatingRounds, median, report, stealSeconds } from './lib/measure.ts';
+import { inRotatingRounds, median, report, stealMeter } from './lib/measure.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -74,12 +74,10 @@ interface Sample {
 
 /** `drive` with the steal on both cores over the round (a slow round on a busy host shows here). */
 function driveCounted(gen: Gen, url: string): Sample {
-  const before = [stealSeconds(taskset ? 1 : ''), stealSeconds(taskset ? 0 : '')] as const;
-  const started = performance.now();
+  const server = stealMeter(taskset ? 1 : '');
+  const generator = stealMeter(taskset ? 0 : '');
   const sample = drive(gen, url);
-  const pct = (core: number | '', from: number): number =>
-    Math.round(((stealSeconds(core) - from) * 1e6) / (performance.now() - started)) / 10;
-  return { ...sample, steal: [pct(taskset ? 1 : '', before[0]), pct(taskset ? 0 : '', before[1])] };
+  return { ...sample, steal: [server(), generator()] };
 }
 
 /** One timed run of one generator against `url`. */

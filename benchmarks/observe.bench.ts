@@ -15,7 +15,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { cpuSeconds, report, stealSeconds } from './lib/measure.ts';
+import { cpuSeconds, report, stealMeter } from './lib/measure.ts';
 
 const { values } = parseArgs({
   options: {
@@ -107,10 +107,10 @@ if (values.serve) {
       try {
         drive(url, quick ? 1 : 2); // JIT warm-up
         const before = cpuSeconds(child.pid);
-        const stealBefore = stealSeconds(taskset ? 1 : '');
+        const stolen = stealMeter(taskset ? 1 : '');
         const rps = drive(url, seconds);
         const usPerReq = ((cpuSeconds(child.pid) - before) * 1e6) / (rps * seconds);
-        steal[kind]!.push(Math.round(((stealSeconds(taskset ? 1 : '') - stealBefore) * 1000) / seconds) / 10);
+        steal[kind]!.push(stolen());
         all[kind]!.push(Math.round(rps));
         best[kind] = Math.max(best[kind]!, rps);
         if (usPerReq > 0) cpu[kind] = Math.min(cpu[kind]!, usPerReq);

@@ -42,7 +42,7 @@ export function cpuSeconds(pid: number | undefined): number {
  * vCPU was ready to run and the host ran something else (`/proc/stat`'s steal); NaN without it.
  * On a halting guest (`guest_halt_poll_ns` 0) every wake-up from idle can wait here.
  */
-export function stealSeconds(core: number | ''): number {
+function stealSeconds(core: number | ''): number {
   try {
     const line = readFileSync('/proc/stat', 'utf8')
       .split('\n')
@@ -51,6 +51,16 @@ export function stealSeconds(core: number | ''): number {
   } catch {
     return Number.NaN;
   }
+}
+
+/**
+ * Starts counting steal on `core`; the returned function gives the share of the wall time since
+ * then that was stolen, in % with one decimal (NaN without `/proc/stat`).
+ */
+export function stealMeter(core: number | ''): () => number {
+  const before = stealSeconds(core);
+  const started = performance.now();
+  return () => Math.round(((stealSeconds(core) - before) * 1e6) / (performance.now() - started)) / 10;
 }
 
 /** `cpuidle-haltpoll`'s setting for this guest (root may write it). */
