@@ -9,6 +9,14 @@ export type TimerHandle = { readonly __timer?: never } | object;
 export interface Clock {
   /** Milliseconds since the Unix epoch (wall time; used for TTLs, windows and HTTP dates). */
   now(): number;
+  /**
+   * Milliseconds on a clock that only moves forward, from an arbitrary origin (the real
+   * clock: `performance.now()`). Deadlines and queue waits are measured on it, so a wall
+   * clock stepped by NTP or a VM resume neither delays nor hastens a timeout. Optional:
+   * policies fall back to {@link Clock.now} for a clock without it. Never compare it with
+   * `now()`, and never use it for TTLs, windows or HTTP dates, which are wall time.
+   */
+  monotonic?(): number;
   /** Calls `fn` once after `ms` milliseconds. The timer does not keep the process alive. */
   setTimeout(fn: () => void, ms: number): TimerHandle;
   /** Cancels a timer; a no-op for a timer that already fired or was cleared. */
@@ -16,7 +24,7 @@ export interface Clock {
 }
 
 /**
- * The real clock: `Date.now()` and unref'd Node timers.
+ * The real clock: `Date.now()`, `performance.now()` (monotonic) and unref'd Node timers.
  *
  * Timers are unref'd because a pending deadline or backoff must never be the only thing
  * that keeps a process from exiting; the work it guards already holds the loop open.
@@ -30,6 +38,7 @@ export interface Clock {
  */
 export const realClock: Clock = Object.freeze({
   now: () => Date.now(),
+  monotonic: () => performance.now(),
   setTimeout(fn: () => void, ms: number): TimerHandle {
     const t = setTimeout(fn, ms);
     t.unref();

@@ -105,7 +105,7 @@ export class Bulkhead implements Policy {
     if (ctx.aborted) return Promise.reject(ctx.reason);
     return new Promise<T>((resolve, reject) => {
       const waiter = new Waiter(this, ctx, () => resolve(this.#run(fn, ctx)), reject);
-      this.#queue.push(waiter, this.#clock.now(), this.queueTimeoutMs);
+      this.#queue.push(waiter, this.#queue.now(), this.queueTimeoutMs);
       ctx.subscribe(waiter);
     });
   }

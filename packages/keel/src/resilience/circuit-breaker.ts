@@ -52,6 +52,11 @@ export interface CircuitBreakerOptions {
   clock?: Clock;
 }
 
+// The shortest time before a probe still running is presumed stuck and its slot given to a
+// new probe. Without a floor, `halfOpenAfterMs: 0` presumed every probe stuck at once and
+// admitted every call (5 probes where `halfOpenProbes` was 1).
+const MIN_PROBE_RESCUE_MS = 1_000;
+
 /**
  * Stops calling a failing dependency for a while, then probes it.
  *
@@ -85,6 +90,10 @@ export class CircuitBreaker implements Policy {
   // The length of the current (or last) open period.
   #openMs = 0;
   #succeeded = 0;
+  // Bumped by every transition and every stuck-probe rescue. A probe counts only while its
+  // generation is current: one whose slot was given away, or that outlived its half-open
+  // period, must not free a slot or close the breaker for probes it no longer belongs to.
+  #gen = 0;
 
   constructor(options?: CircuitBreakerOptions) {
     const o = objectOptions('CircuitBreaker', options);
@@ -151,10 +160,17 @@ export class CircuitBreaker implements Policy {
     const now = this.#clock.now();
     if (this.#state === 'open' && now >= this.#openUntil) this.#to('half-open');
     // A probe that never settles would hold the breaker half-open, rejecting everything,
-    // for ever. After another open period, its slot is given to a new probe.
-    if (this.#state === 'half-open' && this.#admitted >= this.#probes && now - this.#halfOpenAt >= this.#openMs) {
+    // for ever. After another open period (at least MIN_PROBE_RESCUE_MS), its slot is given
+    // to a new probe.
+    if (
+      this.#state === 'half-open' &&
+      this.#admitted >= this.#probes &&
+      now - this.#halfOpenAt >= Math.max(this.#openMs, MIN_PROBE_RESCUE_MS)
+    ) {
       this.#admitted = 0;
+      this.#succeeded = 0;
       this.#halfOpenAt = now;
+      this.#gen++;
     }
     if (this.#state === 'open' || this.#state === 'isolated' || (this.#state === 'half-open' && this.#admitted >= this.#probes)) {
       const state = this.#state as 'open' | 'isolated' | 'half-open';
@@ -163,18 +179,19 @@ export class CircuitBreaker implements Policy {
     }
     if (this.#state === 'closed') return this.execute(fn, ctx);
     // A half-open probe.
+    const gen = this.#gen;
     this.#admitted++;
     let result: T;
     try {
       result = await fn(ctx);
     } catch (error) {
-      if (this.#state === 'half-open') {
+      if (gen === this.#gen) {
         if (this.#isFailure(error)) this.#open(this.#clock.now());
         else this.#admitted--;
       }
       throw error;
     }
-    if (this.#state === 'half-open') {
+    if (gen === this.#gen) {
       if (this.#clock.now() - now >= this.#slowCallMs) this.#open(this.#clock.now());
       else if (++this.#succeeded >= this.#probes) this.#close();
     }
@@ -209,10 +226,16 @@ export class CircuitBreaker implements Policy {
     this.#state = next;
     this.#admitted = 0;
     this.#succeeded = 0;
+    this.#gen++;
     if (next === 'half-open') this.#halfOpenAt = this.#clock.now();
     if (from === next) return;
     if (this.#stateCh.hasSubscribers) this.#stateCh.publish({ name: this.name, from, to: next });
-    this.#onStateChange?.(from, next);
+    try {
+      this.#onStateChange?.(from, next);
+    } catch {
+      // A throwing listener must neither replace the outcome of the call that changed the
+      // state nor stop the transition (the store below still saves it).
+    }
     if (this.#store) {
       try {
         Promise.resolve(this.#store.save(this.name, this.toJSON())).catch(() => {});

@@ -81,7 +81,8 @@ function classifyStatus(status: number): Classification {
  * The default classifier. Network codes (ECONNRESET, ECONNREFUSED, ETIMEDOUT, EPIPE,
  * EAI_AGAIN, …, undici's `UND_ERR_*` except aborts and bad requests), HTTP 408/425/429/5xx,
  * TimeoutError and Keel's rate-limit/bulkhead rejections are transient; other 4xx,
- * aborts and everything unknown are permanent.
+ * aborts and everything unknown are permanent. An HTTP status outranks an `UND_ERR_*`
+ * code (undici's ResponseError carries both).
  *
  * @example
  * ```ts
@@ -100,13 +101,15 @@ export function classify(error: unknown): Classification {
     if (code === 'UND_ERR_INVALID_ARG' || code === 'UND_ERR_NOT_SUPPORTED' || code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH') {
       return { transient: false, severity: 'high', reason: `undici:${code}` };
     }
-    if (code.startsWith('UND_ERR_')) return { transient: true, severity: 'medium', reason: `undici:${code}` };
   }
   const name = field(error, 'name');
   if (name === 'AbortError') return { transient: false, severity: 'low', reason: 'abort' };
   if (name === 'TimeoutError') return { transient: true, severity: 'medium', reason: 'timeout' };
   const status = statusOf(error);
   if (status !== undefined) return classifyStatus(status);
+  // After the status: undici's ResponseError (UND_ERR_RESPONSE) and RequestRetryError
+  // (UND_ERR_REQ_RETRY) carry the response's statusCode, and a 404 must not be retried.
+  if (code?.startsWith('UND_ERR_')) return { transient: true, severity: 'medium', reason: `undici:${code}` };
   return { transient: false, severity: 'high', reason: code === undefined ? 'unknown' : `code:${code}` };
 }
 

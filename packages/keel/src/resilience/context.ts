@@ -118,7 +118,7 @@ export class ChildContext extends CallContext implements AbortListener {
     if (this.#controller === undefined) {
       this.#controller = new AbortController();
       if (this.aborted) this.#controller.abort(this.reason);
-      else this.#link();
+      else this.link();
     }
     return this.#controller.signal;
   }
@@ -146,7 +146,7 @@ export class ChildContext extends CallContext implements AbortListener {
       }
       this.#many.add(l);
     }
-    this.#link();
+    this.link();
   }
 
   unsubscribe(l: AbortListener): void {
@@ -164,6 +164,10 @@ export class ChildContext extends CallContext implements AbortListener {
     if (this.#aborted) return;
     this.#aborted = true;
     this.#reason = reason;
+    // An aborted call has nothing left to hear from its parent. Unlinking now, not at
+    // dispose(), matters when `fn` never settles (aggressive timeout): otherwise every such
+    // call would leave a listener on a long-lived caller signal.
+    this.#unlink();
     this.#controller?.abort(reason);
     const one = this.#one;
     const many = this.#many;
@@ -175,18 +179,23 @@ export class ChildContext extends CallContext implements AbortListener {
 
   /** Drops the link to the parent, so nothing of this call stays on the caller's signal. */
   dispose(): void {
-    if (this.#linked) {
-      this.#linked = false;
-      this.parent.unsubscribe(this);
-    }
+    this.#unlink();
     this.#one = undefined;
     this.#many = undefined;
   }
 
-  #link(): void {
+  /** Listens to the parent now, even if nothing has read `signal` or subscribed yet. */
+  link(): void {
     if (this.#linked || this.#aborted) return;
     this.#linked = true;
     this.parent.subscribe(this);
+  }
+
+  #unlink(): void {
+    if (this.#linked) {
+      this.#linked = false;
+      this.parent.unsubscribe(this);
+    }
   }
 }
 

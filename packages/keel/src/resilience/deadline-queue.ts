@@ -31,6 +31,15 @@ export class DeadlineQueue {
 
   #size = 0;
 
+  /**
+   * The queue's time base: the clock's monotonic time where it has one, so a wall clock
+   * stepped back does not hold deadlines (a 200 ms timeout fired after 3.2 s when the wall
+   * clock stepped back 3 s). Callers pass it to {@link push}.
+   */
+  now(): number {
+    return this.#clock.monotonic?.() ?? this.#clock.now();
+  }
+
   /** Entries waiting. */
   get size(): number {
     return this.#size;
@@ -43,7 +52,7 @@ export class DeadlineQueue {
     return head;
   }
 
-  /** Appends `entry` due in `ms`. Deadlines must not decrease (fixed-duration callers). */
+  /** Appends `entry` due in `ms` from `now` (from {@link now}). Deadlines must not decrease (fixed-duration callers). */
   push(entry: DeadlineEntry, now: number, ms: number): void {
     entry.deadline = now + ms;
     entry.queued = true;
@@ -87,7 +96,7 @@ export class DeadlineQueue {
 
   #onTimer(): void {
     this.#timer = undefined;
-    const now = this.#clock.now();
+    const now = this.now();
     for (let e = this.#head; e && e.deadline <= now; e = this.#head) {
       this.remove(e);
       e.expire();

@@ -87,7 +87,9 @@ export class TimeoutError extends KeelError {
 
 /**
  * Thrown when retries run out (`reason: 'attempts'`) or the retry budget refuses one
- * (`reason: 'budget'`). `causes` holds every attempt's error, oldest first; `cause` is the last.
+ * (`reason: 'budget'`). `causes` holds every failed attempt's error, oldest first; `cause` is
+ * the last. `attempts` counts every attempt made, including those whose result
+ * `retryOnResult` retried (they left no error in `causes`).
  *
  * @example
  * ```ts
@@ -98,11 +100,11 @@ export class RetryExhaustedError extends KeelError {
   readonly attempts: number;
   readonly causes: readonly unknown[];
   readonly reason: 'attempts' | 'budget';
-  constructor(name: string, causes: unknown[], reason: 'attempts' | 'budget') {
-    super('KEEL_RETRY_EXHAUSTED', `keel: "${name}" failed after ${causes.length} attempt(s) (${reason})`, {
+  constructor(name: string, causes: unknown[], reason: 'attempts' | 'budget', attempts = causes.length) {
+    super('KEEL_RETRY_EXHAUSTED', `keel: "${name}" failed after ${attempts} attempt(s) (${reason})`, {
       cause: causes[causes.length - 1],
     });
-    this.attempts = causes.length;
+    this.attempts = attempts;
     this.causes = causes;
     this.reason = reason;
   }

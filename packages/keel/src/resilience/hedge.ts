@@ -1,7 +1,8 @@
 /**
  * Hedged requests: if no answer comes within `delayMs`, start another attempt (up to
- * `maxHedges` more). The first success wins and the others are aborted. A failed attempt
- * starts the next hedge at once rather than waiting out the delay.
+ * `maxHedges` more). The first success wins and the others are aborted (the winner's signal
+ * is left alone, so a streamed body can still be read). A failed attempt starts the next
+ * hedge at once rather than waiting out the delay.
  */
 
 import { CHANNELS, channel } from '../channels.ts';
@@ -79,7 +80,7 @@ class HedgedCall<T> implements AbortListener {
       return;
     }
     Promise.resolve(p).then(
-      (v) => this.#finish(() => this.#resolve(v)),
+      (v) => this.#finish(() => this.#resolve(v), ctx),
       (e) => this.#failed(e),
     );
   }
@@ -99,14 +100,17 @@ class HedgedCall<T> implements AbortListener {
     this.#finish(() => this.#reject(this.#parent.reason));
   }
 
-  #finish(settle: () => void): void {
+  /** Ends the call; every attempt but `winner` is aborted. */
+  #finish(settle: () => void, winner?: ChildContext): void {
     if (this.#done) return;
     this.#done = true;
     this.registry.delete(this);
     this.#clearTimer();
     this.#parent.unsubscribe(this);
     for (const a of this.#attempts) {
-      a.abort(lostRace());
+      // The winner's signal must stay live: a fetch Response's body is still streaming
+      // under it, and aborting it fails `res.text()`. dispose() alone drops its links.
+      if (a !== winner) a.abort(lostRace());
       a.dispose();
     }
     settle();

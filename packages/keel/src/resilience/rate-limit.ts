@@ -19,7 +19,7 @@ export interface RateLimitOptions {
   tokensPerInterval?: number;
   /** Refill interval in ms. Default `1_000`. */
   intervalMs?: number;
-  /** Bucket capacity (largest burst). Default: `tokensPerInterval`. */
+  /** Bucket capacity (largest burst), at least 1. Default: `max(1, tokensPerInterval)`. */
   burst?: number;
   /** Longest a call may wait for a token (ms); longer waits reject with RateLimitedError. Default `0` (never wait). */
   maxWaitMs?: number;
@@ -67,7 +67,9 @@ export class RateLimit implements Policy {
     const tokens = numberOption('rateLimit', 'tokensPerInterval', o.tokensPerInterval, 10, { min: Number.MIN_VALUE });
     const interval = durationOption('rateLimit', 'intervalMs', o.intervalMs, 1_000, 1);
     this.#rate = tokens / interval;
-    this.#burst = numberOption('rateLimit', 'burst', o.burst, tokens, { min: 1 });
+    // A call takes a whole token, so a bucket smaller than 1 (say 0.5 per second) would
+    // never hold one and would reject every call for ever.
+    this.#burst = numberOption('rateLimit', 'burst', o.burst, Math.max(1, tokens), { min: 1 });
     this.#maxWaitMs = durationOption('rateLimit', 'maxWaitMs', o.maxWaitMs, 0);
     this.#perKey = booleanOption('rateLimit', 'perKey', o.perKey, false);
     this.#maxKeys = intOption('rateLimit', 'maxKeys', o.maxKeys, 10_000, { min: 1 });

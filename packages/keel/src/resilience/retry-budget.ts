@@ -40,7 +40,6 @@ export class RetryBudget {
   readonly #retries = new Float64Array(BUCKETS);
   #slot = 0;
   #slotStart = 0;
-  #lastRead = 0;
   #pending = 0;
   #callTotal = 0;
   #retryTotal = 0;
@@ -52,39 +51,26 @@ export class RetryBudget {
     this.windowMs = durationOption('RetryBudget', 'windowMs', o.windowMs, 10_000, BUCKETS);
     this.#clock = clockOption('RetryBudget', o.clock);
     this.#bucketMs = this.windowMs / BUCKETS;
-    this.#slotStart = this.#lastRead = this.#clock.now();
+    this.#slotStart = this.#clock.now();
   }
 
   // Calls are counted without reading the clock (a Date.now() per call was a third of the
-  // retry fast path's cost). When the budget next looks at the time, the calls seen since
-  // it last looked are spread evenly over that interval, bucket by bucket.
+  // retry fast path's cost), so when the budget next looks at the time it cannot tell when
+  // the calls since its last look were made. It dates them all to that last look, the
+  // earliest they can be: they may leave the window early, but never count in a window
+  // they were not in. Spreading them evenly up to now instead let calls made before an idle
+  // spell buy retries in an outage after it (1,052 retries where at most 210 were due).
   #advance(): void {
-    const now = this.#clock.now();
-    const bucketMs = this.#bucketMs;
-    const pending = this.#pending;
+    // The current bucket is the one of the last look: #rotate always leaves it there.
+    this.#add(this.#pending);
     this.#pending = 0;
-    const since = this.#lastRead;
-    this.#lastRead = now;
-    const elapsed = now - this.#slotStart;
-    if (elapsed < bucketMs || now <= since) {
-      this.#add(pending);
-      if (elapsed >= bucketMs) this.#rotate(now);
-      return;
-    }
-    const perMs = pending / (now - since);
-    this.#add(perMs * Math.max(0, this.#slotStart + bucketMs - since));
-    const steps = Math.floor(elapsed / bucketMs);
-    for (let i = 1; i <= Math.min(steps, BUCKETS); i++) {
-      this.#step();
-      const from = Math.max(since, this.#slotStart + (steps - Math.min(steps, BUCKETS) + i) * bucketMs);
-      const to = Math.min(now, this.#slotStart + (steps - Math.min(steps, BUCKETS) + i + 1) * bucketMs);
-      this.#add(perMs * Math.max(0, to - from));
-    }
-    this.#slotStart += steps * bucketMs;
+    this.#rotate(this.#clock.now());
   }
 
   #rotate(now: number): void {
     const steps = Math.floor((now - this.#slotStart) / this.#bucketMs);
+    // A wall clock stepped back: keep the buckets as they are until time catches up.
+    if (steps <= 0) return;
     for (let i = 0; i < Math.min(steps, BUCKETS); i++) this.#step();
     this.#slotStart += steps * this.#bucketMs;
   }

@@ -107,6 +107,9 @@ export class Retry implements Policy {
         if (ctx.aborted || !this.#shouldRetry(outcome, attempt)) throw outcome;
       }
       if (attempt >= this.maxAttempts) return this.#exhausted(outcome, isResult, causes, 'attempts', attempt);
+      // close() ends the backoff waits it finds; one that would start after it (the attempt
+      // was running at close time) must not start at all, or a timer outlives the policy.
+      if (this.#closed) throw new PolicyClosedError(this.name);
       let delay = this.#backoff.next(attempt, previousMs);
       previousMs = delay;
       if (this.#honorRetryAfter) {
@@ -157,7 +160,8 @@ export class Retry implements Policy {
     if (this.#exhaustedCh.hasSubscribers) this.#exhaustedCh.publish({ name: this.name, attempts, error: outcome });
     // A retried result (say a 503 Response) is returned as is: the caller can still read it.
     if (isResult) return outcome as T;
-    throw new RetryExhaustedError(this.name, causes, reason);
+    // `attempts`, not causes.length: an attempt whose result was retried left no cause.
+    throw new RetryExhaustedError(this.name, causes, reason, attempts);
   }
 }
 

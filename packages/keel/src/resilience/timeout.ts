@@ -43,9 +43,20 @@ class TimedCall extends ChildContext implements DeadlineEntry {
   expire(): void {
     this.timedOut = true;
     const error = this.owner.timeoutError();
+    // abort() also drops the link to the caller's signal: in aggressive mode `fn` may never
+    // settle, and the link must not wait for it.
     this.abort(error);
     this.owner.published();
     this.reject?.(error);
+  }
+
+  /** The caller aborted. Aggressive mode stops waiting for `fn` then too, as at the deadline. */
+  override handleEvent(): void {
+    super.handleEvent();
+    if (this.reject !== undefined) {
+      this.owner.release(this);
+      this.reject(this.parent.reason);
+    }
   }
 
   /** The policy closed: stop the work now, whatever the strategy. */
@@ -95,6 +106,12 @@ export class Timeout implements Policy {
     return new TimeoutError(this.name, this.ms, cause === undefined ? undefined : { cause });
   }
 
+  /** Takes a settled call off the deadline queue and drops its parent link. @internal */
+  release(call: TimedCall): void {
+    this.#queue.remove(call);
+    call.dispose();
+  }
+
   /** @internal */
   published(): void {
     if (this.#ch.hasSubscribers) this.#ch.publish({ name: this.name, timeoutMs: this.ms });
@@ -103,7 +120,7 @@ export class Timeout implements Policy {
   execute<T>(fn: Work<T>, options?: ExecuteOptions | ExecuteContext): Promise<T> {
     if (this.#closed) return Promise.reject(new PolicyClosedError(this.name));
     const call = new TimedCall(toContext(options), this);
-    this.#queue.push(call, this.#clock.now(), this.ms);
+    this.#queue.push(call, this.#queue.now(), this.ms);
     return this.strategy === 'cooperative' ? this.#cooperative(fn, call) : this.#aggressive(fn, call);
   }
 
@@ -132,18 +149,22 @@ export class Timeout implements Policy {
     } catch (error) {
       throw call.timedOut && error !== call.reason ? this.timeoutError(error) : error;
     } finally {
-      this.#queue.remove(call);
-      call.dispose();
+      this.release(call);
     }
   }
 
   #aggressive<T>(fn: Work<T>, call: TimedCall): Promise<T> {
     return new Promise<T>((resolve, reject) => {
+      const settle = () => this.release(call);
+      if (call.parent.aborted) {
+        settle();
+        reject(call.parent.reason);
+        return;
+      }
       call.reject = reject;
-      const settle = () => {
-        this.#queue.remove(call);
-        call.dispose();
-      };
+      // Hear a caller abort even if `fn` never reads its signal, so the call can reject at
+      // once (an add + remove of a listener, ≈ 1.6 µs, only when the caller passed a signal).
+      call.link();
       let p: PromiseLike<T> | T;
       try {
         p = fn(call);

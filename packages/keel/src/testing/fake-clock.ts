@@ -32,6 +32,14 @@ export class FakeClock implements Clock {
     return this.#now;
   }
 
+  /**
+   * The same value as {@link now}: fake time moves only when the test moves it, so the two
+   * advance together. To test a wall-clock step, wrap the fake and offset only `now()`.
+   */
+  monotonic(): number {
+    return this.#now;
+  }
+
   setTimeout(fn: () => void, ms: number): TimerHandle {
     const id = ++this.#seq;
     this.#timers.set(id, { id, at: this.#now + Math.max(0, ms), fn });

@@ -56,6 +56,35 @@ describe('Bulkhead', () => {
     expect(clock.pending).toBe(0);
   });
 
+  it('times queue waits on monotonic time, so a wall clock stepped back does not extend them', async () => {
+    const fake = new FakeClock();
+    let offset = 0;
+    const clock = {
+      now: () => fake.now() + offset,
+      // A different origin from now(), as performance.now() has from Date.now().
+      monotonic: () => fake.monotonic() - 1_700_000_000_000,
+      setTimeout: (fn: () => void, ms: number) => fake.setTimeout(fn, ms),
+      clearTimeout: (h: object) => fake.clearTimeout(h),
+    };
+    const b = new Bulkhead({ clock, maxConcurrent: 1, maxQueue: 5, queueTimeoutMs: 100 });
+    const g = gate();
+    const first = b.execute(() => g.p);
+    let rejected = false;
+    const queued = b
+      .execute(async () => 'never')
+      .catch((e: unknown) => e)
+      .finally(() => (rejected = true));
+    fake.advance(50);
+    offset -= 3_000;
+    fake.advance(49);
+    await Promise.resolve();
+    expect(rejected).toBe(false);
+    fake.advance(1);
+    expect(await queued).toMatchObject({ reason: 'queue-timeout' });
+    g.open();
+    await first;
+  });
+
   it('removes a queued call whose caller aborts and drops its listener', async () => {
     const clock = new FakeClock();
     const b = new Bulkhead({ clock, maxConcurrent: 1 });

@@ -79,14 +79,60 @@ describe('CircuitBreaker', () => {
 
   it('gives the probe slot of a probe that never settles to a new probe after another open period', async () => {
     const clock = new FakeClock();
-    const b = new CircuitBreaker({ clock, strategy: new ConsecutiveBreaker(1), halfOpenAfterMs: 100 });
+    const b = new CircuitBreaker({ clock, strategy: new ConsecutiveBreaker(1), halfOpenAfterMs: 1_000 });
     await trip(b, 1);
-    clock.advance(100);
+    clock.advance(1_000);
     void b.execute(() => new Promise(() => {}));
     await expect(b.execute(ok)).rejects.toMatchObject({ state: 'half-open' });
-    clock.advance(100);
+    clock.advance(1_000);
     await expect(b.execute(ok)).resolves.toBe('ok');
     expect(b.state).toBe('closed');
+  });
+
+  it('admits only halfOpenProbes probes at once when halfOpenAfterMs is 0', async () => {
+    const clock = new FakeClock();
+    const b = new CircuitBreaker({ clock, strategy: new ConsecutiveBreaker(1), halfOpenAfterMs: 0, halfOpenProbes: 1 });
+    await trip(b, 1);
+    let probes = 0;
+    const hang = () => {
+      probes++;
+      return new Promise<never>(() => {});
+    };
+    for (let i = 0; i < 5; i++) b.execute(hang).catch(() => {});
+    await Promise.resolve();
+    expect(probes).toBe(1);
+  });
+
+  it('does not free a probe slot for a probe whose slot was already given away', async () => {
+    const clock = new FakeClock();
+    const b = new CircuitBreaker({ clock, strategy: new ConsecutiveBreaker(1), halfOpenAfterMs: 1_000 });
+    await trip(b, 1);
+    clock.advance(1_000);
+    let rejectStuck!: (e: unknown) => void;
+    const stuck = b.execute(() => new Promise((_, reject) => (rejectStuck = reject))).catch(() => {});
+    clock.advance(1_000); // the stuck probe's slot goes to the next probe
+    void b.execute(() => new Promise(() => {}));
+    rejectStuck(Object.assign(new Error('not found'), { status: 404 })); // not a failure
+    await stuck;
+    await expect(b.execute(ok)).rejects.toMatchObject({ state: 'half-open' });
+  });
+
+  it('does not count a probe success from an earlier half-open period toward closing', async () => {
+    const clock = new FakeClock();
+    const b = new CircuitBreaker({ clock, strategy: new ConsecutiveBreaker(1), halfOpenAfterMs: 1_000, halfOpenProbes: 2 });
+    await trip(b, 1);
+    clock.advance(1_000);
+    let finishOld!: () => void;
+    const old = b.execute(() => new Promise<void>((r) => (finishOld = r)));
+    await b.execute(fail).catch(() => {}); // the other probe fails: open again
+    clock.advance(1_000);
+    let finishNew!: () => void;
+    const fresh = b.execute(() => new Promise<void>((r) => (finishNew = r)));
+    finishOld();
+    await old;
+    finishNew();
+    await fresh;
+    expect(b.state).toBe('half-open'); // one of the two probes this period has succeeded
   });
 
   it('grows the open duration on repeated trips up to maxHalfOpenAfterMs', async () => {
@@ -154,6 +200,21 @@ describe('CircuitBreaker', () => {
     }
     expect(seen).toEqual(['closed>open', 'open>half-open', 'half-open>closed']);
     expect(messages.filter((m) => m.name === 'chan').map((m) => m.to)).toEqual(['open', 'half-open', 'closed']);
+  });
+
+  it('keeps the call outcome and the transition when onStateChange throws', async () => {
+    const store = new MemoryStateStore();
+    const b = new CircuitBreaker({
+      clock: new FakeClock(),
+      store,
+      strategy: new ConsecutiveBreaker(1),
+      onStateChange: () => {
+        throw new Error('listener bug');
+      },
+    });
+    await expect(b.execute(fail)).rejects.toThrow('down');
+    expect(b.state).toBe('open');
+    expect((await store.load('breaker'))?.state).toBe('open');
   });
 
   it('restores a snapshot taken with toJSON, open deadline included', async () => {

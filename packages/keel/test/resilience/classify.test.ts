@@ -1,3 +1,6 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Agent, errors, interceptors, request } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { classify, createClassifier, statusOf } from '../../src/resilience/classify.ts';
 import { BrokenCircuitError, RateLimitedError, TimeoutError } from '../../src/resilience/errors.ts';
@@ -33,6 +36,26 @@ describe('classify', () => {
 
   it('reads a status from error.response.status', () => {
     expect(statusOf({ response: { status: 503 } })).toBe(503);
+  });
+
+  it('classifies an undici ResponseError by its status, not its UND_ERR code', async () => {
+    const server = createServer((_req, res) => res.writeHead(404).end('no such thing'));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const dispatcher = new Agent().compose(interceptors.responseError());
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/missing`;
+      const err = await request(url, { dispatcher }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'UND_ERR_RESPONSE', statusCode: 404 });
+      expect(classify(err)).toEqual({ transient: false, severity: 'low', reason: 'http:404' });
+    } finally {
+      await dispatcher.close();
+      await new Promise((r) => server.close(r));
+    }
+  });
+
+  it('classifies an undici RequestRetryError by its status, not its UND_ERR code', () => {
+    const err = new errors.RequestRetryError('Request failed', 404, {});
+    expect(classify(err)).toEqual({ transient: false, severity: 'low', reason: 'http:404' });
   });
 
   it('treats an AbortError as permanent and a DOM TimeoutError as transient', () => {

@@ -33,6 +33,14 @@ describe('call context', () => {
     expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
   });
 
+  it('unlinks a child from the caller as soon as the child is aborted', () => {
+    const ac = new AbortController();
+    const child = new ChildContext(toContext({ signal: ac.signal }));
+    void child.signal;
+    child.abort('deadline');
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
+  });
+
   it('aborts a child signal when the caller aborts', () => {
     const ac = new AbortController();
     const child = new ChildContext(toContext({ signal: ac.signal }));

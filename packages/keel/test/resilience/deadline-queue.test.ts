@@ -54,6 +54,23 @@ describe('DeadlineQueue', () => {
     expect(log).toEqual(['b']);
   });
 
+  it('expires on monotonic time, not wall time', () => {
+    const fake = new FakeClock();
+    let offset = 0;
+    const clock = {
+      now: () => fake.now() + offset,
+      monotonic: () => fake.monotonic(),
+      setTimeout: (fn: () => void, ms: number) => fake.setTimeout(fn, ms),
+      clearTimeout: (h: object) => fake.clearTimeout(h),
+    };
+    const q = new DeadlineQueue(clock);
+    const log: string[] = [];
+    q.push(entry(log, 'a'), q.now(), 100);
+    offset -= 3_000; // the wall clock steps back
+    fake.advance(100);
+    expect(log).toEqual(['a']);
+  });
+
   it('shifts entries in FIFO order', () => {
     const clock = new FakeClock();
     const q = new DeadlineQueue(clock);

@@ -1,4 +1,6 @@
 import { getEventListeners } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { isPolicyClosedError } from '../../src/resilience/errors.ts';
 import { Hedge } from '../../src/resilience/hedge.ts';
@@ -35,6 +37,28 @@ describe('Hedge', () => {
     expect(signals).toHaveLength(2);
     expect(signals[0]?.aborted).toBe(true);
     expect(clock.pending).toBe(0);
+  });
+
+  it('leaves the winning fetch body readable after the race ends', async () => {
+    // Headers first, then the rest of the body only once the hedge has resolved: the body
+    // is still streaming under the winner's signal when the race ends.
+    let finishBody!: () => void;
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('hello ');
+      finishBody = () => res.end('world');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+      const h = new Hedge({ clock: new FakeClock(), delayMs: 1_000 });
+      const res = await h.execute(({ signal }) => fetch(url, { signal }));
+      finishBody();
+      await expect(res.text()).resolves.toBe('hello world');
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
   });
 
   it('starts at most maxHedges extra attempts', async () => {

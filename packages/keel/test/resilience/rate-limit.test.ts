@@ -24,6 +24,15 @@ describe('RateLimit', () => {
     await expect(rl.execute(one)).resolves.toBe(1);
   });
 
+  it('admits one call per 2 s with tokensPerInterval 0.5 (a bucket of at least one token)', async () => {
+    const clock = new FakeClock();
+    const rl = new RateLimit({ clock, tokensPerInterval: 0.5, intervalMs: 1_000 });
+    await expect(rl.execute(one)).resolves.toBe(1);
+    await expect(rl.execute(one)).rejects.toMatchObject({ code: 'KEEL_RATE_LIMITED', retryAfterMs: 2_000 });
+    clock.advance(2_000);
+    await expect(rl.execute(one)).resolves.toBe(1);
+  });
+
   it('waits for a token within maxWaitMs', async () => {
     const clock = new FakeClock();
     const rl = new RateLimit({ clock, tokensPerInterval: 1, intervalMs: 100, maxWaitMs: 100 });

@@ -20,15 +20,28 @@ describe('RetryBudget', () => {
     expect(b.tryRetry()).toBe(true);
   });
 
-  it('counts only the share of calls that fall inside the window', () => {
+  it('never counts calls made before an idle spell in the window after it', () => {
+    const clock = new FakeClock();
+    const b = new RetryBudget({ clock, ratio: 0.2, minRetries: 10, windowMs: 10_000 });
+    for (let i = 0; i < 10_000; i++) b.recordCall(); // healthy: the clock is never read
+    clock.advance(19_000);
+    for (let i = 0; i < 1_000; i++) b.recordCall(); // the outage's first attempts
+    let granted = 0;
+    while (b.tryRetry()) granted++;
+    // At most minRetries + ratio × the 1,000 calls in the window; dating the unread calls
+    // to the last clock read may drop the recent ones too, but never admits the old ones.
+    expect(granted).toBeLessThanOrEqual(10 + 0.2 * 1_000);
+  });
+
+  it('counts calls made since its last clock read while they are still in the window', () => {
     const clock = new FakeClock();
     const b = new RetryBudget({ clock, windowMs: 1_000 });
+    expect(b.usage.calls).toBe(0);
     for (let i = 0; i < 100; i++) b.recordCall();
-    clock.advance(4_000);
-    // 100 calls spread over 4 s: about a quarter of them are in the last second.
-    const { calls } = b.usage;
-    expect(calls).toBeGreaterThan(20);
-    expect(calls).toBeLessThan(30);
+    clock.advance(900);
+    expect(b.usage.calls).toBe(100);
+    clock.advance(100);
+    expect(b.usage.calls).toBe(0);
   });
 
   it('rejects a negative ratio and a tiny window', () => {

@@ -169,6 +169,38 @@ describe('Retry', () => {
     await expect(r.execute(async () => 1)).rejects.toMatchObject({ code: 'KEEL_POLICY_CLOSED' });
   });
 
+  it('rejects with PolicyClosedError without a backoff when an attempt running at close fails', async () => {
+    const clock = new FakeClock();
+    const r = new Retry({ clock, backoff: { kind: 'constant', baseMs: 30_000 } });
+    let failAttempt!: () => void;
+    const p = r.execute(() => new Promise((_, reject) => (failAttempt = () => reject(reset())))).catch((e: unknown) => e);
+    await r.close();
+    failAttempt();
+    expect(isPolicyClosedError(await p)).toBe(true);
+    expect(clock.pending).toBe(0);
+  });
+
+  it('counts attempts whose result was retried in RetryExhaustedError.attempts', async () => {
+    const r = new Retry({
+      clock: new FakeClock(),
+      maxAttempts: 3,
+      backoff: { kind: 'constant', baseMs: 0 },
+      budget: false,
+      retryOnResult: (res) => (res as { status: number }).status === 503,
+    });
+    let calls = 0;
+    const err = (await r
+      .execute(async () => {
+        if (++calls === 1) return { status: 503 };
+        throw reset();
+      })
+      .catch((e: unknown) => e)) as RetryExhaustedError;
+    expect(calls).toBe(3);
+    expect(isRetryExhaustedError(err)).toBe(true);
+    expect(err.attempts).toBe(3);
+    expect(err.causes).toHaveLength(2);
+  });
+
   it('publishes each scheduled retry and the exhaustion', async () => {
     const clock = new FakeClock();
     const r = new Retry({ clock, name: 'upstream', maxAttempts: 2, backoff: { kind: 'constant', baseMs: 5 } });

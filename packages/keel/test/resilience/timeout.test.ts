@@ -56,6 +56,37 @@ describe('Timeout', () => {
     expect(clock.pending).toBe(0);
   });
 
+  it('drops its listener on the caller signal at the deadline in aggressive mode even if fn never settles', async () => {
+    const clock = new FakeClock();
+    const t = new Timeout(100, { clock, strategy: 'aggressive' });
+    const ac = new AbortController();
+    const p = t
+      .execute(
+        ({ signal }) => {
+          void signal; // reading it links the call to the caller's signal
+          return new Promise(() => {});
+        },
+        { signal: ac.signal },
+      )
+      .catch((e: unknown) => e);
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(1);
+    await clock.advanceAsync(100);
+    expect(isTimeoutError(await p)).toBe(true);
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
+  });
+
+  it('rejects at once with the caller reason when the caller aborts in aggressive mode', async () => {
+    const clock = new FakeClock();
+    const t = new Timeout(10_000, { clock, strategy: 'aggressive' });
+    const ac = new AbortController();
+    const p = t.execute(() => new Promise(() => {}), { signal: ac.signal }).catch((e: unknown) => e);
+    const reason = new Error('caller gave up');
+    ac.abort(reason);
+    expect(await p).toBe(reason);
+    expect(clock.pending).toBe(0);
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
+  });
+
   it('times out each of several overlapping calls at its own deadline with one timer', async () => {
     const clock = new FakeClock();
     const t = new Timeout(100, { clock });
@@ -142,6 +173,28 @@ describe('Timeout', () => {
       unsubscribe(CHANNELS.resilience.timeout, listener);
     }
     expect(seen).toEqual([{ name: 'slow-api', timeoutMs: 10 }]);
+  });
+
+  it('measures deadlines on monotonic time, so a wall clock stepped back does not delay them', async () => {
+    const fake = new FakeClock();
+    let offset = 0;
+    const clock = {
+      now: () => fake.now() + offset,
+      monotonic: () => fake.monotonic(),
+      setTimeout: (fn: () => void, ms: number) => fake.setTimeout(fn, ms),
+      clearTimeout: (h: object) => fake.clearTimeout(h),
+    };
+    const t = new Timeout(200, { clock });
+    let settled = false;
+    const p = t
+      .execute(({ signal }) => new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason))))
+      .catch((e: unknown) => e)
+      .finally(() => (settled = true));
+    await fake.advanceAsync(50);
+    offset -= 3_000; // NTP or a VM resume steps the wall clock back 3 s
+    await fake.advanceAsync(150);
+    expect(settled).toBe(true);
+    expect(isTimeoutError(await p)).toBe(true);
   });
 
   it('rejects a missing or non-positive duration and an unknown strategy at construction', () => {
