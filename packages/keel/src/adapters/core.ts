@@ -94,6 +94,9 @@ export function adapterConfig(owner: string, options: KeelAdapterOptions | undef
   }
   let healthPrefix: string | undefined;
   const hr = o.healthRoutes ?? o.health !== undefined;
+  if (typeof hr !== 'boolean' && (typeof hr !== 'object' || hr === null || Array.isArray(hr))) {
+    throw optionError(owner, 'healthRoutes', 'a boolean or { prefix? }', hr);
+  }
   if (hr !== false) {
     if (!o.health) throw optionError(owner, 'health', 'a Health when "healthRoutes" is set', undefined);
     const prefix = typeof hr === 'object' ? stringOption(owner, 'healthRoutes.prefix', hr.prefix, '/health') : '/health';
@@ -102,7 +105,9 @@ export function adapterConfig(owner: string, options: KeelAdapterOptions | undef
   if (o.exempt !== undefined && !Array.isArray(o.exempt)) throw optionError(owner, 'exempt', 'an array of paths', o.exempt);
   if (o.shedder) {
     for (const p of o.exempt ?? []) o.shedder.exempt(p);
-    if (healthPrefix !== undefined) o.shedder.exempt(`${healthPrefix}/*`);
+    // At the root ('/' trims to ''), `/*` would spare every path: spare the three routes only.
+    if (healthPrefix === '') o.shedder.exempt('/live').exempt('/ready').exempt('/');
+    else if (healthPrefix !== undefined) o.shedder.exempt(`${healthPrefix}/*`);
     if (metricsPath !== undefined) o.shedder.exempt(metricsPath);
   }
   return {

@@ -57,8 +57,8 @@ function withHeader(res: Response, name: string, value: string): Response {
 }
 
 /** Answers keel's own routes and shed requests; undefined when the request is the app's. */
-function ownAnswer(cfg: AdapterConfig, req: Request, path: string): Response | Promise<Response> | undefined {
-  if (cfg.shedder?.shouldShed(path)) {
+function ownAnswer(cfg: AdapterConfig, req: Request, path: string, shed: boolean): Response | Promise<Response> | undefined {
+  if (shed) {
     return new Response(SHED_BODY, { status: 503, headers: { 'content-type': JSON_TYPE, 'retry-after': cfg.retryAfter } });
   }
   if (req.method !== 'GET') return undefined;
@@ -96,13 +96,15 @@ async function around(
   route: (res: Response | undefined) => string,
   fn: () => Response | Promise<Response>,
 ): Promise<Response> {
+  // Decided before this request counts as in flight: maxInFlight N serves N at once, not N - 1.
+  const shed = cfg.shedder?.shouldShed(path) === true;
   const http = cfg.metrics?.http;
   const mark = http !== undefined ? http.start() : 0;
   const span = cfg.otel?.startRequestSpan(ctx, req.method, path);
   let res: Response | undefined;
   let own: Response | Promise<Response> | undefined;
   try {
-    own = ownAnswer(cfg, req, path);
+    own = ownAnswer(cfg, req, path, shed);
     if (own !== undefined) res = await own;
     else if (!cfg.asyncContext) res = await (span !== undefined ? cfg.otel!.withSpan(span, fn) : fn());
     else if (span !== undefined) res = await cfg.otel!.withSpan(span, () => cfg.tracing.run(ctx, fn));

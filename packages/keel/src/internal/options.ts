@@ -58,9 +58,17 @@ export function intOption(owner: string, name: string, value: unknown, fallback:
   return numberOption(owner, name, value, fallback, { min: 0, ...bounds, integer: true });
 }
 
-/** A duration in milliseconds: a finite number >= min (default 0). */
+/** The longest delay a Node timer takes: a larger one (or Infinity) fires after 1 ms instead. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * A duration in milliseconds: a finite number from `min` (default 0) to {@link MAX_TIMER_MS}.
+ * Infinity and anything longer are rejected rather than accepted: Node turns such a timer
+ * into a 1 ms one (a `deadlineMs: Infinity` shutdown forced exit after 3 ms). An option that
+ * needs "no limit" takes `numberOption` with `max: Infinity` and must not arm a timer with it.
+ */
 export function durationOption(owner: string, name: string, value: unknown, fallback: number, min = 0): number {
-  return numberOption(owner, name, value, fallback, { min });
+  return numberOption(owner, name, value, fallback, { min, max: MAX_TIMER_MS });
 }
 
 export function booleanOption(owner: string, name: string, value: unknown, fallback: boolean): boolean {

@@ -26,6 +26,8 @@ export class ScopeClosedError extends KeelError {
 
 type Release = () => unknown;
 
+function ignore(): void {}
+
 function releaseOf(resource: Resource): Release {
   if (typeof resource === 'function') return resource;
   const r = resource as Record<string | symbol, unknown>;
@@ -55,6 +57,12 @@ export class Scope implements AsyncDisposable {
   // Insertion-ordered; released in reverse. A Set keeps removal O(1) for timers that fire.
   #releases = new Set<Release>();
   #closing: Promise<void> | undefined;
+  /**
+   * Set by close() before the first release runs. Not `#closing !== undefined`: the newest
+   * release runs synchronously inside #closeAll, before its promise is assigned, and whatever
+   * it added then went into a set already emptied and was never released.
+   */
+  #closed = false;
 
   constructor(options?: ScopeOptions) {
     const o = objectOptions('Scope', options);
@@ -64,7 +72,7 @@ export class Scope implements AsyncDisposable {
 
   /** True once {@link close} has been called. */
   get closed(): boolean {
-    return this.#closing !== undefined;
+    return this.#closed;
   }
 
   /** How many resources the scope still owns. */
@@ -73,11 +81,14 @@ export class Scope implements AsyncDisposable {
   }
 
   #own(release: Release): () => void {
-    if (this.#closing) {
+    if (this.#closed) {
+      // The resource is released at once; its own failure, sync or async, is not the caller's
+      // concern here (the caller gets ScopeClosedError), and must not become an unhandled rejection.
       try {
-        release();
+        const pending = release() as PromiseLike<unknown> | undefined;
+        if (typeof pending?.then === 'function') pending.then(undefined, ignore);
       } catch {
-        // The resource is released at once; its own failure is not the caller's concern here.
+        // as above
       }
       throw new ScopeClosedError(this.name);
     }
@@ -195,7 +206,10 @@ export class Scope implements AsyncDisposable {
    * calls return the first call's promise.
    */
   close(): Promise<void> {
-    this.#closing ??= this.#closeAll();
+    if (this.#closing === undefined) {
+      this.#closed = true;
+      this.#closing = this.#closeAll();
+    }
     return this.#closing;
   }
 

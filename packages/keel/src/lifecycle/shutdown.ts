@@ -15,8 +15,9 @@
 import type { EventEmitter } from 'node:events';
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
+import { constants } from 'node:os';
 import type { Clock, TimerHandle } from '../clock.ts';
-import { clockOption, durationOption, functionOption, objectOptions } from '../internal/options.ts';
+import { clockOption, durationOption, functionOption, objectOptions, optionError } from '../internal/options.ts';
 import type { Resource } from './scope.ts';
 import { Scope } from './scope.ts';
 
@@ -102,12 +103,23 @@ export class GracefulShutdown implements AsyncDisposable {
     }
     this.#health = o.health;
     this.#exit = functionOption<(code: number) => void>('GracefulShutdown', 'exit', o.exit, (code) => process.exit(code));
+    // Checked now: a logger without info() would make shutdown() reject at SIGTERM time,
+    // before exit is ever called, leaving the process up until SIGKILL.
+    const logger = o.logger as Partial<ShutdownLogger> | undefined;
+    if (logger !== undefined && (typeof logger?.info !== 'function' || typeof logger.error !== 'function')) {
+      throw optionError('GracefulShutdown', 'logger', 'a logger with info() and error()', logger);
+    }
     this.#log = o.logger ?? stderrLogger;
     this.#clock = clockOption('GracefulShutdown', o.clock);
     this.#resources = new Scope({ name: 'shutdown-resources', clock: this.#clock });
     const signals = o.signals ?? ['SIGTERM', 'SIGINT'];
-    if (!Array.isArray(signals)) throw new TypeError('keel: GracefulShutdown option "signals" must be an array');
+    if (!Array.isArray(signals) || !signals.every((s) => typeof s === 'string' && Object.hasOwn(constants.signals, s))) {
+      throw optionError('GracefulShutdown', 'signals', 'an array of signal names (e.g. "SIGTERM")', signals);
+    }
     const source = (o.signalSource ?? process) as EventEmitter;
+    if (typeof source?.on !== 'function' || typeof source.off !== 'function') {
+      throw optionError('GracefulShutdown', 'signalSource', 'an EventEmitter (on, off)', source);
+    }
     for (const signal of signals) this.#listeners.on(source, signal, () => this.#onSignal(signal));
   }
 
@@ -197,6 +209,11 @@ export class GracefulShutdown implements AsyncDisposable {
   async #run(reason: string): Promise<void> {
     this.#state = 'delaying';
     this.#deadline = this.#clock.setTimeout(() => this.#force(`deadline of ${this.#deadlineMs} ms exceeded`), this.#deadlineMs);
+    // The real clock's timers are unref'd. Once the servers are closed, a resource whose close()
+    // waits on such a timer leaves nothing holding the loop, and Node exits 0 with resources
+    // still open. The deadline spans the whole shutdown and is cleared in #finish, so holding
+    // the loop with it keeps the process up until the end, and no longer.
+    (this.#deadline as { ref?: () => unknown }).ref?.();
     this.#health?.markShuttingDown();
     this.#log.info({ reason, readiness_delay_ms: this.#readinessDelayMs }, 'keel: shutting down');
     if (this.#readinessDelayMs > 0) await new Promise<void>((resolve) => this.#clock.setTimeout(resolve, this.#readinessDelayMs));

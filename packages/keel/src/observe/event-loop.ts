@@ -11,7 +11,7 @@ import type { IntervalHistogram } from 'node:perf_hooks';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 import type { Clock } from '../clock.ts';
-import { clockOption, intOption, numberOption, objectOptions } from '../internal/options.ts';
+import { clockOption, durationOption, intOption, objectOptions } from '../internal/options.ts';
 import { Scope } from '../lifecycle/scope.ts';
 
 export interface EventLoopMonitorOptions {
@@ -72,7 +72,8 @@ export class EventLoopMonitor implements AsyncDisposable {
   constructor(options?: EventLoopMonitorOptions) {
     const o = objectOptions('EventLoopMonitor', options);
     this.resolutionMs = intOption('EventLoopMonitor', 'resolutionMs', o.resolutionMs, 10, { min: 1, max: 1_000 });
-    this.windowMs = numberOption('EventLoopMonitor', 'windowMs', o.windowMs, 10_000, { min: 100 });
+    // A duration, not a bare number: the window is a timer, and Infinity would make it a 1 ms one.
+    this.windowMs = durationOption('EventLoopMonitor', 'windowMs', o.windowMs, 10_000, 100);
     if (this.windowMs < this.resolutionMs * MIN_SAMPLES) {
       throw new TypeError(`keel: EventLoopMonitor option "windowMs" must be at least ${MIN_SAMPLES} × resolutionMs (got ${this.windowMs})`);
     }

@@ -12,7 +12,7 @@
  */
 import type { Clock } from '../clock.ts';
 import { KeelError } from '../errors.ts';
-import { clockOption, durationOption, functionOption, intOption, objectOptions, oneOfOption, stringOption } from '../internal/options.ts';
+import { clockOption, durationOption, intOption, objectOptions, oneOfOption, optionError } from '../internal/options.ts';
 
 /** A check: resolves (optionally with a detail) when up, throws when down. */
 export type HealthCheckFn = (signal: AbortSignal) => unknown;
@@ -123,8 +123,10 @@ export class Health {
 
   /** Adds a check. Names are unique; re-registering a name replaces it. */
   register(name: string, fn: HealthCheckFn, options?: HealthCheckOptions): this {
-    stringOption('Health.register', 'name', name, '');
-    functionOption('Health.register', 'fn', fn);
+    // Both are required: the option helpers return their fallback for undefined, which let
+    // register('db') in (failing every probe with "fn is not a function") and named a check "undefined".
+    if (typeof name !== 'string' || name.length === 0) throw optionError('Health.register', 'name', 'a non-empty string', name);
+    if (typeof fn !== 'function') throw optionError('Health.register', 'fn', 'a function', fn);
     const o = objectOptions('Health.register', options);
     if (!this.#checks.has(name) && this.#checks.size >= this.#maxChecks) {
       throw new TypeError(`keel: Health holds at most ${this.#maxChecks} checks (option "maxChecks")`);

@@ -152,10 +152,11 @@ export class HttpMetrics {
 
   #newPair(entry: RouteEntry, m: number, c: number): Pair | undefined {
     const labels = [METHODS[m] as string, entry.route, CLASSES[c] as string];
+    // Ask both before giving up, so a refused sample is counted as dropped for both metrics.
+    // The two hold the same keys under the same cap, so they admit or refuse a pair together.
     const duration = this.#duration.series(...labels);
-    if (duration === undefined) return undefined;
     const total = this.#requests.series(...labels);
-    if (total === undefined) return undefined;
+    if (duration === undefined || total === undefined) return undefined;
     const pair = { total, duration };
     entry.pairs[m * 6 + c] = pair;
     return pair;

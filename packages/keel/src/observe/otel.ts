@@ -18,11 +18,11 @@ import {
   trace,
 } from '@opentelemetry/api';
 import { CHANNELS } from '../channels.ts';
-import { objectOptions, stringOption } from '../internal/options.ts';
+import { objectOptions, optionError, stringOption } from '../internal/options.ts';
 import type { ExecuteContext, ExecuteOptions } from '../resilience/context.ts';
 import { toContext } from '../resilience/context.ts';
 import type { Policy, Work } from '../resilience/policy.ts';
-import type { TraceContext, Tracing } from './trace.ts';
+import { type TraceContext, Tracing } from './trace.ts';
 
 export interface OtelBridgeOptions {
   /** Our trace context, used as the parent when no OpenTelemetry span is active. */
@@ -60,6 +60,8 @@ export class OtelBridge {
 
   constructor(options?: OtelBridgeOptions) {
     const o = objectOptions('OtelBridge', options);
+    // Checked now, as the adapters check theirs: a wrong object would throw on the first request.
+    if (o.tracing !== undefined && !(o.tracing instanceof Tracing)) throw optionError('OtelBridge', 'tracing', 'a Tracing', o.tracing);
     this.#tracing = o.tracing;
     this.#name = stringOption('OtelBridge', 'tracerName', o.tracerName, 'keel');
   }

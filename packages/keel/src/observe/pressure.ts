@@ -8,9 +8,14 @@
  * became slow a minute ago). Pressure starts when a figure is over its threshold in
  * `sustainIntervals` intervals in a row (default 2): one stall, a GC pause or a neighbour's CPU
  * burst, is not overload, and shedding after it would only turn away the next second's
- * requests. Hysteresis: pressure ends only when every figure is below `recoverRatio` × its
- * threshold and `coolDownMs` has passed since the last interval over a threshold, so shedding
- * does not flap. Each start and end is published on `keel:http:pressure`.
+ * requests. Hysteresis: pressure ends once the figure that started it is below `recoverRatio` ×
+ * its threshold, the others are below their thresholds, and `coolDownMs` has passed since the
+ * last interval over a threshold, so shedding does not flap. Only the starting figure must fall
+ * into the band: requiring it of every figure let one that never triggered (a heap steady at
+ * 0.85 of its limit, under 0.95 but over 0.95 × 0.8) hold pressure forever after one stall.
+ * The in-flight cap is no part of this state: it is checked per request, so it sheds exactly
+ * while in flight is at the cap, never latches, and needs no timer to end. Each start and end is
+ * published on `keel:http:pressure`.
  */
 import { performance } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
@@ -74,7 +79,10 @@ export interface LoadShedderOptions {
    * a single stall is not overload. 1 sheds from the first interval over.
    */
   sustainIntervals?: number;
-  /** Pressure ends only once every figure is below threshold × this. Default 0.8. */
+  /**
+   * Pressure ends only once the figure that started it is below its threshold × this (and the
+   * others below their thresholds). Default 0.8.
+   */
   recoverRatio?: number;
   /** Minimum time after the last interval over a threshold before pressure ends, ms. Default 1,000. */
   coolDownMs?: number;
@@ -199,7 +207,8 @@ export class LoadShedder implements AsyncDisposable {
     this.#sustain = numberOption(own, 'sustainIntervals', o.sustainIntervals, 2, { min: 1, max: 1_000, integer: true });
     this.#recover = numberOption(own, 'recoverRatio', o.recoverRatio, 0.8, { min: 0.01, max: 1 });
     this.#coolDownMs = durationOption(own, 'coolDownMs', o.coolDownMs, 1_000);
-    this.retryAfterSeconds = numberOption(own, 'retryAfterSeconds', o.retryAfterSeconds, 1, { min: 0, integer: true });
+    // RFC 9110 §10.2.3: delta-seconds above 2^31 - 1 are to be read as that; Infinity is no header value.
+    this.retryAfterSeconds = numberOption(own, 'retryAfterSeconds', o.retryAfterSeconds, 1, { min: 0, max: 2 ** 31 - 1, integer: true });
     this.#clock = clockOption(own, o.clock);
     this.#onChange = functionOption<(message: PressureMessage) => void>(own, 'onChange', o.onChange);
     if (o.exempt !== undefined && !Array.isArray(o.exempt))
@@ -276,13 +285,27 @@ export class LoadShedder implements AsyncDisposable {
     return true;
   }
 
-  #over(s: PressureSample, ratio: number): PressureReason | undefined {
-    if (s.delayMs > this.#maxDelay * ratio) return 'event-loop-delay';
-    if (s.utilization > this.#maxElu * ratio) return 'event-loop-utilization';
-    if (s.heapUsedRatio > this.#maxHeap * ratio) return 'heap';
-    const inFlight = this.#inFlight?.();
-    if (inFlight !== undefined && inFlight > this.#maxInFlight * ratio) return 'in-flight';
+  /** The first figure of the reading over its threshold, if any. In-flight is per request, not here. */
+  #over(s: PressureSample): PressureReason | undefined {
+    if (s.delayMs > this.#maxDelay) return 'event-loop-delay';
+    if (s.utilization > this.#maxElu) return 'event-loop-utilization';
+    if (s.heapUsedRatio > this.#maxHeap) return 'heap';
     return undefined;
+  }
+
+  /** Whether the figure behind `reason` is back below `recoverRatio` × its threshold. */
+  #recovered(reason: PressureReason, s: PressureSample): boolean {
+    const r = this.#recover;
+    switch (reason) {
+      case 'event-loop-delay':
+        return s.delayMs <= this.#maxDelay * r;
+      case 'event-loop-utilization':
+        return s.utilization <= this.#maxElu * r;
+      case 'heap':
+        return s.heapUsedRatio <= this.#maxHeap * r;
+      default:
+        return true;
+    }
   }
 
   /**
@@ -311,7 +334,7 @@ export class LoadShedder implements AsyncDisposable {
     this.#last = s;
     const now = this.#clock.now();
     if (now <= this.#ignoreUntil) return this.#reason !== undefined;
-    const over = this.#over(s, 1);
+    const over = this.#over(s);
     if (over) {
       this.#lastOver = now;
       if (this.#reason === undefined && ++this.#overRun >= this.#sustain) {
@@ -322,7 +345,8 @@ export class LoadShedder implements AsyncDisposable {
       return this.#reason !== undefined;
     }
     this.#overRun = 0;
-    if (this.#reason !== undefined && this.#over(s, this.#recover) === undefined && now - this.#lastOver >= this.#coolDownMs) {
+    // Every figure is under its threshold here; the one that started pressure must be in the band.
+    if (this.#reason !== undefined && this.#recovered(this.#reason, s) && now - this.#lastOver >= this.#coolDownMs) {
       this.#end(s);
     }
     // Otherwise still inside the hysteresis band or the cool-down: keep shedding.

@@ -9,6 +9,7 @@
  * the ring comes round to it, so idle time costs nothing. The 300-bucket ring is ≈ 280 KB.
  */
 import type { Clock } from '../clock.ts';
+import { durationOption, intOption, objectOptions, optionError } from '../internal/options.ts';
 
 /** Latency bins: 8 linear bins for 0..7 µs, then 8 per octave up to 2^31 µs. */
 export const LATENCY_BINS = 232;
@@ -45,11 +46,25 @@ export interface WindowStats {
 }
 
 export interface RollingOptions {
-  /** Width of one bucket in ms. Default: `1_000`. */
+  /** Width of one bucket in ms, at least 1. Default: `1_000`. */
   bucketMs?: number;
-  /** Buckets in the ring; the longest window is `bucketMs × buckets`. Default: `300`. */
+  /** Buckets in the ring, 1 – 100,000; the longest window is `bucketMs × buckets`. Default: `300`. */
   buckets?: number;
+  /** Required: only `now()` is read (no timer). */
   clock: Clock;
+}
+
+/** Validates once, at construction: a bad value would otherwise crash far from its cause. */
+function rollingOptions(owner: string, options: RollingOptions): Required<RollingOptions> {
+  const o = objectOptions(owner, options);
+  if (typeof o.clock?.now !== 'function') throw optionError(owner, 'clock', 'a Clock (with now())', o.clock);
+  return {
+    clock: o.clock,
+    // Under 1 ms (0 divides by zero into one NaN slot) is no useful bucket.
+    bucketMs: durationOption(owner, 'bucketMs', o.bucketMs, 1_000, 1),
+    // A RollingHistogram holds 232 bins per bucket: 100,000 buckets is already ≈ 93 MB.
+    buckets: intOption(owner, 'buckets', o.buckets, 300, { min: 1, max: 100_000 }),
+  };
 }
 
 /**
@@ -76,9 +91,10 @@ export class RollingHistogram {
   #bins: Uint32Array | undefined;
 
   constructor(options: RollingOptions) {
-    this.bucketMs = options.bucketMs ?? 1_000;
-    this.buckets = options.buckets ?? 300;
-    this.#clock = options.clock;
+    const o = rollingOptions('RollingHistogram', options);
+    this.bucketMs = o.bucketMs;
+    this.buckets = o.buckets;
+    this.#clock = o.clock;
     this.#startedAt = this.#clock.now();
     this.#stamps = new Float64Array(this.buckets).fill(-1);
     this.#counts = new Uint32Array(this.buckets);
@@ -174,9 +190,10 @@ export class RollingCounter {
   #total = 0;
 
   constructor(options: RollingOptions) {
-    this.bucketMs = options.bucketMs ?? 1_000;
-    this.buckets = options.buckets ?? 300;
-    this.#clock = options.clock;
+    const o = rollingOptions('RollingCounter', options);
+    this.bucketMs = o.bucketMs;
+    this.buckets = o.buckets;
+    this.#clock = o.clock;
     this.#stamps = new Float64Array(this.buckets).fill(-1);
     this.#sums = new Float64Array(this.buckets);
   }

@@ -12,6 +12,7 @@
  * dropped and counted in `<prefix>metrics_series_dropped_total{metric}`, so a label that
  * turns out to be unbounded costs a counter, not the process's memory or Prometheus.
  */
+import { optionError } from '../internal/options.ts';
 
 /** One exported sample as prom-client's `Registry` renders it. */
 interface SampleValue {
@@ -45,6 +46,7 @@ export interface FamilySpec {
 }
 
 const SEP = '\u0001';
+const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 
 abstract class Family<S extends { labels: Record<string, string> }> {
   readonly name: string;
@@ -57,6 +59,11 @@ abstract class Family<S extends { labels: Record<string, string> }> {
   protected readonly map = new Map<string, S>();
 
   constructor(spec: FamilySpec, limit: SeriesLimit) {
+    // prom-client renders whatever it is given: a bad name would only surface as a scrape
+    // Prometheus rejects, for every metric of the service.
+    if (typeof spec?.name !== 'string' || !METRIC_NAME.test(spec.name)) {
+      throw optionError(new.target.name, 'name', 'a Prometheus metric name ([a-zA-Z_:][a-zA-Z0-9_:]*)', spec?.name);
+    }
     this.name = spec.name;
     this.help = spec.help;
     this.labelNames = spec.labelNames ?? [];
@@ -202,6 +209,12 @@ export class HistogramFamily extends Family<HistogramSeries> {
 
   constructor(spec: FamilySpec, limit: SeriesLimit, bounds: readonly number[]) {
     super(spec, limit);
+    // observe() stops at the first bound the value fits under and the exposition accumulates
+    // in order, so unsorted bounds would give wrong, non-monotonic `le` buckets.
+    const ok =
+      Array.isArray(bounds) &&
+      bounds.every((b, i) => typeof b === 'number' && Number.isFinite(b) && (i === 0 || b > (bounds[i - 1] as number)));
+    if (!ok) throw optionError('HistogramFamily', 'bounds', 'an array of increasing finite numbers', bounds);
     this.bounds = Float64Array.from(bounds);
     this.#bucketName = `${spec.name}_bucket`;
     this.#sumName = `${spec.name}_sum`;

@@ -17,6 +17,15 @@ const HEX32 = /^[0-9a-f]{32}$/;
 const HEX16 = /^[0-9a-f]{16}$/;
 const HEX2 = /^[0-9a-f]{2}$/;
 const POOL_BYTES = 4096;
+/**
+ * The one trace flag version 00 defines (sampled). The others are reserved and must be sent as
+ * zero (W3C trace-context, "trace-flags"), so we never forward the bits a caller set.
+ */
+const SAMPLED = 0x01;
+/** A tracestate of more members than this is invalid (W3C trace-context, "list") and is discarded whole. */
+const TS_MAX_MEMBERS = 32;
+/** Members longer than this go first when the list must be truncated (W3C, "Tracestate Limits"). */
+const TS_BIG_MEMBER = 128;
 
 /** A parsed `traceparent` header. */
 export interface Traceparent {
@@ -62,7 +71,7 @@ const TS_VALUE = /^[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\
 
 /** Bounds for {@link parseTracestate}. */
 export interface TracestateBounds {
-  /** Most list members kept. Default 32 (the spec's minimum to propagate). */
+  /** Most list members kept, up to 32. Default 32 (the spec's limit; a longer list is discarded). */
   maxMembers?: number;
   /** Most characters kept. Default 512. */
   maxLength?: number;
@@ -70,8 +79,10 @@ export interface TracestateBounds {
 
 /**
  * Validates a `tracestate` header and returns it normalised (no empty members, no optional
- * whitespace), truncated to the bounds by dropping members from the end. Returns undefined
- * when any member is malformed or a key repeats, since a vendor cannot trust a half-valid list.
+ * whitespace), truncated to the bounds as the spec says: members over 128 characters are
+ * dropped first, then members from the end. Returns undefined when any member is malformed, a
+ * key repeats, or there are more than 32 members, since a vendor cannot trust a half-valid list
+ * (the W3C test suite's strict level expects a 33-member list discarded, not cut to 32).
  *
  * @example
  * ```ts
@@ -86,9 +97,8 @@ export function parseTracestate(header: string | string[] | undefined, bounds: T
   const maxMembers = bounds.maxMembers ?? 32;
   const maxLength = bounds.maxLength ?? 512;
   const seen = new Set<string>();
-  const kept: string[] = [];
-  let length = 0;
-  let full = false;
+  let members: string[] = [];
+  let length = -1; // of the joined list: one comma fewer than members
   for (const part of raw.split(',')) {
     const member = part.trim();
     if (member.length === 0) continue;
@@ -96,15 +106,20 @@ export function parseTracestate(header: string | string[] | undefined, bounds: T
     if (eq <= 0) return undefined;
     const key = member.slice(0, eq);
     if (!TS_KEY.test(key) || !TS_VALUE.test(member.slice(eq + 1)) || seen.has(key)) return undefined;
+    if (members.length === TS_MAX_MEMBERS) return undefined;
     seen.add(key);
-    if (full) continue;
-    const added = member.length + (kept.length > 0 ? 1 : 0);
-    if (kept.length >= maxMembers || length + added > maxLength) {
-      full = true;
-      continue;
-    }
+    members.push(member);
+    length += member.length + 1;
+  }
+  if (members.length === 0) return undefined;
+  if (members.length <= maxMembers && length <= maxLength) return members.join(',');
+  members = members.filter((m) => m.length <= TS_BIG_MEMBER);
+  const kept: string[] = [];
+  length = -1;
+  for (const member of members) {
+    if (kept.length === maxMembers || length + member.length + 1 > maxLength) break;
     kept.push(member);
-    length += added;
+    length += member.length + 1;
   }
   return kept.length > 0 ? kept.join(',') : undefined;
 }
@@ -181,7 +196,7 @@ export class TraceContext {
     this.#ids = ids;
     this.#traceId = parent?.traceId;
     this.parentId = parent?.parentId;
-    this.flags = parent ? parent.flags & 0xff : flags;
+    this.flags = parent ? parent.flags & SAMPLED : flags;
     this.traceState = parent ? traceState : undefined;
     this.#requestId = requestId;
   }
@@ -200,7 +215,7 @@ export class TraceContext {
   adopt(traceId: string, spanId: string, flags: number): void {
     this.#traceId = traceId;
     this.#spanId = spanId;
-    this.flags = flags & 0xff;
+    this.flags = flags & SAMPLED;
   }
 
   /** The incoming `x-request-id` (sanitised) or a generated one. */
@@ -267,7 +282,7 @@ export class Tracing {
     this.#trustIncoming = booleanOption('Tracing', 'trustIncoming', o.trustIncoming, true);
     this.#flags = booleanOption('Tracing', 'sampled', o.sampled, true) ? 1 : 0;
     this.#bounds = {
-      maxMembers: intOption('Tracing', 'tracestateMaxMembers', o.tracestateMaxMembers, 32, { min: 1 }),
+      maxMembers: intOption('Tracing', 'tracestateMaxMembers', o.tracestateMaxMembers, TS_MAX_MEMBERS, { min: 1, max: TS_MAX_MEMBERS }),
       maxLength: intOption('Tracing', 'tracestateMaxLength', o.tracestateMaxLength, 512, { min: 1 }),
     };
   }

@@ -89,7 +89,51 @@ describe('withKeel (Next.js-style route handlers)', () => {
   });
 });
 
+async function serveHono(app: Hono): Promise<string> {
+  const server = await new Promise<Server>((resolve) => {
+    const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s as Server));
+  });
+  closers.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
 describe('keelFetchMiddleware with Hono on @hono/node-server', () => {
+  it('serves a lone request at maxInFlight 1 (the cap counts the requests already in flight)', async () => {
+    const metrics = metricsFor();
+    const shedder = new LoadShedder({ clock: new FakeClock(), inFlight: () => metrics.http.inFlight, maxInFlight: 1 });
+    closers.push(() => shedder.close());
+    const app = new Hono();
+    app.use(keelFetchMiddleware<Context>({ metrics, shedder }));
+    app.get('/x', (c) => c.text('ok'));
+    const base = await serveHono(app);
+    const res = await fetch(`${base}/x`, { headers: { connection: 'close' } });
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe('ok');
+    expect(shedder.shedCount).toBe(0);
+  });
+
+  it('with the health routes at the root, spares only /live, /ready and / from shedding', async () => {
+    const clock = new FakeClock();
+    const shedder = new LoadShedder({ clock, sample: () => ({ delayMs: 1_000, utilization: 0, heapUsedRatio: 0 }), intervalMs: 10 });
+    closers.push(() => shedder.close());
+    const health = new Health();
+    const app = new Hono();
+    app.use(keelFetchMiddleware<Context>({ shedder, health, healthRoutes: { prefix: '/' } }));
+    app.get('/api/topics', (c) => c.text('topics'));
+    const base = await serveHono(app);
+    clock.advance(20); // two intervals over in a row
+    const headers = { connection: 'close' };
+    const statusOf = async (path: string): Promise<number> => {
+      const res = await fetch(`${base}${path}`, { headers });
+      await res.arrayBuffer();
+      return res.status;
+    };
+    expect(await statusOf('/api/topics')).toBe(503);
+    expect(await statusOf('/live')).toBe(200);
+    expect(await statusOf('/ready')).toBe(200);
+    expect(await statusOf('/')).toBe(200);
+  });
+
   it('traces, records the Hono route template, and serves health and metrics over a real socket', async () => {
     const tracing = new Tracing();
     const metrics = metricsFor();

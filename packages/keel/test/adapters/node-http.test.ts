@@ -146,3 +146,9 @@ describe('keelHandler with plain node:http', () => {
     expect(body).toMatch(/route="\/users\/:id",status_class="2xx"\} 1/);
   });
 });
+
+describe('keelMiddleware options', () => {
+  it('names healthRoutes when it is neither a boolean nor { prefix }', () => {
+    expect(() => keelMiddleware({ healthRoutes: 'yes' as never, health: new Health() })).toThrow(/option "healthRoutes"/);
+  });
+});

@@ -87,6 +87,54 @@ describe('Scope', () => {
     expect(released).toBe(true);
   });
 
+  it('is closed from the first release on, so what a release adds is released at once', async () => {
+    const clock = new FakeClock();
+    const scope = new Scope({ clock });
+    const bus = new EventEmitter();
+    let closedInside: boolean | undefined;
+    const refused: unknown[] = [];
+    scope.add(() => {
+      closedInside = scope.closed;
+      for (const add of [() => scope.on(bus, 'x', () => {}), () => scope.setTimeout(() => {}, 100)]) {
+        try {
+          add();
+        } catch (err) {
+          refused.push(err);
+        }
+      }
+    });
+    await scope.close();
+    expect(closedInside).toBe(true);
+    expect(refused).toEqual([expect.any(ScopeClosedError), expect.any(ScopeClosedError)]);
+    expect(bus.listenerCount('x')).toBe(0);
+    expect(clock.pending).toBe(0);
+    expect(scope.size).toBe(0);
+  });
+
+  it('swallows the async failure of a resource added to a closed scope (no unhandled rejection)', async () => {
+    const scope = new Scope();
+    await scope.close();
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      let closed = false;
+      const resource = {
+        close: async () => {
+          closed = true;
+          throw new Error('close failed');
+        },
+      };
+      expect(() => scope.add(resource)).toThrow(ScopeClosedError);
+      expect(closed).toBe(true);
+      // Unhandled rejections are reported once the microtask queue drains; a macrotask turn is past that.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+    expect(unhandled).toEqual([]);
+  });
+
   it('works with await using', async () => {
     const server = createServer();
     {

@@ -11,6 +11,7 @@ import { FakeClock } from '../../src/testing/index.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const fixture = join(here, 'fixtures/shutdown-server.ts');
+const slowCloseFixture = join(here, 'fixtures/shutdown-slow-close.ts');
 
 interface Child {
   child: ChildProcess;
@@ -20,8 +21,8 @@ interface Child {
   exited: Promise<number | null>;
 }
 
-async function startFixture(env: Record<string, string>): Promise<Child> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fixture], {
+async function startFixture(env: Record<string, string>, file = fixture): Promise<Child> {
+  const child = spawn(process.execPath, ['--import', 'tsx', file], {
     cwd: join(here, '../..'),
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -116,6 +117,23 @@ describe('GracefulShutdown in a real process', () => {
     expect(f.stderr()).toContain('"open_connections":1');
     expect(await hung).toBeInstanceOf(Error);
     await agent.close();
+  });
+
+  it('keeps the process up until a resource whose close() waits on an unref-ed timer has closed', async () => {
+    const f = await startFixture({}, slowCloseFixture);
+    f.child.kill('SIGTERM');
+    expect(await f.exited).toBe(0);
+    // Without a ref'd handle, Node exited by itself once the server closed, before either.
+    expect(f.stdout()).toContain('closed:slow');
+    expect(f.stdout()).toContain('exit 0');
+  });
+
+  it('holds no handle once it is done, so a process whose exit returns ends by itself', async () => {
+    // A ten-minute deadline: if its timer outlived the shutdown, the child would not end.
+    const f = await startFixture({ EXIT: 'return', DEADLINE_MS: '600000' }, slowCloseFixture);
+    f.child.kill('SIGTERM');
+    expect(await f.exited).toBe(0);
+    expect(f.stdout()).toContain('exit 0');
   });
 });
 
@@ -254,5 +272,28 @@ describe('GracefulShutdown', () => {
   it('names the bad option', () => {
     expect(() => new GracefulShutdown({ readinessDelayMs: 5_000, deadlineMs: 1_000 })).toThrow(/deadlineMs/);
     expect(() => new GracefulShutdown({ exit: 1 as never })).toThrow(/exit/);
+  });
+
+  it('rejects a deadline or delay no timer can hold (Infinity, over 2^31 - 1 ms)', () => {
+    const signalSource = new EventEmitter();
+    expect(() => new GracefulShutdown({ deadlineMs: Number.POSITIVE_INFINITY, signalSource })).toThrow(/option "deadlineMs"/);
+    expect(() => new GracefulShutdown({ deadlineMs: 2 ** 31, signalSource })).toThrow(/option "deadlineMs"/);
+    expect(() => new GracefulShutdown({ readinessDelayMs: Number.POSITIVE_INFINITY, signalSource })).toThrow(/option "readinessDelayMs"/);
+  });
+
+  it('rejects a logger without info() and error() at construction, not at SIGTERM', () => {
+    const signalSource = new EventEmitter();
+    expect(() => new GracefulShutdown({ logger: {} as never, signalSource })).toThrow(/option "logger"/);
+    expect(() => new GracefulShutdown({ logger: console.log as never, signalSource })).toThrow(/option "logger"/);
+  });
+
+  it('names signalSource when it is no emitter', () => {
+    expect(() => new GracefulShutdown({ signalSource: {} as never })).toThrow(/option "signalSource"/);
+  });
+
+  it('names signals when one is not a signal name', () => {
+    const signalSource = new EventEmitter();
+    expect(() => new GracefulShutdown({ signals: [42 as never], signalSource })).toThrow(/option "signals"/);
+    expect(() => new GracefulShutdown({ signals: ['SIGTREM' as never], signalSource })).toThrow(/option "signals"/);
   });
 });

@@ -97,6 +97,8 @@ describe('EventLoopMonitor', () => {
     [{ resolutionMs: 0 }, /resolutionMs/],
     [{ resolutionMs: 2.5 }, /resolutionMs/],
     [{ windowMs: 50 }, /windowMs/],
+    [{ windowMs: Number.POSITIVE_INFINITY }, /windowMs/],
+    [{ windowMs: 2 ** 31 }, /windowMs/],
     [{ windowMs: 200, resolutionMs: 50 }, /windowMs/],
     [{ clock: {} }, /clock/],
   ])('rejects bad options %o with a TypeError naming the option', (options, name) => {

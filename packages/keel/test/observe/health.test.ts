@@ -144,4 +144,17 @@ describe('Health', () => {
     expect(() => new Health({ timeoutMs: 0 })).toThrow(/timeoutMs/);
     expect(() => new Health().register('x', () => undefined, { kind: 'maybe' as never })).toThrow(/kind/);
   });
+
+  it('rejects register() without a check function or a name', () => {
+    const health = new Health();
+    expect(() => (health.register as (name: unknown) => unknown)('db')).toThrow(/option "fn"/);
+    expect(() => health.register(undefined as never, () => undefined)).toThrow(/option "name"/);
+    expect(() => health.register('', () => undefined)).toThrow(/option "name"/);
+  });
+
+  it('rejects a timeout no timer can hold (Infinity, over 2^31 - 1 ms)', () => {
+    expect(() => new Health({ timeoutMs: Number.POSITIVE_INFINITY })).toThrow(/option "timeoutMs"/);
+    expect(() => new Health({ timeoutMs: 3e9 })).toThrow(/option "timeoutMs"/);
+    expect(() => new Health().register('db', () => undefined, { timeoutMs: 3e9 })).toThrow(/option "timeoutMs"/);
+  });
 });

@@ -90,6 +90,13 @@ describe('HttpMetrics', () => {
     expect(m.http.window(10_000).count).toBe(50);
   });
 
+  it('counts a sample the cap refused as dropped for http_requests_total too', async () => {
+    const { m } = metrics({ seriesCap: 3 });
+    for (let i = 0; i < 50; i++) m.http.end(m.http.start(), 'GET', `/raw/url/${i}`, 200);
+    const { body } = await m.scrape();
+    expect(sample(body, 'keel_metrics_series_dropped_total{metric="keel_http_requests_total"}')).toBe(47);
+  });
+
   it('reports req/s and the 5xx share over the rolling windows', () => {
     const { m, clock } = metrics();
     clock.advance(60_000);

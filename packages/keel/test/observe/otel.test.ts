@@ -149,6 +149,10 @@ describe('OtelBridge without an SDK', () => {
     expect(await traced(otel, 'work').execute(() => 7)).toBe(7);
     await expect(traced(otel, 'work').execute(() => Promise.reject(new Error('no')))).rejects.toThrow('no');
   });
+
+  it('names a tracing option that is not a Tracing', () => {
+    expect(() => new OtelBridge({ tracing: {} as never })).toThrow(/OtelBridge option "tracing"/);
+  });
 });
 
 describe('OtelBridge with a registered tracer provider', () => {

@@ -148,6 +148,29 @@ describe('LoadShedder', () => {
     await shedder.close();
   });
 
+  it('ends pressure once the figure that started it recovers, though another stays inside its own band', async () => {
+    // The heap sits at 0.85: under its 0.95 threshold, over 0.95 × 0.5, for good.
+    const { clock, shedder, set } = setup();
+    set({ heapUsedRatio: 0.85, delayMs: 150 });
+    clock.advance(200);
+    expect(shedder.reason).toBe('event-loop-delay');
+    set({ heapUsedRatio: 0.85, delayMs: 10 });
+    clock.advance(1_000);
+    expect(shedder.isUnderPressure()).toBe(false);
+    expect(shedder.shouldShed('/api')).toBe(false);
+    await shedder.close();
+  });
+
+  it('keeps pressure while another figure is over its own threshold', async () => {
+    const { clock, shedder, set } = setup({ maxHeapUsedRatio: 0.8 });
+    set({ delayMs: 150 });
+    clock.advance(200);
+    set({ delayMs: 10, heapUsedRatio: 0.9 });
+    clock.advance(5_000);
+    expect(shedder.reason).toBe('event-loop-delay');
+    await shedder.close();
+  });
+
   it('restarts the cool-down when a figure goes over again', async () => {
     const { clock, shedder, set } = setup();
     set({ delayMs: 150 });
@@ -189,6 +212,19 @@ describe('LoadShedder', () => {
     expect(shedder.reason).toBe('in-flight');
     inFlight = 3;
     expect(shedder.shouldShed('/api')).toBe(false);
+    await shedder.close();
+  });
+
+  it('stops shedding for in-flight as soon as in-flight is under the cap, with no latch or cool-down', async () => {
+    let inFlight = 0;
+    const { clock, shedder } = setup({ maxInFlight: 100, inFlight: () => inFlight });
+    inFlight = 101;
+    clock.advance(200); // two evaluations while over the cap
+    expect(shedder.shouldShed('/api')).toBe(true);
+    inFlight = 1;
+    expect(shedder.shouldShed('/api')).toBe(false);
+    expect(shedder.reason).toBeUndefined();
+    expect(shedder.isUnderPressure()).toBe(false);
     await shedder.close();
   });
 
@@ -239,6 +275,15 @@ describe('LoadShedder', () => {
     expect(() => new LoadShedder({ sustainIntervals: 0 })).toThrow(/sustainIntervals/);
     expect(() => new LoadShedder({ sustainIntervals: 1.5 })).toThrow(/sustainIntervals/);
     expect(() => new LoadShedder({ onChange: 'log' as never })).toThrow(/onChange/);
+  });
+
+  it('rejects a retryAfterSeconds that is no Retry-After value (Infinity)', () => {
+    expect(() => new LoadShedder({ retryAfterSeconds: Number.POSITIVE_INFINITY })).toThrow(/"retryAfterSeconds"/);
+  });
+
+  it('rejects an interval or cool-down no timer can hold (Infinity, over 2^31 - 1 ms)', () => {
+    expect(() => new LoadShedder({ intervalMs: Number.POSITIVE_INFINITY })).toThrow(/"intervalMs"/);
+    expect(() => new LoadShedder({ coolDownMs: 2 ** 31 })).toThrow(/"coolDownMs"/);
   });
 
   it('the built-in sampler reads a blocked loop as delay, in the one reading after the block', async () => {

@@ -101,6 +101,22 @@ describe('RollingHistogram', () => {
   });
 });
 
+describe('rolling options', () => {
+  it('names a missing clock', () => {
+    expect(() => new RollingHistogram({} as never)).toThrow(/RollingHistogram option "clock"/);
+    expect(() => new RollingCounter(undefined as never)).toThrow(/RollingCounter option "clock"/);
+  });
+
+  it('names a bucket width under 1 ms', () => {
+    expect(() => new RollingHistogram({ clock: new FakeClock(), bucketMs: 0 })).toThrow(/option "bucketMs"/);
+  });
+
+  it('names a bucket count that is not a positive integer', () => {
+    expect(() => new RollingCounter({ clock: new FakeClock(), buckets: -1 })).toThrow(/option "buckets"/);
+    expect(() => new RollingHistogram({ clock: new FakeClock(), buckets: 1.5 })).toThrow(/option "buckets"/);
+  });
+});
+
 describe('RollingCounter', () => {
   it('sums what was added in the window and keeps the total', () => {
     const clock = new FakeClock(1_700_000_000_000);

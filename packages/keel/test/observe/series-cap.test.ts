@@ -85,6 +85,17 @@ describe('series families', () => {
     expect((await g.get()).values[0]?.value).toBe(2);
   });
 
+  it('rejects histogram bounds that are not increasing finite numbers', () => {
+    expect(() => new HistogramFamily({ name: 'h', help: 'h' }, limit(1), [1, 0.1])).toThrow(/option "bounds"/);
+    expect(() => new HistogramFamily({ name: 'h', help: 'h' }, limit(1), [0.1, 0.1])).toThrow(/option "bounds"/);
+    expect(() => new HistogramFamily({ name: 'h', help: 'h' }, limit(1), [0.1, Number.NaN])).toThrow(/option "bounds"/);
+  });
+
+  it('rejects a name Prometheus would not accept', () => {
+    expect(() => new HistogramFamily({ name: 'job-seconds', help: 'h' }, limit(1), [1])).toThrow(/HistogramFamily option "name"/);
+    expect(() => new CounterFamily({ name: '1_total', help: 'c' }, limit(1))).toThrow(/CounterFamily option "name"/);
+  });
+
   it('forgets every series on reset', () => {
     const c = new CounterFamily({ name: 'a_total', help: 'a', labelNames: ['x'] }, limit(10));
     c.inc(['1']);

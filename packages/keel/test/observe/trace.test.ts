@@ -81,11 +81,29 @@ describe('parseTracestate', () => {
     expect(parseTracestate(header)).toBeUndefined();
   });
 
-  it('keeps at most 32 members', () => {
-    const header = Array.from({ length: 40 }, (_, i) => `k${i}=v`).join(',');
-    const kept = parseTracestate(header)?.split(',') ?? [];
-    expect(kept).toHaveLength(32);
-    expect(kept[31]).toBe('k31=v');
+  it('keeps a list of 32 members, the most the spec allows', () => {
+    const header = Array.from({ length: 32 }, (_, i) => `k${i}=v`).join(',');
+    expect(parseTracestate(header)).toBe(header);
+  });
+
+  it('drops a list of more than 32 members whole, as the W3C test suite expects at its strict level', () => {
+    const header = Array.from({ length: 33 }, (_, i) => `k${i}=v`).join(',');
+    expect(parseTracestate(header)).toBeUndefined();
+  });
+
+  it('keeps at most maxMembers members, dropping members from the end', () => {
+    expect(parseTracestate('a=1,b=2,c=3', { maxMembers: 2 })).toBe('a=1,b=2');
+  });
+
+  it('drops members over 128 characters before members from the end when the list is too long', () => {
+    const big = `big=${'x'.repeat(200)}`;
+    const small = Array.from({ length: 30 }, (_, i) => `k${i}=vvvvvvvvvv`);
+    expect(parseTracestate([big, ...small].join(','))).toBe(small.join(','));
+  });
+
+  it('keeps a member over 128 characters when the list fits', () => {
+    const big = `big=${'x'.repeat(200)}`;
+    expect(parseTracestate(`${big},a=1`)).toBe(`${big},a=1`);
   });
 
   it('keeps at most maxLength characters, dropping members from the end', () => {
@@ -122,6 +140,19 @@ describe('Tracing', () => {
     expect(ctx.traceId).toMatch(/^[0-9a-f]{32}$/);
     expect(ctx.parentId).toBeUndefined();
     expect(ctx.traceState).toBeUndefined();
+  });
+
+  it('propagates only the sampled flag, sending the reserved flag bits as zero', () => {
+    const ctx = new Tracing().fromHeaders({ traceparent: `00-${TRACE}-${SPAN}-ff` });
+    expect(ctx.flags).toBe(1);
+    expect(ctx.traceparent()).toBe(`00-${TRACE}-${ctx.spanId}-01`);
+    expect(new Tracing().fromHeaders({ traceparent: `00-${TRACE}-${SPAN}-fe` }).traceparent()).toMatch(/-00$/);
+  });
+
+  it('keeps only the sampled flag of an adopted span', () => {
+    const ctx = new Tracing().create();
+    ctx.adopt(TRACE, SPAN, 0x03);
+    expect(ctx.traceparent()).toBe(`00-${TRACE}-${SPAN}-01`);
   });
 
   it('treats several traceparent headers as invalid', () => {
@@ -190,5 +221,9 @@ describe('Tracing', () => {
 
   it('names the option in a TypeError', () => {
     expect(() => new Tracing({ maxRequestIdLength: 0 })).toThrow(/maxRequestIdLength/);
+  });
+
+  it('rejects tracestateMaxMembers over 32, a list the spec calls invalid', () => {
+    expect(() => new Tracing({ tracestateMaxMembers: 33 })).toThrow(/option "tracestateMaxMembers"/);
   });
 });
