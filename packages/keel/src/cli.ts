@@ -4,7 +4,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { createFaultProxy } from './load/chaos.ts';
+import { createFaultProxy, type Faults } from './load/chaos.ts';
 import { type HeapSampler, httpHeapSampler, inspectorHeapSampler } from './load/heap-sampler.ts';
 import { renderHtmlReport } from './load/html-report.ts';
 import { createProgress } from './load/progress.ts';
@@ -87,6 +87,20 @@ function int(name: string, text: string, min: number): number {
   return n;
 }
 
+function port(name: string, text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`--${name} must be a port (0-65535) (got "${text}")`);
+  return n;
+}
+
+/**
+ * The library's option errors (a TypeError starting "keel: ") are usage errors: exit 2 with
+ * the message, not exit 1 (which means a failed threshold or verdict) with a stack trace.
+ */
+function usage(err: unknown): unknown {
+  return err instanceof TypeError && err.message.startsWith('keel: ') ? new UsageError(err.message.slice(6)) : err;
+}
+
 function positive(name: string, text: string): number {
   const n = Number(text);
   if (!(Number.isFinite(n) && n > 0)) throw new UsageError(`--${name} must be a number > 0 (got "${text}")`);
@@ -110,7 +124,13 @@ function hostPort(name: string, text: string): { host: string; port: number } {
 
 async function load(args: string[], io: CliIo): Promise<number> {
   const { values: v, positionals } = parseArgs({ args, options: LOAD_FLAGS, allowPositionals: true });
-  const scenario = v.scenario ? await loadScenario(v.scenario) : undefined;
+  let scenario: Awaited<ReturnType<typeof loadScenario>> | undefined;
+  try {
+    scenario = v.scenario ? await loadScenario(v.scenario) : undefined;
+  } catch (err) {
+    // A missing file or bad JSON is a bad --scenario value.
+    throw new UsageError(`--scenario ${v.scenario}: ${(err as Error).message.replace(/^keel: /, '')}`);
+  }
   const url = positionals[0] ?? scenario?.target;
   if (!url) throw new UsageError('keel load needs a URL (or a scenario with a target)');
   if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
@@ -153,8 +173,7 @@ async function load(args: string[], io: CliIo): Promise<number> {
       signal: stop.signal,
     });
   } catch (err) {
-    if (err instanceof TypeError) throw new UsageError(err.message.replace(/^keel: /, ''));
-    throw err;
+    throw usage(err);
   } finally {
     process.off('SIGINT', onSigint);
   }
@@ -174,6 +193,11 @@ async function soak(args: string[], io: CliIo): Promise<number> {
   } catch {
     throw new UsageError(`--max-slope must be a size like 64B or 1KB (got "${v['max-slope']}")`);
   }
+  const cycles = int('cycles', v.cycles, 2);
+  const sampleEvery = int('sample-every', v['sample-every'], 1);
+  if (cycles < 2 * sampleEvery) {
+    throw new UsageError(`--cycles must be >= 2 × --sample-every (${2 * sampleEvery}) for a slope (got "${v.cycles}")`);
+  }
   const action = url.startsWith('ws') ? { ws: { url, message: v.message } } : { http: { url, method: v.method } };
   const sampler: HeapSampler = v.inspect
     ? await inspectorHeapSampler(v.inspect)
@@ -182,8 +206,8 @@ async function soak(args: string[], io: CliIo): Promise<number> {
     const r = await runSoak({
       action,
       sampler,
-      cycles: int('cycles', v.cycles, 2),
-      sampleEvery: int('sample-every', v['sample-every'], 1),
+      cycles,
+      sampleEvery,
       warmup: v.warmup === undefined ? undefined : int('warmup', v.warmup, 0),
       concurrency: int('concurrency', v.concurrency, 1),
       maxSlope,
@@ -191,14 +215,19 @@ async function soak(args: string[], io: CliIo): Promise<number> {
       onSample: v.json
         ? undefined
         : (s) => io.stderr.write(`cycle ${s.cycle}: heap ${(s.heapUsed / 1e6).toFixed(2)} MB, ${s.handles} handles\n`),
+    }).catch((err: unknown) => {
+      throw usage(err);
     });
     if (v.json) io.stdout.write(`${JSON.stringify(r)}\n`);
     else {
       io.stdout.write(
         `${r.ok ? 'ok' : 'FAIL'}: heap grows ${r.slope.toFixed(1)} B/cycle (R² ${r.r2.toFixed(3)}; limit ${r.maxSlope} B/cycle), handles ${r.handleSlope.toFixed(4)}/cycle, ${r.errors} failed cycles\n`,
       );
+      for (const reason of r.reasons) io.stdout.write(`  ${reason}\n`);
       if (r.snapshots) io.stdout.write(`snapshots: ${r.snapshots.join(' ')}\n`);
-      for (const g of r.grown ?? []) io.stdout.write(`  ${g.type}: +${g.countDelta} objects, +${g.sizeDelta} bytes\n`);
+      // A type can grow in bytes while its count shrinks: print "-1 objects", not "+-1".
+      const signed = (n: number): string => (n < 0 ? String(n) : `+${n}`);
+      for (const g of r.grown ?? []) io.stdout.write(`  ${g.type}: ${signed(g.countDelta)} objects, ${signed(g.sizeDelta)} bytes\n`);
     }
     return r.ok ? 0 : 1;
   } finally {
@@ -211,24 +240,28 @@ async function chaos(args: string[], io: CliIo): Promise<number> {
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   if (!v.target) throw new UsageError('keel chaos needs --target host:port');
   const target = hostPort('target', v.target);
-  const num = (name: string, text: string | undefined): number | undefined => {
-    if (text === undefined) return undefined;
+  // Only the flags given: an absent --latency passed as `latencyMs: undefined` replaced the
+  // default 0, and every delay became NaN (no delay at all).
+  const faults: Partial<Faults> = {};
+  for (const [flag, field] of [
+    ['latency', 'latencyMs'],
+    ['jitter', 'jitterMs'],
+    ['bandwidth', 'bandwidthBps'],
+  ] as const) {
+    const text = v[flag];
+    if (text === undefined) continue;
     const n = Number(text);
-    if (!(Number.isFinite(n) && n >= 0)) throw new UsageError(`--${name} must be a number >= 0 (got "${text}")`);
-    return n;
-  };
+    if (!(Number.isFinite(n) && n >= 0)) throw new UsageError(`--${flag} must be a number >= 0 (got "${text}")`);
+    faults[field] = n;
+  }
+  for (const flag of ['blackhole', 'refuse', 'reset'] as const) if (v[flag]) faults[flag] = true;
   const proxy = await createFaultProxy({
     target,
-    listen: { host: v.host, port: int('port', v.port, 0) },
-    controlPort: v.control === undefined ? undefined : int('control', v.control, 0),
-    faults: {
-      latencyMs: num('latency', v.latency),
-      jitterMs: num('jitter', v.jitter),
-      bandwidthBps: num('bandwidth', v.bandwidth),
-      blackhole: v.blackhole,
-      refuse: v.refuse,
-      reset: v.reset,
-    },
+    listen: { host: v.host, port: port('port', v.port) },
+    controlPort: v.control === undefined ? undefined : port('control', v.control),
+    faults,
+  }).catch((err: unknown) => {
+    throw usage(err);
   });
   io.stdout.write(`${JSON.stringify({ proxy: proxy.port, control: proxy.controlPort ?? null, target: v.target })}\n`);
   await new Promise<void>((resolve) => {

@@ -110,4 +110,60 @@ describe('keel CLI', () => {
     expect(await main(['chaos'], c.io)).toBe(2);
     expect(c.err.join('')).toMatch(/--target/);
   });
+
+  it('starts chaos with only the faults given, the others at their defaults', async () => {
+    server = await startServer((_req, res) => res.end('ok'));
+    const ac = new AbortController();
+    const c = capture(ac.signal);
+    const running = main(['chaos', '--target', `127.0.0.1:${server.port}`, '--latency', '300', '--control', '0'], c.io);
+    while (c.out.length === 0) await new Promise((r) => setTimeout(r, 10));
+    const { control } = JSON.parse(c.out[0]!);
+    const faults = await (await fetch(`http://127.0.0.1:${control}/faults`)).json();
+    ac.abort();
+    expect(await running).toBe(0);
+    expect(faults).toEqual({ latencyMs: 300, jitterMs: 0, bandwidthBps: 0, reset: false, blackhole: false, refuse: false });
+  });
+
+  it('exits 2 with a message on a bad soak, chaos or scenario value', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'keel-cli-'));
+    const bad = join(dir, 'bad.json');
+    await writeFile(bad, '{bad json');
+    const cases: [string[], RegExp][] = [
+      [['soak', 'http://127.0.0.1:1/', '-n', '100'], /--cycles must be >= 2 × --sample-every \(200\)/],
+      [['chaos', '--target', '127.0.0.1:1', '--port', '70000'], /--port must be a port/],
+      [['chaos', '--target', '127.0.0.1:1', '--control', '99999'], /--control must be a port/],
+      [['load', '-s', join(dir, 'missing.json')], /--scenario .*missing\.json: ENOENT/],
+      [['load', '-s', bad], /--scenario .*bad\.json: .*JSON/],
+    ];
+    for (const [argv, message] of cases) {
+      const c = capture();
+      expect(await main(argv, c.io), argv.join(' ')).toBe(2);
+      expect(c.err.join('')).toMatch(message);
+    }
+  });
+
+  it('prints a soak type that grew in bytes but shrank in count with its own sign', async () => {
+    // Two tiny heap snapshots: "Shrinking" goes from 2 objects of 10 B to 1 object of 100 B.
+    const snapshot = (nodes: number[]) =>
+      JSON.stringify({
+        snapshot: { meta: { node_fields: ['type', 'name', 'self_size'], node_types: [['object']] } },
+        nodes,
+        strings: ['Shrinking'],
+      });
+    const snapshots = [snapshot([0, 0, 10, 0, 0, 10]), snapshot([0, 0, 100])];
+    let heap = 0;
+    server = await startServer((req, res) => {
+      if (req.url === '/__keel/heap') {
+        heap += 100_000;
+        return void res.end(JSON.stringify({ heapUsed: heap, handles: 1 }));
+      }
+      if (req.url === '/__keel/heap-snapshot') return void res.end(snapshots.shift());
+      res.end('ok');
+    });
+    dir = await mkdtemp(join(tmpdir(), 'keel-cli-'));
+    const c = capture();
+    const code = await main(['soak', server.url, '-n', '4', '-k', '2', '--warmup', '0', '--snapshot-dir', dir], c.io);
+    expect(code).toBe(1);
+    expect(c.out.join('')).toMatch(/ {2}Shrinking: -1 objects, \+80 bytes\n/);
+  });
 });

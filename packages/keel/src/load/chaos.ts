@@ -57,19 +57,21 @@ export interface FaultProxy extends AsyncDisposable {
 
 const NONE: Faults = Object.freeze({ latencyMs: 0, jitterMs: 0, bandwidthBps: 0, reset: false, blackhole: false, refuse: false });
 
+/** The defined fields of `input`, validated: an undefined field means "unchanged", never NaN. */
 function validFaults(input: unknown): Partial<Faults> {
   const f = objectOptions('faults', input as Partial<Faults>);
-  for (const k of Object.keys(f))
-    if (!(k in NONE)) throw optionError('faults', k, 'a known fault (latencyMs, jitterMs, bandwidthBps, reset, blackhole, refuse)', k);
-  for (const k of ['latencyMs', 'jitterMs', 'bandwidthBps'] as const) {
-    const v = f[k];
-    if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v >= 0))
-      throw optionError('faults', k, 'a finite number >= 0', v);
+  const out: Partial<Record<keyof Faults, number | boolean>> = {};
+  for (const [k, v] of Object.entries(f)) {
+    // Own keys only: `k in NONE` accepted inherited names such as "constructor" and "__proto__".
+    if (!Object.hasOwn(NONE, k))
+      throw optionError('faults', k, 'a known fault (latencyMs, jitterMs, bandwidthBps, reset, blackhole, refuse)', k);
+    if (v === undefined) continue;
+    if (typeof NONE[k as keyof Faults] === 'number') {
+      if (!(typeof v === 'number' && Number.isFinite(v) && v >= 0)) throw optionError('faults', k, 'a finite number >= 0', v);
+    } else if (typeof v !== 'boolean') throw optionError('faults', k, 'a boolean', v);
+    out[k as keyof Faults] = v;
   }
-  for (const k of ['reset', 'blackhole', 'refuse'] as const) {
-    if (f[k] !== undefined && typeof f[k] !== 'boolean') throw optionError('faults', k, 'a boolean', f[k]);
-  }
-  return f;
+  return out as Partial<Faults>;
 }
 
 /** One direction of one connection: delays, throttles or drops chunks, in order. */
@@ -79,6 +81,8 @@ class Pipe {
   #last = 0;
   #timer: NodeJS.Timeout | undefined;
   #ending = false;
+  /** The destination's buffer is full: nothing is written until its 'drain'. */
+  #blocked = false;
   constructor(
     readonly from: Socket,
     readonly to: Socket,
@@ -86,6 +90,12 @@ class Pipe {
     readonly proxy: ProxyState,
   ) {
     from.on('data', (chunk: Buffer) => this.#push(chunk));
+    // One listener for the pipe's life: a once('drain') per full write piled up listeners
+    // (MaxListenersExceededWarning on a slow reader).
+    to.on('drain', () => {
+      this.#blocked = false;
+      this.#flush();
+    });
   }
 
   /** The source ended: end the destination once queued (delayed) chunks are delivered. */
@@ -103,7 +113,7 @@ class Pipe {
     at = Math.max(at, this.#last);
     if (f.bandwidthBps > 0) at = Math.max(at, this.#last) + (chunk.length * 1000) / f.bandwidthBps;
     this.#last = at;
-    if (at <= now && this.#queue.length === 0) {
+    if (at <= now && this.#queue.length === 0 && !this.#blocked) {
       this.#write(chunk);
       return;
     }
@@ -115,13 +125,13 @@ class Pipe {
 
   #write(chunk: Buffer): void {
     if (!this.to.destroyed && !this.to.write(chunk)) {
+      this.#blocked = true;
       this.from.pause();
-      this.to.once('drain', () => this.from.resume());
     }
   }
 
   #arm(): void {
-    if (this.#timer || this.#queue.length === 0) return;
+    if (this.#timer || this.#blocked || this.#queue.length === 0) return;
     // Node's timers count from the loop's cached millisecond and can fire up to ~1 ms early, so
     // the flush re-checks the due time against the monotonic clock: a chunk is never early, and a
     // 20 ms fault is at least 20 ms (it was ~19.9 at the median with Date.now and a 1 ms slack).
@@ -129,14 +139,19 @@ class Pipe {
   }
 
   #flush(): void {
+    if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
     const now = performance.now();
-    while (this.#queue.length > 0 && this.#queue[0]!.at <= now) {
+    // A full destination stops the flush: writing on regardless buffered everything the
+    // source sent in the proxy's memory (200 MiB in 2.5 s to a client that read nothing).
+    while (this.#queue.length > 0 && this.#queue[0]!.at <= now && !this.#blocked) {
       const { chunk } = this.#queue.shift()!;
       this.#queued -= chunk.length;
       if (!this.proxy.current.blackhole) this.#write(chunk);
     }
-    if (this.#queued <= this.proxy.maxQueuedBytes && this.from.isPaused()) this.from.resume();
+    // Resume only when both the queue has room and the destination drained; resuming on the
+    // queue alone cancelled the pause a full write asked for. 'drain' flushes again.
+    if (!this.#blocked && this.#queued <= this.proxy.maxQueuedBytes && this.from.isPaused()) this.from.resume();
     if (this.#ending && this.#queue.length === 0) this.to.end();
     this.#arm();
   }
@@ -157,6 +172,9 @@ class ProxyState {
   listening = false;
   host: string;
   port: number;
+  /** The last queued apply/close; each waits for the one before (see apply). */
+  #pending: Promise<unknown> = Promise.resolve();
+  #closed = false;
 
   constructor(
     readonly target: { host: string; port: number },
@@ -196,34 +214,57 @@ class ProxyState {
     upstream.on('end', () => pair.pipes[1]!.end());
   }
 
+  /** Binds the listener; the first bind fixes the port, so a refusal ends on the same one. */
   async listen(): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.port, this.host, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
+    await listenOn(this.server, this.port, this.host);
     this.port = (this.server.address() as AddressInfo).port;
     this.listening = true;
   }
 
-  async apply(update: Partial<Faults>): Promise<Faults> {
+  /** Binds even when starting refused: `port` is known at once, and clearing refuse reuses it. */
+  async start(): Promise<void> {
+    await this.listen();
+    if (this.current.refuse) this.#stopListening();
+  }
+
+  #stopListening(): void {
+    // close() stops accepting at once; its callback would wait for open connections,
+    // which refusal keeps, so a fresh server listens again when refusal ends.
+    this.listening = false;
+    this.server.close();
+  }
+
+  /**
+   * Applies one update after every earlier one: two concurrent calls both saw "not
+   * listening" and both bound (EADDRINUSE, and a listener close() never closed).
+   */
+  apply(update: Partial<Faults>): Promise<Faults> {
+    const run = this.#pending.then(() => this.#apply(update));
+    this.#pending = run.catch(() => {});
+    return run;
+  }
+
+  async #apply(update: Partial<Faults>): Promise<Faults> {
     this.current = Object.freeze({ ...this.current, ...update });
+    if (this.#closed) return this.current;
     if (this.current.reset) for (const p of this.pairs) p.client.resetAndDestroy();
-    if (this.current.refuse && this.listening) {
-      // close() stops accepting at once; its callback would wait for open connections,
-      // which refusal keeps, so a fresh server listens again when refusal ends.
-      this.listening = false;
-      this.server.close();
-    } else if (!this.current.refuse && !this.listening) {
+    if (this.current.refuse && this.listening) this.#stopListening();
+    else if (!this.current.refuse && !this.listening) {
       this.server = createServer((client) => this.#accept(client));
       await this.listen();
     }
     return this.current;
   }
 
-  async close(): Promise<void> {
+  /** Closes after any apply in progress, so none binds again after it. */
+  close(): Promise<void> {
+    const run = this.#pending.then(() => this.#close());
+    this.#pending = run.catch(() => {});
+    return run;
+  }
+
+  async #close(): Promise<void> {
+    this.#closed = true;
     for (const p of this.pairs) {
       for (const pipe of p.pipes) pipe.stop();
       p.client.destroy();
@@ -241,6 +282,16 @@ class ProxyState {
     }
     await Promise.all(closing);
   }
+}
+
+function listenOn(server: Server | HttpServer, port: number | undefined, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
 }
 
 function controlApi(proxy: ProxyState): HttpServer {
@@ -310,12 +361,18 @@ export async function createFaultProxy(options: FaultProxyOptions): Promise<Faul
     initial,
     maxQueued,
   );
-  if (!initial.refuse) await proxy.listen();
+  await proxy.start();
   let controlPort: number | undefined;
   if (o.controlPort !== undefined) {
     const control = controlApi(proxy);
+    try {
+      await listenOn(control, o.controlPort, proxy.host);
+    } catch (err) {
+      // A taken control port rejects the call instead of throwing uncaught, and leaves no listener open.
+      await proxy.close();
+      throw err;
+    }
     proxy.control = control;
-    await new Promise<void>((r) => control.listen(o.controlPort, proxy.host, r));
     controlPort = (control.address() as AddressInfo).port;
   }
   let closed: Promise<void> | undefined;

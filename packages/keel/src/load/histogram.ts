@@ -12,9 +12,15 @@ export const WINDOW_PERCENTILES = [50, 90, 95, 99] as const;
 export interface WindowStats {
   /** Window start, ms since the run started. */
   t: number;
+  /** Responses (their latencies are below). */
   count: number;
+  /** Responses plus requests lost without one (timeouts, socket errors). */
+  attempts: number;
+  /** Error responses plus requests lost without one. */
   errors: number;
   rps: number;
+  min: number;
+  mean: number;
   p50: number;
   p90: number;
   p95: number;
@@ -22,6 +28,8 @@ export interface WindowStats {
   max: number;
   /** Extra percentiles asked for by thresholds, keyed by percentile. */
   extra: Record<string, number>;
+  /** The run's last window, closed by the run's end: it can be shorter than the window length. */
+  partial: boolean;
 }
 
 /** A latency summary in milliseconds. */
@@ -79,6 +87,7 @@ export class LatencyRecorder {
   readonly windows: WindowStats[] = [];
   #window = build();
   #windowErrors = 0;
+  #windowLost = 0;
   #windowStart = 0;
   #maxWindows: number;
   #extra: number[];
@@ -109,26 +118,37 @@ export class LatencyRecorder {
   /** Counts a failure without a latency (timeout, socket error) in the current window. */
   recordError(): void {
     this.#windowErrors++;
+    this.#windowLost++;
+  }
+
+  /** Responses and lost requests in the open window. */
+  get pending(): number {
+    return this.#window.totalCount + this.#windowLost;
   }
 
   /** Closes the window that started at `#windowStart` and ends at `now` (ms since start). */
-  roll(now: number): WindowStats {
+  roll(now: number, partial = false): WindowStats {
     const h = this.#window;
     const span = Math.max(1, now - this.#windowStart);
-    const v = (p: number): number => (h.totalCount === 0 ? 0 : Math.round(h.getValueAtPercentile(p)) / 1000);
+    const empty = h.totalCount === 0;
+    const v = (p: number): number => (empty ? 0 : Math.round(h.getValueAtPercentile(p)) / 1000);
     const extra: Record<string, number> = {};
     for (const p of this.#extra) extra[String(p)] = v(p);
     const w: WindowStats = {
       t: this.#windowStart,
       count: h.totalCount,
+      attempts: h.totalCount + this.#windowLost,
       errors: this.#windowErrors,
       rps: Math.round((h.totalCount * 1000) / span),
+      min: empty ? 0 : Math.round(h.minNonZeroValue) / 1000,
+      mean: empty ? 0 : Math.round(h.mean) / 1000,
       p50: v(50),
       p90: v(90),
       p95: v(95),
       p99: v(99),
       max: Math.round(h.maxValue) / 1000,
       extra,
+      partial,
     };
     if (this.windows.length >= this.#maxWindows) {
       this.windows.shift();
@@ -137,6 +157,7 @@ export class LatencyRecorder {
     this.windows.push(w);
     h.reset();
     this.#windowErrors = 0;
+    this.#windowLost = 0;
     this.#windowStart = now;
     return w;
   }

@@ -5,7 +5,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { type ConnectionSink, HttpConnection } from './client.ts';
-import { LatencyRecorder, type LatencySummary, summarize } from './histogram.ts';
+import { LatencyRecorder, type LatencySummary, summarize, type WindowStats } from './histogram.ts';
 import type { LoadOptions, LoadResult } from './runner.ts';
 import type { RequestSource } from './scenario.ts';
 import type { Schedule } from './schedule.ts';
@@ -28,6 +28,23 @@ export interface RunConfig {
   thresholds: ThresholdSet;
   source: RequestSource;
   schedule: Schedule | undefined;
+}
+
+/**
+ * A window's figures as threshold input. Timeouts and socket errors have no latency but are
+ * attempts: `rate` divides by attempts (dividing by responses gave rates above 1, and a window
+ * where everything timed out had no responses and was never judged).
+ */
+export function windowInput(w: WindowStats): ThresholdInput {
+  return {
+    percentile: (p) => (p === 50 ? w.p50 : p === 90 ? w.p90 : p === 95 ? w.p95 : p === 99 ? w.p99 : (w.extra[String(p)] ?? 0)),
+    med: w.p50,
+    avg: w.mean,
+    min: w.min,
+    max: w.max,
+    rate: w.attempts === 0 ? 0 : w.errors / w.attempts,
+    rps: w.rps,
+  };
 }
 
 /** A running load test; `done` resolves with the result. */
@@ -69,7 +86,7 @@ export class Run implements ConnectionSink {
       this.#resolve = r;
     });
     this.#endAt = c.schedule ? c.schedule.durationMs : c.durationMs;
-    if (c.schedule && c.schedule.rateAt(0) === 0) this.#next = c.schedule.next(0);
+    if (c.schedule) this.#next = c.schedule.first();
     const port = Number(c.target.port || 80);
     for (let i = 0; i < c.connections; i++) this.#conns.push(new HttpConnection(i, c.target.hostname, port, this));
     // The clock starts once every connection is up (or after a bounded wait), as in wrk2:
@@ -220,20 +237,12 @@ export class Run implements ConnectionSink {
     };
   }
 
-  #roll(): void {
+  #roll(partial = false): void {
     const elapsed = performance.now() - this.#t0;
-    const w = this.#rec.roll(elapsed);
+    const w = this.#rec.roll(elapsed, partial);
     const th = this.#c.thresholds;
-    if (th.thresholds.length > 0 && w.count > 0) {
-      th.window({
-        percentile: (p) => (p === 50 ? w.p50 : p === 90 ? w.p90 : p === 95 ? w.p95 : p === 99 ? w.p99 : (w.extra[String(p)] ?? 0)),
-        med: w.p50,
-        avg: w.p50,
-        min: 0,
-        max: w.max,
-        rate: w.errors / Math.max(1, w.count),
-        rps: w.rps,
-      });
+    if (th.thresholds.length > 0 && w.attempts > 0) {
+      th.window(windowInput(w));
       if (this.#c.abortOnFail && this.#sending) {
         const h = this.#rec.corrected;
         const input = this.#input(summarize(h), h.totalCount, elapsed, (p) => h.getValueAtPercentile(p) / 1000);
@@ -259,6 +268,9 @@ export class Run implements ConnectionSink {
     this.#finished = true;
     const elapsed = Math.min(performance.now() - this.#t0, this.#aborted ? Number.POSITIVE_INFINITY : this.#endAt);
     for (const t of this.#timers) clearTimeout(t);
+    // The last window is cut short by the end: dropping it lost up to a window of responses
+    // (a 900 ms run with 1 s windows had none), so it is rolled and marked partial.
+    if (this.#rec.pending > 0) this.#roll(true);
     this.#c.signal?.removeEventListener('abort', this.#onAbort);
     await Promise.all(this.#conns.map((c) => c.close()));
     this.#resolve(this.#result(elapsed));

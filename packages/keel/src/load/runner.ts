@@ -23,6 +23,10 @@ export interface LoadOptions {
   scenario?: Scenario;
   /** Method for the URL mode. Default `GET`. */
   method?: string;
+  /**
+   * Headers for every request. With a `scenario`, a header the scenario or the request sets
+   * itself wins (names compared case-insensitively).
+   */
   headers?: Record<string, string>;
   body?: string;
   /** Connections. Default 10. */
@@ -91,6 +95,19 @@ export interface LoadResult {
   ok: boolean;
 }
 
+/** `scenario` with `headers` under each request's own (the CLI's `-H` was dropped with `-s`). */
+function withHeaders(scenario: Scenario, headers: Record<string, string> | undefined): Scenario {
+  if (!headers || !Array.isArray(scenario?.requests)) return scenario;
+  return {
+    ...scenario,
+    requests: scenario.requests.map((r) => {
+      const own = new Set(Object.keys({ ...scenario.headers, ...r?.headers }).map((k) => k.toLowerCase()));
+      const added = Object.entries(headers).filter(([k]) => !own.has(k.toLowerCase()));
+      return { ...r, headers: { ...Object.fromEntries(added), ...r?.headers } };
+    }),
+  };
+}
+
 /**
  * Runs a load test and resolves with its result; it never throws for target failures, which
  * are counted.
@@ -126,9 +143,9 @@ export function runLoad(options: LoadOptions): Promise<LoadResult> {
   const thresholds = new ThresholdSet(o.thresholds ?? []);
   const host = `${target.hostname}:${target.port || 80}`;
   const source = scenarioSource(
-    o.scenario ?? {
-      requests: [{ method: o.method ?? 'GET', path: `${target.pathname}${target.search}`, headers: o.headers, body: o.body }],
-    },
+    o.scenario
+      ? withHeaders(o.scenario, o.headers)
+      : { requests: [{ method: o.method ?? 'GET', path: `${target.pathname}${target.search}`, headers: o.headers, body: o.body }] },
     host,
     o.seed ?? 1,
   );

@@ -54,6 +54,8 @@ export function parseStages(text: string): Stage[] {
 export class Schedule {
   readonly durationMs: number;
   #stages: { start: number; end: number; from: number; to: number }[] = [];
+  /** The rate's whole integral, unrounded. */
+  #total: number;
 
   /** A constant `rate` for `durationMs`, or a list of stages starting from 0 req/s. */
   constructor(spec: { rate: number; durationMs: number } | { stages: Stage[]; startRate?: number }) {
@@ -70,6 +72,7 @@ export class Schedule {
       }
     }
     this.durationMs = this.#stages.at(-1)?.end ?? 0;
+    this.#total = this.countAt(this.durationMs);
   }
 
   /** Target rate (req/s) at time `t`. */
@@ -103,12 +106,26 @@ export class Schedule {
   }
 
   /**
+   * The intended time of the first request: the start of the first stage with a positive rate.
+   * Each request is due at the start of its share of the integral, as a constant rate's first
+   * is due at 0. Starting a ramp one share in put its last request at the very end, where the
+   * run's stop timer cut it (`1s:10` sent 4 of 5 against an idle server).
+   */
+  first(): number {
+    for (const s of this.#stages) if (s.from > 0 || s.to > 0) return s.start;
+    return Number.POSITIVE_INFINITY;
+  }
+
+  /**
    * The intended time of the request after one intended at `t`, or `Infinity` when the
    * schedule ends first. It inverts the rate's integral exactly (a quadratic on a ramp), so
    * intended times follow the ramp and never drift with the sender.
    */
   next(t: number): number {
     let want = this.countAt(t) + 1;
+    // The next share starting at the total (to rounding) starts at the end: there is none. On a
+    // ramp down to 0 a rounding error in the count moves the time a lot (0.07 ms at 2 min).
+    if (want > this.#total - 1e-6) return Number.POSITIVE_INFINITY;
     for (const s of this.#stages) {
       const d = Math.max(1, s.end - s.start);
       const inStage = ((s.from + s.to) / 2) * (d / 1000);

@@ -1,8 +1,8 @@
 /**
  * `keel soak`: drive N cycles of an action against a target, sample its heap after a forced
  * GC every K cycles, fit a least-squares line through (cycle, heapUsed), and fail when the
- * slope exceeds `maxSlope` bytes per cycle. On failure, two heap snapshots `diffCycles`
- * apart are written and the object types that grew most between them are named.
+ * slope exceeds `maxSlope` bytes per cycle or any cycle fails. When the slope fails, two heap
+ * snapshots `diffCycles` apart are written and the object types that grew most are named.
  */
 import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -53,7 +53,10 @@ export interface SoakSample extends HeapSample {
 
 /** What {@link runSoak} resolves to. */
 export interface SoakResult {
+  /** False when the slope exceeds `maxSlope` or any cycle failed. */
   ok: boolean;
+  /** Why the verdict failed, one line per cause (empty when ok). */
+  reasons: string[];
   cycles: number;
   samples: SoakSample[];
   /** Heap growth in bytes per cycle, and the fit's R². */
@@ -62,9 +65,9 @@ export interface SoakResult {
   /** Handle growth per cycle (sockets, timers the target keeps). */
   handleSlope: number;
   maxSlope: number;
-  /** Failed cycles (the action threw). */
+  /** Failed cycles (the action threw), warm-up included. */
   errors: number;
-  /** On failure: the two snapshot files and the types that grew most between them. */
+  /** When the slope failed: the two snapshot files and the types that grew most between them. */
   snapshots?: [string, string];
   grown?: TypeGrowth[];
 }
@@ -137,6 +140,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   const onSample = functionOption('runSoak', 'onSample', o.onSample) as SoakOptions['onSample'];
   const action = actionFn(o.action as SoakAction);
   let errors = 0;
+  let firstError: unknown;
   let cycle = 0;
   // Runs `n` cycles with `concurrency` workers; a failed cycle is counted, not fatal.
   const drive = async (n: number): Promise<void> => {
@@ -146,8 +150,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
         const c = cycle++;
         try {
           await action.run(c);
-        } catch {
-          errors++;
+        } catch (err) {
+          if (errors++ === 0) firstError = err;
         }
       }
     };
@@ -174,8 +178,18 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       samples.map((s) => s.cycle),
       samples.map((s) => s.handles),
     );
+    const reasons: string[] = [];
+    const slopeOk = fit.slope <= maxSlope;
+    if (!slopeOk) reasons.push(`heap grows ${fit.slope.toFixed(1)} B/cycle, above the limit of ${maxSlope}`);
+    // A target that failed every cycle did no work and so grew no heap: its flat slope
+    // passed. A failed cycle means the measurement is not of the action, so it fails.
+    if (errors > 0) {
+      const first = firstError instanceof Error ? firstError.message : String(firstError);
+      reasons.push(`${errors} of ${warmup + cycles} cycles failed (first: ${first})`);
+    }
     const result: SoakResult = {
-      ok: fit.slope <= maxSlope,
+      ok: reasons.length === 0,
+      reasons,
       cycles,
       samples,
       slope: fit.slope,
@@ -184,7 +198,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       maxSlope,
       errors,
     };
-    if (!result.ok) {
+    if (!slopeOk) {
       const dir = o.snapshotDir ?? join(tmpdir(), `keel-soak-${process.pid}-${Date.now()}`);
       await mkdir(dir, { recursive: true });
       const a = join(dir, 'before.heapsnapshot');

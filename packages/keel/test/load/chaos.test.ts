@@ -35,6 +35,15 @@ async function startEcho(): Promise<number> {
   return (echo.address() as AddressInfo).port;
 }
 
+/** A port that was free a moment ago. */
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
 function open(port: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const s = connect({ port, host: '127.0.0.1' });
@@ -63,6 +72,7 @@ function roundTrip(s: Socket, data: string, ms = 2000): Promise<string> {
   });
 }
 
+/** POSTs `body` as JSON (a string is sent as it is). */
 function post(port: number, path: string, body: unknown): Promise<{ status: number; json: unknown }> {
   return new Promise((resolve, reject) => {
     const req = request(
@@ -76,7 +86,7 @@ function post(port: number, path: string, body: unknown): Promise<{ status: numb
       },
     );
     req.on('error', reject);
-    req.end(JSON.stringify(body));
+    req.end(typeof body === 'string' ? body : JSON.stringify(body));
   });
 }
 
@@ -165,5 +175,98 @@ describe('createFaultProxy', () => {
     await expect(createFaultProxy({ target: { port: 0 } })).rejects.toThrow(/"target"/);
     await expect(createFaultProxy({ target: { port: 1 }, faults: { latencyMs: -5 } })).rejects.toThrow(/"latencyMs"/);
     await expect(createFaultProxy({ target: { port: 1 }, controlPort: -1 })).rejects.toThrow(/"controlPort"/);
+  });
+
+  it('ignores undefined fault fields instead of turning every delay into NaN', async () => {
+    proxy = await createFaultProxy({ target: { port: await startEcho() }, faults: { latencyMs: undefined, jitterMs: 5 } });
+    expect(proxy.faults).toMatchObject({ latencyMs: 0, jitterMs: 5 });
+    await proxy.set({ latencyMs: 300, jitterMs: undefined });
+    expect(proxy.faults).toMatchObject({ latencyMs: 300, jitterMs: 5 });
+  });
+
+  it('holds the target back while a slow reader is full, with one drain listener', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => {
+      warnings.push(w.name);
+    };
+    process.on('warning', onWarning);
+    const chunk = Buffer.alloc(64 * 1024, 97);
+    const limit = 64 * 1024 * 1024;
+    let written = 0;
+    let upstream: Socket | undefined;
+    echo = createServer((s) => {
+      upstream = s;
+      s.on('error', () => {});
+      const pump = (): void => {
+        while (written < limit) {
+          written += chunk.length;
+          if (!s.write(chunk)) return void s.once('drain', pump);
+        }
+      };
+      pump();
+    });
+    try {
+      await new Promise<void>((r) => echo!.listen(0, '127.0.0.1', r));
+      const target = { port: (echo.address() as AddressInfo).port };
+      proxy = await createFaultProxy({ target, faults: { latencyMs: 5 }, maxQueuedBytes: 1024 * 1024 });
+      const reader = await open(proxy.port);
+      reader.pause(); // never reads
+      // Wait until the target stops getting rid of its bytes (or has sent them all).
+      for (let last = -1; written !== last && written < limit; ) {
+        last = written;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      // Socket buffers hold a few MiB; writing on regardless took all 64 MiB into the proxy.
+      expect(written).toBeLessThan(limit / 2);
+      expect(warnings).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+      upstream?.destroy();
+    }
+  });
+
+  it('applies concurrent updates one after another and closes every listener', async () => {
+    proxy = await createFaultProxy({ target: { port: await startEcho() } });
+    const port = proxy.port;
+    await proxy.set({ refuse: true });
+    const both = await Promise.allSettled([proxy.set({ refuse: false }), proxy.set({ latencyMs: 1 })]);
+    expect(both.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled']);
+    await proxy.close();
+    await expect(open(port)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+  });
+
+  it('rejects when the control port is taken and leaves the proxy port closed', async () => {
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const listenPort = await freePort();
+    try {
+      const controlPort = (blocker.address() as AddressInfo).port;
+      await expect(
+        createFaultProxy({ target: { port: await startEcho() }, listen: { port: listenPort }, controlPort }),
+      ).rejects.toMatchObject({
+        code: 'EADDRINUSE',
+      });
+      await expect(open(listenPort)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    } finally {
+      await new Promise((r) => blocker.close(r));
+    }
+  });
+
+  it('knows its port when started refused and opens that port when refusal ends', async () => {
+    proxy = await createFaultProxy({ target: { port: await startEcho() }, faults: { refuse: true } });
+    const port = proxy.port;
+    expect(port).toBeGreaterThan(0);
+    await expect(open(port)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    await proxy.set({ refuse: false });
+    expect(proxy.port).toBe(port);
+    expect(await roundTrip(await open(port), 'up')).toBe('up');
+  });
+
+  it('answers 400 to inherited names as fault fields', async () => {
+    proxy = await createFaultProxy({ target: { port: await startEcho() }, controlPort: 0 });
+    expect((await post(proxy.controlPort!, '/faults', { constructor: 1 })).status).toBe(400);
+    expect((await post(proxy.controlPort!, '/faults', '{"__proto__":{"refuse":true}}')).status).toBe(400);
+    expect(() => proxy!.set({ toString: 1 } as never)).toThrow(/"toString"/);
+    expect(proxy.faults).toEqual({ latencyMs: 0, jitterMs: 0, bandwidthBps: 0, reset: false, blackhole: false, refuse: false });
   });
 });

@@ -38,4 +38,15 @@ describe('LatencyRecorder', () => {
     expect(rec.corrected.totalCount).toBe(1);
     rec.destroy();
   });
+
+  it('gives each window its own min and mean, and counts lost requests as attempts', () => {
+    const rec = new LatencyRecorder();
+    for (let i = 1; i <= 4; i++) rec.record(0, 0, i * 10, false); // 10, 20, 30, 40 ms
+    rec.recordError();
+    const w = rec.roll(1000);
+    expect(w.min).toBeCloseTo(10, 1);
+    expect(w.mean).toBeCloseTo(25, 1);
+    expect(w).toMatchObject({ count: 4, attempts: 5, errors: 1, partial: false });
+    rec.destroy();
+  });
 });

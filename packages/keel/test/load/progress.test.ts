@@ -2,7 +2,22 @@ import { describe, expect, it } from 'vitest';
 import type { WindowStats } from '../../src/load/histogram.ts';
 import { createProgress } from '../../src/load/progress.ts';
 
-const w: WindowStats = { t: 0, count: 100, errors: 2, rps: 1234, p50: 1.5, p90: 2, p95: 3, p99: 9.25, max: 12, extra: {} };
+const w: WindowStats = {
+  t: 0,
+  count: 100,
+  attempts: 100,
+  errors: 2,
+  rps: 1234,
+  min: 0.5,
+  mean: 2,
+  p50: 1.5,
+  p90: 2,
+  p95: 3,
+  p99: 9.25,
+  max: 12,
+  extra: {},
+  partial: false,
+};
 
 describe('createProgress', () => {
   it('rewrites one line on a TTY and clears it when done', () => {

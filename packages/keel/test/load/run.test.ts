@@ -1,5 +1,7 @@
 /** The run's connection handling, counting and early stops, driven through runLoad. */
 import { afterEach, describe, expect, it } from 'vitest';
+import type { WindowStats } from '../../src/load/histogram.ts';
+import { windowInput } from '../../src/load/run.ts';
 import { runLoad } from '../../src/load/runner.ts';
 import { delayed, startServer, type TestServer } from './servers.ts';
 
@@ -90,5 +92,58 @@ describe('runLoad, closed model', () => {
     const r = await runLoad({ url: server.url, connections: 2, durationMs: 300, thresholds: ['p(99)<500', 'rate<0.01', 'rps>10'] });
     expect(r.thresholds.map((t) => t.ok)).toEqual([true, true, true]);
     expect(r.ok).toBe(true);
+  });
+
+  it('judges windows where every request timed out, and aborts on them', async () => {
+    server = await startServer(() => {});
+    const r = await runLoad({
+      url: server.url,
+      connections: 2,
+      durationMs: 5000,
+      timeoutMs: 100,
+      windowMs: 100,
+      thresholds: ['rate<0.5'],
+      abortOnFail: true,
+    });
+    expect(r.completed).toBe(0);
+    expect(r.thresholds[0]!.windows).toBeGreaterThan(0);
+    expect(r.thresholds[0]!.failedWindows).toBeGreaterThan(0);
+    expect(r.aborted).toBe(true);
+  });
+
+  it('rolls the last, partial window so the windows add up to every response', async () => {
+    server = await startServer((_req, res) => res.end('ok'));
+    const r = await runLoad({ url: server.url, connections: 2, rate: 50, durationMs: 900, windowMs: 1000 });
+    expect(r.completed).toBeGreaterThan(0);
+    expect(r.windows.reduce((n, w) => n + w.count, 0)).toBe(r.completed);
+    expect(r.windows.at(-1)!.partial).toBe(true);
+  });
+});
+
+describe('windowInput', () => {
+  const w: WindowStats = {
+    t: 0,
+    count: 2,
+    attempts: 4,
+    errors: 2,
+    rps: 2,
+    min: 3,
+    mean: 7,
+    p50: 5,
+    p90: 9,
+    p95: 10,
+    p99: 11,
+    max: 11,
+    extra: {},
+    partial: false,
+  };
+
+  it('divides the error rate by attempts, timeouts included', () => {
+    expect(windowInput(w).rate).toBe(0.5);
+    expect(windowInput({ ...w, count: 0, attempts: 2, errors: 2 }).rate).toBe(1);
+  });
+
+  it("tests min and avg against the window's own min and mean", () => {
+    expect(windowInput(w)).toMatchObject({ min: 3, avg: 7, med: 5 });
   });
 });

@@ -47,11 +47,37 @@ describe('runLoad, open model', () => {
     expect(r.warnings.filter((w) => w.includes('target rate'))).toEqual([]);
   });
 
+  it('sends every request of a ramp to an idle server, the last one included', async () => {
+    server = await startServer((_req, res) => res.end('ok'));
+    const r = await runLoad({ url: server.url, stages: [{ durationMs: 1000, target: 10 }], connections: 2 });
+    expect(r).toMatchObject({ sent: 5, expected: 5, missed: 0 });
+    expect(r.warnings.filter((w) => w.includes('target rate'))).toEqual([]);
+  });
+
   it('warns when the target rate is not reached because every connection is busy', async () => {
     server = await startServer(delayed(100));
     const r = await runLoad({ url: server.url, rate: 200, durationMs: 1000, connections: 2 });
     expect(r.warnings.join('\n')).toMatch(/target rate not reached/);
     expect(r.missed).toBeGreaterThan(0);
+  });
+});
+
+describe('runLoad headers', () => {
+  it('adds headers to every scenario request, a header the scenario sets itself winning', async () => {
+    const seen: { path: string; auth?: string; extra?: string }[] = [];
+    server = await startServer((req, res) => {
+      seen.push({ path: req.url!, auth: req.headers.authorization, extra: req.headers['x-extra'] as string | undefined });
+      res.end('ok');
+    });
+    await runLoad({
+      url: server.url,
+      connections: 1,
+      durationMs: 200,
+      headers: { Authorization: 'Bearer cli', 'x-extra': '1' },
+      scenario: { requests: [{ path: '/own', headers: { authorization: 'Bearer own' } }, { path: '/plain' }] },
+    });
+    expect(seen.find((s) => s.path === '/own')).toEqual({ path: '/own', auth: 'Bearer own', extra: '1' });
+    expect(seen.find((s) => s.path === '/plain')).toEqual({ path: '/plain', auth: 'Bearer cli', extra: '1' });
   });
 });
 

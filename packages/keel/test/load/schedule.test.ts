@@ -39,6 +39,24 @@ describe('Schedule', () => {
   it('rejects a non-positive rate', () => {
     expect(() => new Schedule({ rate: 0, durationMs: 1000 })).toThrow(/"rate"/);
   });
+
+  it('starts a ramp at its first share, so every scheduled request falls before the end', () => {
+    const ramp = new Schedule({ stages: parseStages('1s:10') });
+    const t: number[] = [];
+    for (let x = ramp.first(); x !== Number.POSITIVE_INFINITY; x = ramp.next(x)) t.push(x);
+    expect(t).toHaveLength(ramp.expectedCount());
+    expect(t[0]).toBe(0);
+    expect(t.at(-1)!).toBeLessThan(950);
+    const idle = new Schedule({ stages: parseStages('2s:0,1s:50') });
+    expect(idle.first()).toBe(2000);
+  });
+
+  it('schedules exactly the expected count on a long ramp down to 0', () => {
+    const s = new Schedule({ stages: parseStages('30s:100,1m:2000,30s:0') });
+    let n = 0;
+    for (let x = s.first(); x !== Number.POSITIVE_INFINITY; x = s.next(x)) n++;
+    expect(n).toBe(s.expectedCount());
+  });
 });
 
 describe('parseStages / parseDuration', () => {

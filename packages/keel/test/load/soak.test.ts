@@ -134,7 +134,23 @@ describe('runSoak', () => {
     });
     expect(r.errors).toBe(10);
     expect(r.slope).toBe(0);
-    expect(r.ok).toBe(true);
+  });
+
+  it('fails the verdict when cycles fail, saying how many and why', async () => {
+    const sampler = { sample: async () => ({ heapUsed: 1000, handles: 1 }), snapshot: async () => {}, close: async () => {} };
+    const r = await runSoak({
+      action: async () => {
+        throw new Error('connect ECONNREFUSED');
+      },
+      sampler,
+      cycles: 4,
+      sampleEvery: 2,
+      warmup: 0,
+    });
+    expect(r.slope).toBe(0);
+    expect(r.ok).toBe(false);
+    expect(r.reasons).toEqual(['4 of 4 cycles failed (first: connect ECONNREFUSED)']);
+    expect(r.snapshots).toBeUndefined();
   });
 
   it('rejects invalid options with a TypeError naming the option', async () => {
