@@ -13,7 +13,7 @@ import { Checkpointer } from './db/checkpointer.ts';
 import { openRepositories } from './db/index.ts';
 import { DEMO_PASSWORD, seed } from './db/seed.ts';
 import { bearerToken } from './http/auth.ts';
-import { installErrorHandling } from './http/error-handler.ts';
+import { frameworkErrors, installErrorHandling } from './http/error-handler.ts';
 import { FastReads } from './http/fast-reads.ts';
 import { installValidation } from './http/validation.ts';
 import { createLive } from './live/index.ts';
@@ -169,6 +169,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     bodyLimit: config.bodyLimit,
     // Wiki titles may be 200 characters (percent-encoded, longer): the default 100 would 414 them.
     routerOptions: { maxParamLength: 1024 },
+    frameworkErrors,
     return503OnClosing: true,
   });
   app.decorate('services', services);

@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isBusy } from '../db/index.ts';
 import { HttpError, serviceUnavailable } from './errors.ts';
 
@@ -59,4 +59,19 @@ export function installErrorHandling(app: FastifyInstance): void {
     return reply.code(500).send({ error: 'internal', message: 'internal error' });
   });
   app.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: 'not_found', message: 'route not found' }));
+}
+
+/**
+ * Fastify's `frameworkErrors`: the errors it raises before any route or error handler runs,
+ * which it would otherwise answer with its own body (`FST_ERR_BAD_URL`…). Same shape as above.
+ */
+export function frameworkErrors(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  if (err.code === 'FST_ERR_BAD_URL') {
+    reply.code(400).send({ error: 'bad_request', message: 'the URL path is not valid percent-encoding', field: 'path' });
+  } else if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    reply.code(414).send({ error: 'uri_too_long', message: 'a path segment is too long', field: 'path' });
+  } else {
+    request.log.error({ err }, 'unhandled framework error');
+    reply.code(500).send({ error: 'internal', message: 'internal error' });
+  }
 }

@@ -2,6 +2,7 @@
  * `GET /api/v1/live`: the WebSocket endpoint. Only translation lives here: the upgrade is
  * authenticated (bearer header or `?token=`; an invalid token is a 401, no token is an
  * anonymous socket), refused with 503 when the hub is full, and the socket handed to the hub.
+ * A plain GET without an upgrade is a 426 in the JSON error shape.
  */
 import websocket from '@fastify/websocket';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
@@ -33,27 +34,32 @@ export function liveRoutes(hub: LiveHub, auth: { authenticate(token: string): Li
       errorHandler: (err, _socket, request) => request.log.debug({ err }, 'live socket error'),
     });
 
-    app.get<{ Querystring: { token?: string } }>(
-      '/live',
-      {
-        websocket: true,
-        schema: { querystring: { type: 'object', properties: { token: { type: 'string' } } } },
-        preHandler: async (request) => {
-          const header = request.headers.authorization;
-          const token = header ? request.token : request.query.token;
-          if ((header || request.query.token !== undefined) && (!token || !TOKEN.test(token))) throw unauthorized();
-          if (token) {
-            const user = auth.authenticate(token);
-            if (!user) throw unauthorized();
-            sessions.set(request, { user, token });
-          }
-          if (hub.full)
-            throw new HttpError(503, 'unavailable', 'too many live connections; try again later', { headers: { 'retry-after': '5' } });
-        },
+    app.route<{ Querystring: { token?: string } }>({
+      method: 'GET',
+      url: '/live',
+      schema: { querystring: { type: 'object', properties: { token: { type: 'string' } } } },
+      preHandler: async (request) => {
+        const header = request.headers.authorization;
+        const token = header ? request.token : request.query.token;
+        if ((header || request.query.token !== undefined) && (!token || !TOKEN.test(token))) throw unauthorized();
+        if (token) {
+          const user = auth.authenticate(token);
+          if (!user) throw unauthorized();
+          sessions.set(request, { user, token });
+        }
+        if (hub.full)
+          throw new HttpError(503, 'unavailable', 'too many live connections; try again later', { headers: { 'retry-after': '5' } });
       },
-      (socket, request) => {
+      // A plain GET (no upgrade). The plugin's default for a `websocket: true` route is a 404 with
+      // an empty body, which reads as "no such route".
+      handler: async () => {
+        throw new HttpError(426, 'upgrade_required', 'this endpoint speaks WebSocket only: send an upgrade request', {
+          headers: { upgrade: 'websocket' },
+        });
+      },
+      wsHandler: (socket, request) => {
         hub.accept(socket, sessions.get(request) ?? {});
       },
-    );
+    });
   };
 }

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
+import { decodeCursor, encodeCursor } from '../http/cursor.ts';
 import { notFound } from '../http/errors.ts';
-import { idParams, postBody, postResponse } from '../http/schemas.ts';
+import { idParams, pagination, postBody, postResponse } from '../http/schemas.ts';
 import type { Services } from '../services/index.ts';
 
 export function postRoutes(services: Services, maxDepth: number): FastifyPluginAsync {
@@ -31,20 +32,32 @@ export function postRoutes(services: Services, maxDepth: number): FastifyPluginA
       return { items: services.repos.previews.ofPost(request.params.id) };
     });
 
-    app.get<{ Params: { id: number }; Querystring: { depth: number } }>(
+    // Without a cursor: the post and its replies. When the row bound cut the post's direct
+    // replies, `nextCursor` continues them: with it, the page holds the direct replies after
+    // the cursor, each with its own replies.
+    app.get<{ Params: { id: number }; Querystring: { depth: number; cursor?: string } }>(
       '/posts/:id/thread',
       {
         schema: {
           params: idParams,
           querystring: {
             type: 'object',
-            properties: { depth: { type: 'integer', minimum: 1, maximum: maxDepth, default: maxDepth } },
+            properties: { depth: { type: 'integer', minimum: 1, maximum: maxDepth, default: maxDepth }, cursor: pagination.cursor },
             additionalProperties: false,
           },
-          response: { 200: { type: 'object', properties: { items: { type: 'array', items: postResponse } } } },
+          response: {
+            200: {
+              type: 'object',
+              properties: { items: { type: 'array', items: postResponse }, nextCursor: { type: ['string', 'null'] } },
+            },
+          },
         },
       },
-      async (request) => ({ items: services.forum.thread(request.params.id, request.query.depth) }),
+      async (request) => {
+        const c = decodeCursor(request.query.cursor, 'nn') as [number, number] | null;
+        const { items, next } = services.forum.thread(request.params.id, request.query.depth, c && { createdAt: c[0], id: c[1] });
+        return { items, nextCursor: next ? encodeCursor([next.createdAt, next.id]) : null };
+      },
     );
   };
 }

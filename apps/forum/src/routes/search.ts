@@ -19,6 +19,17 @@ interface SearchQuery {
   cursor?: string;
 }
 
+/**
+ * A date-time query value as epoch ms. ajv's format admits values Date.parse does not (a leap
+ * second, `…T23:59:60Z`): their NaN would bind as NULL and drop the filter without a word.
+ */
+function instant(value: string | undefined, field: 'from' | 'to'): number | null {
+  if (value === undefined) return null;
+  const ms = Date.parse(value);
+  if (!Number.isFinite(ms)) throw badRequest(field, `querystring: ${field} is not a date-time this service can read`);
+  return ms;
+}
+
 export function searchRoutes(services: Services): FastifyPluginAsync {
   return async (app) => {
     app.get<{ Querystring: SearchQuery }>(
@@ -44,8 +55,8 @@ export function searchRoutes(services: Services): FastifyPluginAsync {
       },
       async (request, reply) => {
         const { q, type, limit, cursor } = request.query;
-        const from = request.query.from ? Date.parse(request.query.from) : null;
-        const to = request.query.to ? Date.parse(request.query.to) : null;
+        const from = instant(request.query.from, 'from');
+        const to = instant(request.query.to, 'to');
         if (from !== null && to !== null && from >= to) throw badRequest('to', 'to must be after from');
         const c = decodeCursor(cursor, 'nsn') as [number, 'page' | 'post', number] | null;
         if (c && c[1] !== 'page' && c[1] !== 'post') throw badRequest('cursor', 'cursor is not valid');

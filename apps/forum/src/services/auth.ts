@@ -4,6 +4,7 @@ import { isRateLimitedError, RateLimit } from 'keel/resilience';
 import type { Repositories } from '../db/index.ts';
 import type { PublicUser } from '../db/repositories/users.ts';
 import { HttpError, tooManyRequests, unauthorized } from '../http/errors.ts';
+import { LoginBudget } from './login-budget.ts';
 import { dummyHash, hashPassword, verifyPassword } from './passwords.ts';
 
 export interface AuthOptions {
@@ -32,15 +33,10 @@ const hashToken = (token: string): Buffer => createHash('sha256').update(token).
 export function createAuthService(repos: Repositories, options: AuthOptions) {
   const now = options.now ?? Date.now;
   const sessions = options.sessions;
-  // Failed logins per account (15 min window) and all attempts per IP (1 min window), each a
-  // bounded per-key token bucket from keel/resilience that rejects instead of waiting.
-  const perAccount = new RateLimit({
-    name: 'login-account',
-    tokensPerInterval: options.loginAccountLimit,
-    intervalMs: 15 * 60_000,
-    perKey: true,
-    maxKeys: 50_000,
-  });
+  // Failed logins per account (15 min window), checked before the password is, and all
+  // attempts per IP (1 min window, a per-key token bucket from keel/resilience); both bounded
+  // in keys and rejecting instead of waiting.
+  const perAccount = new LoginBudget({ limit: options.loginAccountLimit, windowMs: 15 * 60_000, maxKeys: 50_000, now });
   const perIp = new RateLimit({
     name: 'login-ip',
     tokensPerInterval: options.loginIpLimit,
@@ -84,12 +80,14 @@ export function createAuthService(repos: Repositories, options: AuthOptions) {
     },
     async login(username: string, password: string, ip: string) {
       await take(perIp, ip);
+      const account = username.toLowerCase();
+      const waitMs = perAccount.reserve(account);
+      if (waitMs > 0) throw tooManyRequests(waitMs / 1000);
       const row = repos.users.byName(username);
       const ok = await verifyPassword(password, row?.password_hash ?? (await dummyHash()));
-      if (!row || !ok) {
-        await take(perAccount, username.toLowerCase());
-        throw new HttpError(401, 'unauthorized', 'wrong username or password');
-      }
+      // A failure keeps the attempt it reserved; a success gives it back.
+      if (!row || !ok) throw new HttpError(401, 'unauthorized', 'wrong username or password');
+      perAccount.release(account);
       return issue({ id: row.id, username: row.username, createdAt: row.created_at });
     },
     /** Ends the session here and in every instance's session cache. */
@@ -124,7 +122,7 @@ export function createAuthService(repos: Repositories, options: AuthOptions) {
       return repos.sessions.deleteExpired(now());
     },
     close(): Promise<void> {
-      return Promise.all([perAccount.close(), perIp.close()]).then(() => undefined);
+      return perIp.close();
     },
   };
 }

@@ -45,10 +45,24 @@ export function createForumService(
       const topic = topicOrThrow(id);
       return { topic, posts: repos.posts.topicThread(id, after, roots, limits.maxDepth, limits.maxRows) };
     },
-    thread(postId: number, depth: number): ThreadPost[] {
+    /**
+     * A post's sub-thread; with `after`, the page of its direct replies after that cursor key.
+     * `next` is the key to continue from when its direct replies may not all have been returned.
+     */
+    thread(
+      postId: number,
+      depth: number,
+      after: { createdAt: number; id: number } | null = null,
+    ): { items: ThreadPost[]; next: { createdAt: number; id: number } | null } {
       const post = repos.posts.byId(postId);
       if (!post) throw notFound('post');
-      return repos.posts.subThread(postId, Math.min(depth, limits.maxDepth), limits.maxRows);
+      const items = repos.posts.subThread(postId, Math.min(depth, limits.maxDepth), limits.maxRows, after);
+      let last: ThreadPost | undefined;
+      for (const p of items) if (p.parentId === postId) last = p;
+      // The first read knows when the row bound cut the replies (the root's hasMoreReplies); a
+      // later page only that it came back full, like every other keyset list.
+      const cut = after ? items.length >= limits.maxRows : items[0]?.hasMoreReplies === true;
+      return { items, next: cut && last ? { createdAt: last.createdAt, id: last.id } : null };
     },
     createTopic(forumId: number, user: PublicUser, title: string, body: string): { topic: Topic; post: Post } {
       if (!repos.forums.byId(forumId)) throw notFound('forum');
@@ -88,9 +102,13 @@ export function createForumService(
     editPost(id: number, user: PublicUser, body: string): Post {
       const post = ownPost(id, user);
       const at = Math.max(now(), post.createdAt + 1);
+      const urls = extractUrls(body);
       repos.transaction(() => {
-        repos.posts.update(id, body, at);
-        repos.previews.enqueue(id, extractUrls(body), at);
+        // Deleted since ownPost read it (another instance on the same file): queue nothing for it.
+        if (!repos.posts.update(id, body, at)) throw notFound('post');
+        // A link the edit removed keeps no preview (nor a pending fetch); kept links keep theirs.
+        repos.previews.keepOnly(id, urls);
+        repos.previews.enqueue(id, urls, at);
       });
       const updated = repos.posts.byId(id) as Post;
       events.emit('post.updated', { topicId: post.topicId, forumId: topicOrThrow(post.topicId).forumId, post: updated });
@@ -98,7 +116,12 @@ export function createForumService(
     },
     deletePost(id: number, user: PublicUser): void {
       const post = ownPost(id, user);
-      repos.posts.softDelete(id, Math.max(now(), post.createdAt + 1));
+      repos.transaction(() => {
+        repos.posts.softDelete(id, Math.max(now(), post.createdAt + 1));
+        // The post's row stays as a tombstone, so ON DELETE CASCADE never fires: its previews
+        // (titles of links nobody can see any more, and pending fetches) go here.
+        repos.previews.removeAll(id);
+      });
       events.emit('post.deleted', { topicId: post.topicId, forumId: topicOrThrow(post.topicId).forumId, postId: id });
     },
   };

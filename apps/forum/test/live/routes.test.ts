@@ -223,6 +223,15 @@ describe('GET /api/v1/live: sessions and the private me channel', () => {
   });
 });
 
+describe('GET /api/v1/live: plain HTTP', () => {
+  it('answers a GET without an upgrade with 426 in the error shape', async () => {
+    const res = await t.app.inject({ url: '/api/v1/live' });
+    expect(res.statusCode).toBe(426);
+    expect(res.headers.upgrade).toBe('websocket');
+    expect(res.json()).toEqual({ error: 'upgrade_required', message: expect.stringMatching(/WebSocket/) });
+  });
+});
+
 describe('GET /api/v1/live: bounds', () => {
   it('disconnects a subscriber that stops reading with 4000 instead of buffering without limit', async () => {
     const c = await open();

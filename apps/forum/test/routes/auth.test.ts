@@ -59,6 +59,36 @@ describe('auth routes', () => {
     expect(limited.headers['retry-after']).toMatch(/^\d+$/);
   });
 
+  it('refuses even the right password with 429 once the account has spent its failure budget', async () => {
+    await register(t.app, 'erin');
+    const login = (password: string) =>
+      t.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username: 'erin', password } });
+    for (let i = 0; i < 3; i++) expect((await login('wrong password')).statusCode).toBe(401);
+    // A 200 here would tell a guesser which password was right despite the limit.
+    const right = await login('correct horse battery');
+    expect(right.statusCode).toBe(429);
+    expect(right.json()).toMatchObject({ error: 'too_many_requests' });
+  });
+
+  it('spends the account budget only on failed logins', async () => {
+    await register(t.app, 'frank');
+    const login = () =>
+      t.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username: 'frank', password: 'correct horse battery' } });
+    const codes = [];
+    for (let i = 0; i < 5; i++) codes.push((await login()).statusCode);
+    expect(codes).toEqual([200, 200, 200, 200, 200]);
+  });
+
+  it('lets concurrent wrong guesses spend no more than the account budget', async () => {
+    await register(t.app, 'grace');
+    const guesses = await Promise.all(
+      Array.from({ length: 5 }, () =>
+        t.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username: 'grace', password: 'wrong password' } }),
+      ),
+    );
+    expect(guesses.map((r) => r.statusCode).sort()).toEqual([401, 401, 401, 429, 429]);
+  });
+
   it('rate-limits login attempts per IP address', async () => {
     const local = await createTestApp({ seedOnEmpty: 'none', loginAccountLimit: 100, loginIpLimit: 2 });
     try {

@@ -85,9 +85,15 @@ describe('post routes', () => {
     expect(deeper.items.map((p) => p.id)).toEqual(chain.slice(5));
   });
 
-  it('bounds a thread read by rows', async () => {
-    const limited = await createTestApp({ seedOnEmpty: 'none', threadMaxRows: 10 });
-    try {
+  describe('with the thread row cap at 10', () => {
+    let limited: TestApp;
+    let root: number;
+    const replies: number[] = [];
+    type Thread = { items: Array<{ id: number; parentId: number | null; hasMoreReplies: boolean }>; nextCursor: string | null };
+    const thread = async (qs = '') => (await limited.app.inject({ url: `/api/v1/posts/${root}/thread${qs}` })).json() as Thread;
+
+    beforeAll(async () => {
+      limited = await createTestApp({ seedOnEmpty: 'none', threadMaxRows: 10 });
       const user = await register(limited.app, 'writer');
       limited.app.services.repos.db.prepare("INSERT INTO forums (slug, name) VALUES ('f', 'F')").run();
       const created = (
@@ -97,23 +103,73 @@ describe('post routes', () => {
           headers: bearer(user.token),
           payload: { title: 't', body: 'root' },
         })
-      ).json() as {
-        topic: { id: number };
-        post: { id: number };
-      };
+      ).json() as { topic: { id: number }; post: { id: number } };
+      root = created.post.id;
       for (let i = 0; i < 30; i++) {
-        await limited.app.inject({
+        const res = await limited.app.inject({
           method: 'POST',
           url: `/api/v1/topics/${created.topic.id}/posts`,
           headers: bearer(user.token),
-          payload: { body: `r${i}`, parentId: created.post.id },
+          payload: { body: `r${i}`, parentId: root },
         });
+        replies.push((res.json() as { id: number }).id);
       }
-      const thread = (await limited.app.inject({ url: `/api/v1/posts/${created.post.id}/thread` })).json() as { items: unknown[] };
-      expect(thread.items).toHaveLength(10);
-    } finally {
-      await limited.close();
-    }
+    });
+    afterAll(() => limited.close());
+
+    it('bounds a thread read by rows', async () => {
+      expect((await thread()).items).toHaveLength(10);
+    });
+
+    it('marks a post whose replies the row cap cut with hasMoreReplies', async () => {
+      const first = await thread();
+      expect(first.items[0]).toMatchObject({ id: root, hasMoreReplies: true });
+    });
+
+    it("pages through a post's direct replies with the thread's nextCursor, each once", async () => {
+      const seen: number[] = [];
+      let page = await thread();
+      seen.push(...page.items.filter((p) => p.parentId === root).map((p) => p.id));
+      for (let guard = 0; page.nextCursor && guard < 10; guard++) {
+        page = await thread(`?cursor=${page.nextCursor}`);
+        expect(page.items.every((p) => p.parentId === root)).toBe(true);
+        seen.push(...page.items.map((p) => p.id));
+      }
+      expect(page.nextCursor).toBeNull();
+      expect(seen).toEqual(replies);
+    });
+  });
+
+  it('drops the previews of a deleted post: the route answers an empty list and nothing is left to fetch', async () => {
+    const created = (await reply(alice, 'see https://example.com/a and https://example.com/b')).json() as {
+      id: number;
+      previews: unknown[];
+    };
+    expect(created.previews).toHaveLength(2);
+    expect((await t.app.inject({ method: 'DELETE', url: `/api/v1/posts/${created.id}`, headers: bearer(alice) })).statusCode).toBe(204);
+    const res = await t.app.inject({ url: `/api/v1/posts/${created.id}/previews` });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ items: [] });
+    expect(t.app.services.repos.db.prepare('SELECT count(*) FROM link_previews WHERE post_id = ?').pluck().get(created.id)).toBe(0);
+  });
+
+  it('drops the previews of links an edit removed and keeps the others', async () => {
+    const created = (await reply(alice, 'https://example.com/keep and https://example.com/gone')).json() as { id: number };
+    const rowId = (url: string) =>
+      t.app.services.repos.db.prepare('SELECT id FROM link_previews WHERE post_id = ? AND url = ?').pluck().get(created.id, url);
+    const kept = rowId('https://example.com/keep');
+    const edited = await t.app.inject({
+      method: 'PATCH',
+      url: `/api/v1/posts/${created.id}`,
+      headers: bearer(alice),
+      payload: { body: 'now https://example.com/keep and https://example.com/new' },
+    });
+    const urls = ['https://example.com/keep', 'https://example.com/new'];
+    expect((edited.json() as { previews: Array<{ url: string }> }).previews.map((p) => p.url)).toEqual(urls);
+    const listed = (await t.app.inject({ url: `/api/v1/posts/${created.id}/previews` })).json() as { items: Array<{ url: string }> };
+    expect(listed.items.map((p) => p.url)).toEqual(urls);
+    // The kept link's row (and any title it has) survives the edit.
+    expect(rowId('https://example.com/keep')).toBe(kept);
   });
 
   it.each([
@@ -126,6 +182,7 @@ describe('post routes', () => {
     ['PATCH', '/api/v1/posts/1', { body: 'x', author: 2 }, 'author'],
     ['GET', '/api/v1/posts/1/thread?depth=6', undefined, 'depth'],
     ['GET', '/api/v1/posts/1/thread?depth=0', undefined, 'depth'],
+    ['GET', '/api/v1/posts/1/thread?cursor=bm90LWpzb24', undefined, 'cursor'],
   ] as const)('rejects %s %s %j naming %s', async (method, url, payload, field) => {
     expectBadRequest(await t.app.inject({ method, url, headers: bearer(alice), ...(payload ? { payload } : {}) }), field);
   });

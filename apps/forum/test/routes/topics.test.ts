@@ -92,6 +92,16 @@ describe('forum and topic routes', () => {
     expectBadRequest(await t.app.inject({ url }), field);
   });
 
+  it('answers a path with broken percent-encoding with 400 in the error shape, naming the path', async () => {
+    expectBadRequest(await t.app.inject({ url: '/api/v1/topics/%E6%97' }), 'path');
+  });
+
+  it('answers a path parameter beyond the length limit with 414 in the error shape', async () => {
+    const res = await t.app.inject({ url: `/api/v1/wiki/Main/${'a'.repeat(1_100)}` });
+    expect(res.statusCode).toBe(414);
+    expect(res.json()).toEqual({ error: 'uri_too_long', message: expect.any(String), field: 'path' });
+  });
+
   it.each([
     [{ title: '', body: 'x' }, 'title'],
     [{ title: '   ', body: 'x' }, 'title'],

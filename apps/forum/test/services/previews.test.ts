@@ -1,5 +1,7 @@
+import { lookup } from 'node:dns/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { bearer, createTestApp, register, type TestApp, waitFor } from '../helpers.ts';
 
@@ -18,6 +20,8 @@ class Upstream {
     this.requests++;
     const path = req.url ?? '/';
     if (path === '/missing') return void res.writeHead(404).end();
+    // A link that is gone for good, whatever the mode.
+    if (path.startsWith('/dead')) return void res.writeHead(500).end('gone');
     if (path === '/json') return void res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
     if (path === '/loop') return void res.writeHead(302, { location: '/loop' }).end();
     if (path === '/huge')
@@ -31,8 +35,11 @@ class Upstream {
   release(): void {
     for (const res of this.stalled.splice(0)) res.writeHead(503).end();
   }
+  get port(): number {
+    return (this.server.address() as AddressInfo).port;
+  }
   url(path: string): string {
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}${path}`;
+    return `http://127.0.0.1:${this.port}${path}`;
   }
 }
 
@@ -137,23 +144,104 @@ describe('link previews', () => {
   });
 });
 
+describe('link previews with dead links', () => {
+  it('records an attempt for every probe a dead link sent, so it ends failed instead of holding the breaker open', async () => {
+    // The 4 dead links fail 5 requests in a row, so the breaker opens, and from then on every
+    // request is a half-open probe. The breaker stays open longer than the worker's quick
+    // retry waits, so a retry after a failed probe meets the open breaker.
+    const dead = await createTestApp({
+      seedOnEmpty: 'small',
+      previews: {
+        enabled: true,
+        allowPrivateHosts: true,
+        pollMs: 20,
+        timeoutMs: 300,
+        breakerOpenMs: 300,
+        maxRetryDelayMs: 100,
+        maxAttempts: 3,
+      },
+    });
+    try {
+      const user = await register(dead.app, 'deadlinks');
+      const ids: number[] = [];
+      for (const body of [`${upstream.url('/dead-1')} ${upstream.url('/dead-2')} ${upstream.url('/dead-3')}`, upstream.url('/dead-4')]) {
+        const res = await dead.app.inject({
+          method: 'POST',
+          url: '/api/v1/topics/1/posts',
+          headers: bearer(user.token),
+          payload: { body },
+        });
+        ids.push((res.json() as { id: number }).id);
+      }
+      const rows = () =>
+        dead.app.services.repos.db
+          .prepare(`SELECT status, attempts FROM link_previews WHERE post_id IN (${ids.join(',')})`)
+          .all() as Array<{ status: string; attempts: number }>;
+      // A probe that reached the upstream counts, so no dead row stays pending (and the probe) for ever.
+      await waitFor(() => rows().every((r) => r.status === 'failed'), 15_000, 'every dead link failed');
+      expect(rows().map((r) => r.attempts)).toEqual([3, 3, 3, 3]);
+    } finally {
+      await dead.close();
+    }
+  });
+
+  it('fails a link whose host does not resolve at once, without counting it against the breaker', async () => {
+    const ids: number[] = [];
+    for (let i = 0; i < 2; i++) {
+      const links = [1, 2, 3].map((n) => `http://no-such-host-${i}-${n}.invalid/page`).join(' ');
+      ids.push((await post(links)).id);
+    }
+    const rows = () =>
+      t.app.services.repos.db
+        .prepare(`SELECT status, error, attempts FROM link_previews WHERE post_id IN (${ids.join(',')})`)
+        .all() as Array<{ status: string; error: string; attempts: number }>;
+    await waitFor(() => rows().every((r) => r.status === 'failed'), 10_000, 'unresolvable links failed');
+    for (const r of rows()) expect(r).toMatchObject({ error: expect.stringMatching(/does not resolve/), attempts: 1 });
+    // Six failures in a row would have opened it (the threshold is 5).
+    expect(t.app.services.previews?.breaker.state).toBe('closed');
+  });
+});
+
+/** Whether this machine's own name resolves to loopback (Debian's /etc/hosts maps it to 127.0.1.1). */
+const hostIsLoopback = await lookup(hostname(), { family: 4 }).then(
+  (a) => a.address.startsWith('127.'),
+  () => false,
+);
+
 describe('link previews without private hosts allowed', () => {
-  it('refuses to fetch loopback addresses', async () => {
+  /** Posts `url` to an app with the default (strict) previews; resolves with the error it failed with. */
+  async function refused(url: string): Promise<string> {
     const strict = await createTestApp({ seedOnEmpty: 'small', previews: { enabled: true, pollMs: 20 } });
     try {
       const user = await register(strict.app, 'strict');
+      const before = upstream.requests;
       const res = await strict.app.inject({
         method: 'POST',
         url: '/api/v1/topics/1/posts',
         headers: bearer(user.token),
-        payload: { body: upstream.url('/private') },
+        payload: { body: url },
       });
       const id = (res.json() as { id: number }).id;
-      const before = upstream.requests;
       await waitFor(() => strict.app.services.repos.previews.ofPost(id)[0]?.status === 'failed', 10_000, 'refused');
       expect(upstream.requests).toBe(before);
+      return strict.app.services.repos.db.prepare('SELECT error FROM link_previews WHERE post_id = ?').pluck().get(id) as string;
     } finally {
       await strict.close();
     }
+  }
+
+  it('refuses to fetch loopback addresses', async () => {
+    expect(await refused(upstream.url('/private'))).toMatch(/not allowed/);
+  });
+
+  it('refuses an IPv4-mapped IPv6 loopback address', async () => {
+    expect(await refused(`http://[::ffff:127.0.0.1]:${upstream.port}/mapped`)).toMatch(/not allowed/);
+  });
+
+  it('refuses a host name that resolves to a loopback address, checked at connect time', async () => {
+    // The test needs a name that is not `localhost` (refused by name, before any lookup) but
+    // resolves to loopback without DNS: the machine's own name does on Debian.
+    expect(hostIsLoopback, `${hostname()} should resolve to 127.x through /etc/hosts`).toBe(true);
+    expect(await refused(`http://${hostname()}:${upstream.port}/named`)).toMatch(/not allowed/);
   });
 });

@@ -14,7 +14,11 @@ export interface Post {
   updatedAt: number;
 }
 
-/** A post in a thread read: `depth` is relative to the thread's root, `hasMoreReplies` marks a cut-off. */
+/**
+ * A post in a thread read: `threadDepth` is relative to the thread's root; `hasMoreReplies`
+ * marks a post whose replies were not all returned (cut by the depth or the row bound): read
+ * them with its own sub-thread.
+ */
 export interface ThreadPost extends Post {
   threadDepth: number;
   hasMoreReplies: boolean;
@@ -55,7 +59,9 @@ const COLUMNS =
 // count are both bounded (a hostile thread of 100k replies costs at most `maxRows` rows), and
 // `path` (zero-padded ids) puts every reply right after its parent when sorted. CROSS JOIN pins
 // the join order: left to the planner at `large` scale it scanned every user and then each one's
-// posts (28 ms instead of 0.3 ms per thread; benchmarks/forum-queries.bench.ts).
+// posts (28 ms instead of 0.3 ms per thread; benchmarks/forum-queries.bench.ts). The recursive step
+// reads each parent's replies through posts_parent, in (created_at, id) order, so a row bound
+// that cuts a parent's replies keeps the first ones: a keyset cursor continues after the last.
 const THREAD_TAIL = `
   UNION ALL
   SELECT c.id, t.depth + 1, t.path || '/' || printf('%012d', c.id)
@@ -87,6 +93,17 @@ export function createPostsRepository(st: Statements) {
        ${THREAD_TAIL}`,
     [CTE_ORDER],
   );
+  // A post's direct replies after a cursor, each with its replies: the next page of a sub-thread.
+  const repliesAfter = st.prepare(
+    'posts.repliesAfter',
+    `WITH RECURSIVE thread(id, depth, path) AS (
+       SELECT id, 1, printf('%012d', id) FROM (
+         SELECT id FROM posts WHERE parent_id = @rootId
+           AND (created_at > @afterCreated OR (created_at = @afterCreated AND id > @afterId))
+         ORDER BY created_at, id LIMIT @maxRows)
+       ${THREAD_TAIL}`,
+    [CTE_ORDER],
+  );
   const byId = st.prepare('posts.byId', `SELECT ${COLUMNS} FROM posts p JOIN users u ON u.id = p.author_id WHERE p.id = ?`);
   const insert = st.prepare(
     'posts.insert',
@@ -100,11 +117,15 @@ export function createPostsRepository(st: Statements) {
     `SELECT ${COLUMNS} FROM posts p JOIN users u ON u.id = p.author_id WHERE p.author_id = ? AND p.created_at < ? ORDER BY p.created_at DESC LIMIT ?`,
   );
 
-  function toThread(rows: (PostRow & { thread_depth: number })[], maxDepth: number): ThreadPost[] {
+  function toThread(rows: (PostRow & { thread_depth: number })[]): ThreadPost[] {
+    // Replies returned per parent. reply_count counts every reply ever made (a deleted one
+    // stays as a tombstone), so fewer returned means the depth or row bound cut them.
+    const returned = new Map<number, number>();
+    for (const r of rows) if (r.parent_id !== null) returned.set(r.parent_id, (returned.get(r.parent_id) ?? 0) + 1);
     return rows.map((r) => ({
       ...toPost(r),
       threadDepth: r.thread_depth,
-      hasMoreReplies: r.thread_depth >= maxDepth && r.reply_count > 0,
+      hasMoreReplies: (returned.get(r.id) ?? 0) < r.reply_count,
     }));
   }
 
@@ -125,10 +146,17 @@ export function createPostsRepository(st: Statements) {
         maxDepth,
         maxRows,
       }) as (PostRow & { thread_depth: number })[];
-      return toThread(rows, maxDepth);
+      return toThread(rows);
     },
-    subThread(rootId: number, maxDepth: number, maxRows: number): ThreadPost[] {
-      return toThread(subThread.all({ rootId, maxDepth, maxRows }) as (PostRow & { thread_depth: number })[], maxDepth);
+    /**
+     * A post and its replies down to `maxDepth`, at most `maxRows` rows; with `after`, only its
+     * direct replies after that (created_at, id) key, each with its own replies.
+     */
+    subThread(rootId: number, maxDepth: number, maxRows: number, after: { createdAt: number; id: number } | null = null): ThreadPost[] {
+      const rows = after
+        ? repliesAfter.all({ rootId, afterCreated: after.createdAt, afterId: after.id, maxDepth, maxRows })
+        : subThread.all({ rootId, maxDepth, maxRows });
+      return toThread(rows as (PostRow & { thread_depth: number })[]);
     },
     byId(id: number): Post | undefined {
       const r = byId.get(id) as PostRow | undefined;

@@ -23,17 +23,19 @@ export function createPreviewsRepository(st: Statements) {
   );
   const ready = st.prepare(
     'previews.ready',
-    "UPDATE link_previews SET status = 'ready', title = ?, error = NULL, attempts = attempts + 1, updated_at = ? WHERE id = ?",
+    "UPDATE link_previews SET status = 'ready', title = ?, error = NULL, attempts = attempts + ?, updated_at = ? WHERE id = ?",
   );
   const failed = st.prepare(
     'previews.failed',
-    "UPDATE link_previews SET status = 'failed', error = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?",
+    "UPDATE link_previews SET status = 'failed', error = ?, attempts = attempts + ?, updated_at = ? WHERE id = ?",
   );
   const retryLater = st.prepare(
     'previews.retryLater',
     'UPDATE link_previews SET error = ?, attempts = attempts + ?, next_attempt_at = ?, updated_at = ? WHERE id = ?',
   );
   const ofPost = st.prepare('previews.ofPost', 'SELECT url, status, title FROM link_previews WHERE post_id = ? ORDER BY id');
+  const removeOne = st.prepare('previews.removeOne', 'DELETE FROM link_previews WHERE post_id = ? AND url = ?');
+  const removeAll = st.prepare('previews.removeAll', 'DELETE FROM link_previews WHERE post_id = ?');
   const pendingCount = st.prepare('previews.pendingCount', "SELECT count(*) FROM link_previews WHERE status = 'pending'");
   return {
     /** Queues previews for a post's URLs; call inside the post's transaction. */
@@ -43,15 +45,24 @@ export function createPreviewsRepository(st: Statements) {
     due(now: number, limit: number): DuePreview[] {
       return due.all(now, limit) as DuePreview[];
     },
-    markReady(id: number, title: string, now: number): void {
-      ready.run(title, now, id);
+    /** `attempts`: what this try adds to the preview's attempt count (1 if it sent a request, else 0). */
+    markReady(id: number, title: string, attempts: number, now: number): void {
+      ready.run(title, attempts, now, id);
     },
-    markFailed(id: number, error: string, now: number): void {
-      failed.run(error, now, id);
+    markFailed(id: number, error: string, attempts: number, now: number): void {
+      failed.run(error, attempts, now, id);
     },
-    /** Keeps the preview pending until `at`; `counted` is false when no request was made (breaker open). */
-    retryLater(id: number, error: string, at: number, now: number, counted: boolean): void {
-      retryLater.run(error, counted ? 1 : 0, at, now, id);
+    /** Keeps the preview pending until `at`; `attempts` is 0 when no request was made (bulkhead or rate limit). */
+    retryLater(id: number, error: string, at: number, now: number, attempts: number): void {
+      retryLater.run(error, attempts, at, now, id);
+    },
+    /** Drops the previews of URLs a post no longer links to (an edit); call inside its transaction. */
+    keepOnly(postId: number, urls: readonly string[]): void {
+      for (const { url } of ofPost.all(postId) as LinkPreview[]) if (!urls.includes(url)) removeOne.run(postId, url);
+    },
+    /** Drops every preview of a post, pending ones included, so none is fetched (a delete). */
+    removeAll(postId: number): void {
+      removeAll.run(postId);
     },
     ofPost(postId: number): LinkPreview[] {
       return ofPost.all(postId) as LinkPreview[];

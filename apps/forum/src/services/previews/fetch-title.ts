@@ -1,5 +1,5 @@
-import { isIP } from 'node:net';
 import { type Dispatcher, fetch, type Response } from 'undici';
+import { ForbiddenAddressError, isForbiddenAddress } from './address-policy.ts';
 
 export interface FetchTitleOptions {
   /** Bytes of the page read at most; the title must appear within them. */
@@ -8,7 +8,11 @@ export interface FetchTitleOptions {
   maxRedirects: number;
   /** Allow loopback and private-network hosts (tests, intranets). */
   allowPrivateHosts: boolean;
-  /** The connection pool to use (owned by the caller, closed with it). */
+  /**
+   * The connection pool to use (owned by the caller, closed with it). Unless
+   * `allowPrivateHosts`, it must resolve names with `publicOnlyLookup`: only literal addresses
+   * are checked here.
+   */
   dispatcher?: Dispatcher;
 }
 
@@ -26,22 +30,28 @@ export class UpstreamStatusError extends Error {
   }
 }
 
-const PRIVATE_V4 = [/^10\./, /^127\./, /^169\.254\./, /^192\.168\./, /^172\.(1[6-9]|2\d|3[01])\./, /^0\./];
-
 /**
- * Rejects hosts that name this machine or a private network when they are literal addresses
- * or `localhost`. Names that *resolve* to private addresses are not caught here (that needs a
- * connect-time check); deployments exposed to hostile posters should also egress through a
- * proxy that enforces it.
+ * Rejects literal addresses that are not public (including IPv4-mapped and NAT64 forms) and
+ * `localhost` names. Other names are checked where they resolve, at connect time, by the
+ * dispatcher's `publicOnlyLookup`; net.connect skips the lookup for a literal address, hence
+ * this check.
  */
 function assertPublicHost(url: URL): void {
   const host = url.hostname.replace(/^\[|\]$/g, '');
-  const isPrivate =
-    host === 'localhost' ||
-    host.endsWith('.localhost') ||
-    (isIP(host) === 4 && PRIVATE_V4.some((r) => r.test(host))) ||
-    (isIP(host) === 6 && (host === '::1' || /^f[cd]/i.test(host) || /^fe80/i.test(host)));
-  if (isPrivate) throw new PermanentPreviewError(`host ${host} is not allowed`);
+  const isName = !/^[\d.]+$|:/.test(host);
+  const forbidden = isName ? host === 'localhost' || host.endsWith('.localhost') : isForbiddenAddress(host);
+  if (forbidden) throw new PermanentPreviewError(`host ${host} is not allowed`);
+}
+
+/** A connect failure that retrying will not fix, as a permanent error; anything else as it was. */
+function classifyFetchError(err: unknown, url: URL): unknown {
+  const cause = (err as { cause?: unknown }).cause;
+  if (cause instanceof ForbiddenAddressError) return new PermanentPreviewError(cause.message);
+  // NXDOMAIN: the name does not exist. A dead link, not an outage: it must not count toward
+  // the breaker (which would stall every other preview) or be retried. EAI_AGAIN stays transient.
+  if ((cause as { code?: unknown } | undefined)?.code === 'ENOTFOUND')
+    return new PermanentPreviewError(`host ${url.hostname} does not resolve`);
+  return err;
 }
 
 const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: ' ' };
@@ -95,12 +105,17 @@ export async function fetchTitle(href: string, signal: AbortSignal, options: Fet
   for (let hop = 0; ; hop++) {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new PermanentPreviewError(`scheme ${url.protocol} is not fetched`);
     if (!options.allowPrivateHosts) assertPublicHost(url);
-    const res = await fetch(url, {
-      signal,
-      redirect: 'manual',
-      headers: { accept: 'text/html', 'user-agent': 'keel-forum-preview/1' },
-      ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
-    });
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        signal,
+        redirect: 'manual',
+        headers: { accept: 'text/html', 'user-agent': 'keel-forum-preview/1' },
+        ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
+      });
+    } catch (err) {
+      throw classifyFetchError(err, url);
+    }
     if (res.status >= 300 && res.status < 400 && res.headers.get('location')) {
       await res.body?.cancel();
       if (hop >= options.maxRedirects) throw new PermanentPreviewError('too many redirects');

@@ -7,8 +7,6 @@ import {
   CircuitBreaker,
   ConsecutiveBreaker,
   isBrokenCircuitError,
-  isBulkheadRejectedError,
-  isRateLimitedError,
   type Policy,
   pipeline,
   RateLimit,
@@ -17,6 +15,7 @@ import {
 } from 'keel/resilience';
 import { Agent, type Dispatcher } from 'undici';
 import type { Repositories } from '../../db/index.ts';
+import { publicOnlyLookup } from './address-policy.ts';
 import { type FetchTitleOptions, fetchTitle, PermanentPreviewError } from './fetch-title.ts';
 
 export interface PreviewWorkerOptions {
@@ -30,7 +29,10 @@ export interface PreviewWorkerOptions {
   breakerOpenMs?: number;
   /** Longest wait before a pending preview is tried again, ms. Default 5,000. */
   maxRetryDelayMs?: number;
-  /** Fetch attempts (requests actually sent) before a preview is marked failed. Default 10. */
+  /**
+   * Tries that sent a request (breaker probes included; a try's own quick retry counts with it)
+   * before a preview is marked failed. Default 10.
+   */
   maxAttempts?: number;
   /** Page bytes read at most. Default 64 KiB. */
   maxBytes?: number;
@@ -49,7 +51,9 @@ export interface PreviewWorkerOptions {
  * `pipeline(bulkhead, rateLimit per host, retry, breaker, timeout)`. While the upstream is
  * down the breaker fails attempts at once and rows stay `pending`, retried with a capped
  * backoff, so they fill soon after the upstream recovers; only permanent failures (4xx, not
- * HTML, no title, forbidden host, too many attempts) end as `failed`.
+ * HTML, no title, forbidden host, unknown host name, too many attempts) end as `failed`.
+ * Every try that sent a request counts as an attempt, so a dead link that keeps failing the
+ * breaker's probe runs out of attempts instead of holding the breaker open for everyone.
  */
 export class PreviewWorker implements AsyncDisposable {
   readonly breaker: CircuitBreaker;
@@ -97,7 +101,9 @@ export class PreviewWorker implements AsyncDisposable {
       name: 'previews',
       maxAttempts: 2,
       backoff: { kind: 'exponential', baseMs: 100, maxDelayMs: 1_000 },
-      shouldRetry: (err) => !(err instanceof PermanentPreviewError) && !isBrokenCircuitError(err),
+      // Only while the breaker is closed: a failed half-open probe (or the failure that trips
+      // the breaker) reopens it, and a retry would only meet the open breaker.
+      shouldRetry: (err) => !(err instanceof PermanentPreviewError) && this.breaker.state === 'closed',
       ...clock,
     });
     this.breaker = new CircuitBreaker({
@@ -112,7 +118,16 @@ export class PreviewWorker implements AsyncDisposable {
     this.#pipeline = pipeline(bulkhead, perHost, retry, this.breaker, timeout);
     this.#scope = new Scope({ name: 'previews', ...clock });
     // Its own bounded connection pool, closed with the worker, so no keep-alive socket outlives it.
-    const agent = this.#scope.add(new Agent({ connections: 8, keepAliveTimeout: 4_000, maxResponseSize: -1 }));
+    // Names resolve through publicOnlyLookup, so the address checked is the one connected to
+    // (fetchTitle checks literal addresses, which skip the lookup).
+    const agent = this.#scope.add(
+      new Agent({
+        connections: 8,
+        keepAliveTimeout: 4_000,
+        maxResponseSize: -1,
+        ...(this.#o.allowPrivateHosts ? {} : { connect: { lookup: publicOnlyLookup } }),
+      }),
+    );
     this.#tracing = options.tracing;
     const dispatcher: Dispatcher = this.#tracing ? agent.compose(traceInterceptor(this.#tracing)) : agent;
     this.#fetchOptions = { ...this.#o, dispatcher };
@@ -152,23 +167,37 @@ export class PreviewWorker implements AsyncDisposable {
   }
 
   async #one(row: { id: number; url: string; attempts: number }): Promise<void> {
+    // Requests this pass sent for the row: the innermost function runs only when no policy
+    // (bulkhead, rate limit, open breaker) turned the call away.
+    let sent = 0;
     try {
-      const title = await this.#pipeline.execute(({ signal }) => fetchTitle(row.url, signal, this.#fetchOptions), {
-        key: new URL(row.url).host,
-        signal: this.#abort.signal,
-      });
-      if (!this.#closing) this.#repos.previews.markReady(row.id, title, this.#now());
+      const title = await this.#pipeline.execute(
+        ({ signal }) => {
+          sent++;
+          return fetchTitle(row.url, signal, this.#fetchOptions);
+        },
+        { key: new URL(row.url).host, signal: this.#abort.signal },
+      );
+      if (!this.#closing) this.#repos.previews.markReady(row.id, title, 1, this.#now());
     } catch (err) {
       if (this.#closing) return;
+      // Turned away by the open breaker before sending: the row keeps its attempts and its place
+      // in the queue, so the breaker's next probe is the row that has waited longest, not the
+      // one whose probe just failed (which moves back below). Probes go round the pending rows.
+      if (sent === 0 && isBrokenCircuitError(err)) return;
       const message = err instanceof Error ? err.message.slice(0, 200) : 'failed';
-      // No request left this process: the preview keeps its attempt budget.
-      const sent = !isBrokenCircuitError(err) && !isBulkheadRejectedError(err) && !isRateLimitedError(err);
-      if (err instanceof PermanentPreviewError || (sent && row.attempts + 1 >= this.#o.maxAttempts)) {
-        this.#repos.previews.markFailed(row.id, message, this.#now());
+      // One attempt per try that reached the network, however many requests its retry sent: a
+      // 30 s outage with a 1 s breaker probes ~25 times, and the first rows of an outage also
+      // spend tries while the breaker is still counting up to open (test/e2e/faults.test.ts).
+      const tried = sent > 0 ? 1 : 0;
+      const attempts = row.attempts + tried;
+      if (err instanceof PermanentPreviewError || attempts >= this.#o.maxAttempts) {
+        this.#repos.previews.markFailed(row.id, message, tried, this.#now());
         return;
       }
-      const delay = Math.min(this.#o.maxRetryDelayMs, 250 * 2 ** Math.min(row.attempts, 10));
-      this.#repos.previews.retryLater(row.id, message, this.#now() + delay, this.#now(), sent);
+      // Backs off by the row's own attempts (a bulkhead or rate-limit refusal sent nothing).
+      const delay = Math.min(this.#o.maxRetryDelayMs, 250 * 2 ** Math.min(attempts, 10));
+      this.#repos.previews.retryLater(row.id, message, this.#now() + delay, this.#now(), tried);
     }
   }
 
