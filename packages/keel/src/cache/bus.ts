@@ -163,7 +163,8 @@ export class Bus {
  * synchronous with sending (no await between them in the tier), and Redis runs one
  * connection's scripts in order, so receivers see each sender's numbers in sequence. A
  * message that never got published (Redis down, breaker open) leaves a gap: receivers then
- * clear L1, which is merely conservative.
+ * clear L1, which is merely conservative. A write Redis refuses still publishes its message
+ * (tiers/scripts.ts): refusals are routine under races, and each one cleared every L1.
  */
 export class BusEncoder {
   readonly #id: string;

@@ -63,8 +63,9 @@ export function ifNoneMatch(header: string | readonly string[] | null | undefine
   if (value.trim() === '*') return true;
   const want = opaque(etag);
   // Entity tags cannot contain commas outside quotes in practice; a quote-aware scan keeps
-  // odd-but-legal tags like "a,b" intact.
-  const re = /\s*(W\/)?"([^"]*)"\s*(?:,|$)/gy;
+  // odd-but-legal tags like "a,b" intact. Empty list elements (`"a", , "b"`, a leading
+  // comma, an empty repeated header) are skipped: RFC 9110 §5.6.1 says recipients accept them.
+  const re = /[\s,]*(W\/)?"([^"]*)"\s*(?:,|$)/gy;
   for (let m = re.exec(value); m !== null; m = re.exec(value)) {
     if (`"${m[2]}"` === want) return true;
     if (re.lastIndex >= value.length) break;

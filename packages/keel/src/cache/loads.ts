@@ -13,6 +13,7 @@ import type { CachedBody } from './http.ts';
 import { KeyChanges } from './key-changes.ts';
 import { leaseOrWait, Sleeper } from './lock.ts';
 import type { GetOrSetOptions, ResolvedOptions, SetOptions } from './options.ts';
+import type { LocalDeletes } from './pending.ts';
 import { byteSize, jsonSerializer, toBuffer } from './serializer.ts';
 import { Flight, type FlightMap, type LoaderContext } from './single-flight.ts';
 import type { TagStamps } from './tags.ts';
@@ -35,6 +36,8 @@ export interface LoadsDeps {
   scope: Scope;
   /** Set when the bus is on: writes publish a message. */
   encoder: BusEncoder | undefined;
+  /** This instance's deletes Redis may not have yet: L2 records they cover read as misses. */
+  deletes: LocalDeletes;
   isClosed: () => boolean;
 }
 
@@ -69,9 +72,11 @@ export class Loads {
     });
     this.sleeper = new Sleeper(d.o.clock);
     this.#fenceMs = d.o.l2 ? Math.max(d.o.l2.fenceMs, d.o.hardTimeoutMs) : 0;
+    this.#l2TimeoutMs = d.o.l2 ? d.o.l2.timeoutMs : 0;
   }
 
   readonly #fenceMs: number;
+  readonly #l2TimeoutMs: number;
   readonly #msg: { l1: CacheHitMessage; l2: CacheHitMessage; named: NamedMessage };
 
   async getSlow(key: string, e: Entry | undefined): Promise<unknown> {
@@ -171,30 +176,96 @@ export class Loads {
   }
 
   /**
-   * One flight: the L2 lookup (bounded by the L2 timeout on its own), then the lease wait and
-   * the load under the hard timeout. Resolves the entry, the fail-safe stale value, or
-   * rejects. An L2 hit creates no timer, no closure and no promise beyond the async frames.
+   * One flight: the L2 lookup, then the lease wait and the load, all within the hard timeout.
+   * Resolves the entry, a stale value (SWR or fail-safe), or rejects. An L2 hit creates no
+   * timer, no closure and no promise beyond its one async frame (each frame is a promise and
+   * a hop per hit): the lookup is bounded by the L2 timeout, and its time is taken off the
+   * hard timeout the load gets; only a hard timeout shorter than the L2 timeout arms a timer
+   * around the lookup itself (r14 in the cache audit).
    */
   async #run(key: string, loader: AnyLoader, o: GetOrSetOptions | undefined, f: Flight, kind: Kind): Promise<Entry> {
-    // One async frame for the L2 lookup and the load: each frame is a promise and a hop per hit.
+    const hard = o?.hardTimeoutMs ?? this.#o.hardTimeoutMs;
+    const gen = this.changes.now;
+    let left = hard;
     try {
-      const gen = this.changes.now;
       if (this.#d.l2) {
-        const r = await this.readL2(key);
-        if (r !== undefined) {
-          if (this.#isFresh(r, f)) return this.#l2Hit(key, r, f, gen);
-          f.stale ??= r;
+        const start = this.#clock.now();
+        const r = hard < this.#l2TimeoutMs ? await this.#guard(key, f, hard, hard, this.readL2(key)) : await this.readL2(key);
+        if (r !== undefined && this.#isFresh(r, f)) {
+          this.#d.flights.settle(key, f);
+          return this.#l2Hit(key, r, f, gen);
+        }
+        left = hard - (this.#clock.now() - start);
+        // Stale in L2 and nothing in L1 (a flight with an L1 entry has its own stale value).
+        if (r !== undefined && f.stale === undefined) {
+          f.stale = r;
+          return this.#swrFromL2(r, o, this.#load(key, loader, o, f, kind, gen, left, hard));
         }
       }
-      const hard = o?.hardTimeoutMs ?? this.#o.hardTimeoutMs;
-      return await this.#guard(key, f, hard, this.#leaseAndLoad(key, loader, o, f, kind, gen));
     } catch (error) {
-      const s = this.#failSafe(key, f);
-      if (s) return s;
-      throw error;
+      // The hard timeout (or close) ended the lookup.
+      this.#d.flights.settle(key, f);
+      return this.#fallBack(key, f, error);
+    }
+    return this.#load(key, loader, o, f, kind, gen, left, hard);
+  }
+
+  /** The lease wait and the load within what is `left` of the hard timeout; ends the flight. */
+  async #load(
+    key: string,
+    loader: AnyLoader,
+    o: GetOrSetOptions | undefined,
+    f: Flight,
+    kind: Kind,
+    gen: number,
+    left: number,
+    hard: number,
+  ): Promise<Entry> {
+    try {
+      if (left <= 0) throw this.#timedOut(key, f, hard);
+      return await this.#guard(key, f, left, hard, this.#leaseAndLoad(key, loader, o, f, kind, gen, left));
+    } catch (error) {
+      return this.#fallBack(key, f, error);
     } finally {
       this.#d.flights.settle(key, f);
     }
+  }
+
+  /** After a failure: the fail-safe stale value, or the error. */
+  #fallBack(key: string, f: Flight, error: unknown): Entry {
+    const s = this.#failSafe(key, f);
+    if (s) return s;
+    throw error;
+  }
+
+  /**
+   * Stale-while-revalidate for a stale value found in L2 (none in L1: `l1: false`, or a cold
+   * L1 on another instance): the flight's callers get it at once, or after the soft timeout
+   * if the fresh value has not come by then, while `load` goes on (r5 in the cache audit).
+   */
+  #swrFromL2(r: Entry, o: GetOrSetOptions | undefined, load: Promise<Entry>): Promise<Entry> | Entry {
+    const soft = o?.softTimeoutMs ?? this.#o.softTimeoutMs;
+    if (soft <= 0) {
+      load.catch(noop);
+      if (this.#staleCh.hasSubscribers) this.#staleCh.publish(this.#msg.named);
+      return r;
+    }
+    return new Promise<Entry>((resolve, reject) => {
+      const cancel = this.#d.scope.setTimeout(() => {
+        if (this.#staleCh.hasSubscribers) this.#staleCh.publish(this.#msg.named);
+        resolve(r);
+      }, soft);
+      load.then(
+        (e) => {
+          cancel();
+          resolve(e);
+        },
+        (error) => {
+          cancel();
+          reject(error);
+        },
+      );
+    });
   }
 
   /** Fresh, and (for an eager refresh) newer than the value being refreshed. */
@@ -207,18 +278,13 @@ export class Loads {
    * Bounds `work` by the hard timeout and by close (`f.kill`). When the guard wins, `work`
    * goes on in the background and its result is still stored (unless the flight was detached).
    */
-  #guard<T>(key: string, f: Flight, hard: number, work: Promise<T>): Promise<T> {
+  #guard<T>(key: string, f: Flight, ms: number, hard: number, work: Promise<T>): Promise<T> {
     work.catch(noop);
     if (this.#d.isClosed()) return Promise.reject(new CacheClosedError(this.#name));
     let cancel: (() => void) | undefined;
     const guard = new Promise<never>((_, reject) => {
       f.kill = reject;
-      cancel = this.#d.scope.setTimeout(() => {
-        const error = new CacheTimeoutError(this.#name, key, hard);
-        f.abort(error);
-        this.#loaderError(error);
-        reject(error);
-      }, hard);
+      cancel = this.#d.scope.setTimeout(() => reject(this.#timedOut(key, f, hard)), ms);
     });
     return Promise.race([work, guard]).finally(() => {
       cancel?.();
@@ -226,7 +292,23 @@ export class Loads {
     });
   }
 
-  async #leaseAndLoad(key: string, loader: AnyLoader, o: GetOrSetOptions | undefined, f: Flight, kind: Kind, gen: number): Promise<Entry> {
+  /** The hard timeout passed: the loader's signal aborts, and the failure is counted. */
+  #timedOut(key: string, f: Flight, hard: number): CacheTimeoutError {
+    const error = new CacheTimeoutError(this.#name, key, hard);
+    f.abort(error);
+    this.#loaderError(error);
+    return error;
+  }
+
+  async #leaseAndLoad(
+    key: string,
+    loader: AnyLoader,
+    o: GetOrSetOptions | undefined,
+    f: Flight,
+    kind: Kind,
+    gen: number,
+    left: number,
+  ): Promise<Entry> {
     const l2 = this.#d.l2;
     let token: string | undefined;
     const lock = this.#o.lock;
@@ -235,7 +317,12 @@ export class Loads {
         const x = await this.readL2(key);
         return x !== undefined && this.#isFresh(x, f) ? x : undefined;
       };
-      const res = await leaseOrWait(l2, key, lock, this.#clock, this.sleeper, readFresh, this.#d.isClosed);
+      // At most half of what is left of the hard timeout: a holder that died leaves its lease
+      // behind, and the waiter must still have time to load itself rather than time out (r10).
+      // The other half is the cache's only estimate of a load: the holder, alive, is running
+      // the same one, and one that has not finished in that time is no faster than ours.
+      const waitMs = Math.min(lock.waitMs, left / 2);
+      const res = await leaseOrWait(l2, key, lock, waitMs, this.#clock, this.sleeper, readFresh, this.#d.isClosed);
       if ('found' in res) return this.#l2Hit(key, res.found, f, gen);
       token = res.token;
     }
@@ -248,14 +335,15 @@ export class Loads {
     } catch (error) {
       if (this.#loadCh.hasSubscribers) this.#loadCh.publish({ name: this.#name, durationMs: this.#clock.now() - start, ok: false });
       this.#loaderError(error);
-      if (token !== undefined && l2) void l2.unlock(key, token);
+      if (token !== undefined && l2 && !this.#d.isClosed()) void l2.unlock(key, token);
       throw error;
     }
     if (this.#loadCh.hasSubscribers) this.#loadCh.publish({ name: this.#name, durationMs: this.#clock.now() - start, ok: true });
     // The L2 write is awaited (bounded by the L2 timeout): once getOrSet resolves, every
     // instance can read the value, and a lease is released only after the value is there.
     const entry = await this.store(key, value, born, o, f, kind);
-    if (token !== undefined && l2) await l2.unlock(key, token);
+    // After close() the lease is left to expire: the connection is gone (r11).
+    if (token !== undefined && l2 && !this.#d.isClosed()) await l2.unlock(key, token);
     return entry;
   }
 
@@ -297,7 +385,7 @@ export class Loads {
     if (!got) return undefined;
     const buf = got.record;
     const r = decodeHeader(buf);
-    if (!r || r.born <= got.clearedAt) return undefined;
+    if (!r || r.born <= got.clearedAt || this.#d.deletes.hides(key, r.born)) return undefined;
     const now = this.#clock.now();
     if (now >= r.graceUntil || !this.#d.tags.valid(r.born, r.tags)) return undefined;
     let value: unknown;
@@ -319,9 +407,16 @@ export class Loads {
       return undefined;
     }
     const l1Ttl = this.#o.l1.ttlMs;
-    const refreshAt = l1Ttl === undefined ? r.expiresAt : Math.min(r.expiresAt, now + l1Ttl);
+    let refreshAt = l1Ttl === undefined ? r.expiresAt : Math.min(r.expiresAt, now + l1Ttl);
+    // The record keeps no TTL, so the eager point is taken from born (the load's start): its
+    // TTL plus the load's duration, which moves the point earlier by (1 - eagerRefresh) × that
+    // duration, never later. Without it an entry read from L2 never refreshed early (r4).
+    const eagerAt = this.#o.eagerRefresh < 1 ? r.born + (r.expiresAt - r.born) * this.#o.eagerRefresh : Number.POSITIVE_INFINITY;
+    if (eagerAt < refreshAt) refreshAt = eagerAt;
     const tags = r.tags.length === 0 ? EMPTY : r.tags;
-    return new Entry(value, size, r.born, r.expiresAt, r.graceUntil, refreshAt, tags);
+    const e = new Entry(value, size, r.born, r.expiresAt, r.graceUntil, refreshAt, tags);
+    e.eagerAt = eagerAt;
+    return e;
   }
 
   /**
@@ -370,7 +465,11 @@ export class Loads {
         this.#o.compressThreshold,
       );
       const message = this.#d.encoder ? this.#d.encoder.encode(now, born, { k: [key] }) : '';
-      await l2.write(key, record, graceUntil - now, born, tags, message);
+      const outcome = await l2.write(key, record, graceUntil - now, born, tags, message);
+      // Refused: Redis holds a later change (an invalidation this instance may not have heard
+      // of, or a later write), so our copy must not outlive it here either. A failed write
+      // keeps it: without Redis, L1 is all there is.
+      if (outcome === 'fenced') l1.deleteEntry(key, entry);
     }
     return entry;
   }

@@ -1,8 +1,9 @@
 /**
  * Cross-instance single flight: a lease in Redis (SET NX PX). The holder loads and writes
  * L2; the others poll L2 for the value, a bounded number of times, and load themselves if
- * it does not come (a crashed holder costs at most `waitMs`, never a hang). If Redis cannot
- * be asked, everyone loads: the lock is an optimisation, never a dependency.
+ * it does not come (a crashed holder costs at most the wait, never a hang: `waitMs`, capped
+ * by the caller at half of what is left of its hard timeout). If Redis cannot be asked,
+ * everyone loads: the lock is an optimisation, never a dependency.
  */
 import { randomUUID } from 'node:crypto';
 import type { Clock, TimerHandle } from '../clock.ts';
@@ -48,6 +49,7 @@ export async function leaseOrWait<T>(
   tier: RedisTier,
   key: string,
   o: LeaseOptions,
+  waitMs: number,
   clock: Clock,
   sleeper: Sleeper,
   read: () => Promise<T | undefined>,
@@ -57,7 +59,7 @@ export async function leaseOrWait<T>(
   const first = await tier.lock(key, token, o.leaseMs);
   if (first === 'acquired') return { token };
   if (first === 'unavailable') return { token: undefined };
-  const deadline = clock.now() + o.waitMs;
+  const deadline = clock.now() + waitMs;
   while (clock.now() < deadline && !isClosed()) {
     await sleep(sleeper, o.pollMs);
     const found = await read();

@@ -2,7 +2,7 @@
 import type { Redis } from 'ioredis';
 import type { Clock } from '../clock.ts';
 import { booleanOption, clockOption, intOption, numberOption, objectOptions, optionError, stringOption } from '../internal/options.ts';
-import type { CircuitBreakerOptions } from '../resilience/index.ts';
+import { CircuitBreaker, type CircuitBreakerOptions, ConsecutiveBreaker } from '../resilience/index.ts';
 import { jsonSerializer, type Serializer } from './serializer.ts';
 
 const OWNER = 'TieredCache';
@@ -21,7 +21,7 @@ export interface L2Options {
   redis: Redis | string;
   /** Deadline of each Redis call, in ms. Default `150`. */
   timeoutMs?: number;
-  /** Overrides for the L2 breaker. Default: opens after 3 consecutive failures, half-opens after 1 s (up to 5 s). */
+  /** Overrides for the L2 breaker. Default: opens after 3 consecutive failures, half-opens after 1 s (up to 4 s). */
   breaker?: CircuitBreakerOptions;
   /**
    * How long tag and delete stamps live in Redis to fence slow loads: a load that started
@@ -34,7 +34,7 @@ export interface L2Options {
 export interface LockOptions {
   /** Lease of the cross-instance load lock, in ms (the holder's load should finish within it). Default `5_000`. */
   leaseMs?: number;
-  /** How long a non-holder polls L2 before loading itself. Default: `leaseMs`. */
+  /** How long a non-holder polls L2 before loading itself, and at most half of what is left of the load's hard timeout (so it still has time to load). Default: `leaseMs`. */
   waitMs?: number;
   /** Poll interval of a non-holder, in ms. Default `20`. */
   pollMs?: number;
@@ -51,7 +51,7 @@ export interface TieredCacheOptions {
   graceMs?: number;
   /** With a stale value at hand, wait this long for a fresh one before serving stale. Default `0` (serve stale at once, refresh in background). */
   softTimeoutMs?: number;
-  /** Bound on a whole load (L2 lookup, lock wait, loader). Default `10_000`. */
+  /** Bound on a whole load (L2 lookup, lock wait, loader), from the first caller's miss. Default `10_000`. */
   hardTimeoutMs?: number;
   /** Refresh in the background once this fraction of the TTL has passed and the entry is read, in (0, 1). Default: off. */
   eagerRefresh?: number;
@@ -108,6 +108,7 @@ const MAX_TTL_MS = 10 * 365 * 86_400_000;
 export function resolveOptions(options: TieredCacheOptions | undefined): ResolvedOptions {
   const o = objectOptions(OWNER, options);
   const name = stringOption(OWNER, 'name', o.name, 'cache');
+  const clock = clockOption(OWNER, o.clock);
   const ttlMs = numberOption(OWNER, 'ttlMs', o.ttlMs, 60_000, { min: 1, max: MAX_TTL_MS });
   const l1Off = o.l1 === false;
   const l1o = objectOptions(`${OWNER} l1`, l1Off ? undefined : (o.l1 as L1Options | undefined));
@@ -129,11 +130,10 @@ export function resolveOptions(options: TieredCacheOptions | undefined): Resolve
       // Scripts build keys from arguments, which ioredis does not prefix: use `namespace`.
       throw optionError(OWNER, 'l2.redis', 'a client without keyPrefix (use the namespace option)', (redis as Redis).options.keyPrefix);
     }
-    const breaker = l2o.breaker === undefined ? {} : objectOptions(`${OWNER} l2.breaker`, l2o.breaker);
     l2 = {
       redis: redis as Redis | string,
       timeoutMs: numberOption(OWNER, 'l2.timeoutMs', l2o.timeoutMs, 150, { min: 1, max: MAX_MS }),
-      breaker,
+      breaker: l2Breaker(name, clock, l2o.breaker),
       fenceMs: numberOption(OWNER, 'l2.fenceMs', l2o.fenceMs, 60_000, { min: 1_000, max: MAX_TTL_MS }),
     };
   }
@@ -177,8 +177,34 @@ export function resolveOptions(options: TieredCacheOptions | undefined): Resolve
     serializer,
     compressThreshold: numberOption(OWNER, 'compressThreshold', o.compressThreshold, 4096, { min: 0, max: Number.POSITIVE_INFINITY }),
     maxTags: intOption(OWNER, 'maxTags', o.maxTags, 10_000, { min: 1 }),
-    clock: clockOption(OWNER, o.clock),
+    clock,
   };
+}
+
+/**
+ * The L2 breaker's options: the cache's defaults under the user's overrides, checked here
+ * by building a breaker (it starts no timers and holds nothing). Checked in the tier, a bad
+ * one threw after the cache had opened its Redis connection, which then stayed open (r9).
+ */
+function l2Breaker(name: string, clock: Clock, given: CircuitBreakerOptions | undefined): CircuitBreakerOptions {
+  const overrides = given === undefined ? {} : objectOptions(`${OWNER} l2.breaker`, given);
+  const breaker: CircuitBreakerOptions = {
+    name: `${name}:l2`,
+    strategy: new ConsecutiveBreaker(3),
+    halfOpenAfterMs: 1_000,
+    // Capped at 4 s so L2 is probed, and back, within ~4.2 s of Redis returning after an
+    // outage of any length (the forum's fault test asks for 5 s).
+    maxHalfOpenAfterMs: 4_000,
+    clock,
+    ...overrides,
+  };
+  try {
+    void new CircuitBreaker(breaker);
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error;
+    throw new TypeError(error.message.replace(/^keel: CircuitBreaker option "/, `keel: ${OWNER} option "l2.breaker.`));
+  }
+  return breaker;
 }
 
 /** Per-call options of `getOrSet` and `set`. */
@@ -205,8 +231,10 @@ export function callOptionsError(o: GetOrSetOptions | undefined): TypeError | un
   for (const k of ['ttlMs', 'graceMs', 'softTimeoutMs', 'hardTimeoutMs'] as const) {
     const v = o[k];
     const max = k === 'ttlMs' || k === 'graceMs' ? MAX_TTL_MS : MAX_MS;
-    if (v !== undefined && !(typeof v === 'number' && v >= 0 && v <= max && (k !== 'ttlMs' || v > 0))) {
-      return new TypeError(`keel: TieredCache call option "${k}" must be a number of ms (got ${String(v)})`);
+    // The constructor's bounds: a TTL or a hard timeout under 1 ms is refused there too.
+    const min = k === 'ttlMs' || k === 'hardTimeoutMs' ? 1 : 0;
+    if (v !== undefined && !(typeof v === 'number' && v >= min && v <= max)) {
+      return new TypeError(`keel: TieredCache call option "${k}" must be a number of ms >= ${min} (got ${String(v)})`);
     }
   }
   if (o.tags !== undefined && !Array.isArray(o.tags)) return new TypeError('keel: TieredCache call option "tags" must be an array');

@@ -18,7 +18,7 @@ import { CacheClosedError } from './errors.ts';
 import { type CachedBody, toCachedBody } from './http.ts';
 import { Loads } from './loads.ts';
 import { callOptionsError, type GetOrSetOptions, resolveOptions, type SetOptions, type TieredCacheOptions } from './options.ts';
-import { PendingInvalidations } from './pending.ts';
+import { LocalDeletes, PendingInvalidations } from './pending.ts';
 import type { LoaderContext } from './single-flight.ts';
 import { FlightMap } from './single-flight.ts';
 import { badTag, TagStamps } from './tags.ts';
@@ -75,6 +75,7 @@ export class TieredCache implements AsyncDisposable {
   readonly #l1Hit: CacheHitMessage;
   readonly #evictCh = channel(CHANNELS.cache.evict);
   readonly #pending: PendingInvalidations | undefined;
+  readonly #deletes = new LocalDeletes(10_000);
   #closed = false;
   // The hit path's clock: read once, reused for 1 ms. Date.now() measured ≈ 70 ns on this
   // (busy) machine, a third of an lru-cache get; one timer per active millisecond is cheaper.
@@ -120,6 +121,7 @@ export class TieredCache implements AsyncDisposable {
         this.#l2,
         () => this.#tags.stamp(),
         (stamp, part) => this.#message(stamp, part),
+        this.#deletes,
       );
       this.#pending = pending;
       this.#scope.on(redis, 'ready', () => void pending.flush());
@@ -140,8 +142,10 @@ export class TieredCache implements AsyncDisposable {
           owned: true,
           onMessage: (m) => this.#onBus(m),
           onReconnect: () => {
+            // Messages may have been missed: loads in flight may predate one of them too.
             this.#l1.clear();
             this.#loads.changes.touchAll();
+            this.#flights.detachAll();
           },
         });
       }
@@ -154,6 +158,7 @@ export class TieredCache implements AsyncDisposable {
       flights: this.#flights,
       scope: this.#scope,
       encoder: this.#bus ? this.#encoder : undefined,
+      deletes: this.#deletes,
       isClosed: () => this.#closed,
     });
   }
@@ -291,8 +296,12 @@ export class TieredCache implements AsyncDisposable {
     this.#flights.detachKey(key);
     if (!this.#l2 || this.#closed) return;
     const stamp = this.#tags.stamp();
+    // Until Redis confirms it, Redis may still hold the old value: reads here must not take
+    // it back into L1 (Consistency 1 in docs/cache.md; r12 in the cache audit).
+    this.#deletes.mark(key, stamp);
     const ok = await this.#l2.delete([key], stamp, this.#message(stamp, { k: [key] }));
-    if (!ok) this.#pending?.addKey(key);
+    if (ok) this.#deletes.confirm(key, stamp);
+    else this.#pending?.addKey(key, stamp);
   }
 
   /**
@@ -334,7 +343,8 @@ export class TieredCache implements AsyncDisposable {
     this.#flights.detachAll();
     if (!this.#l2 || this.#closed) return;
     const ok = await this.#l2.clear(stamp, this.#message(stamp, { c: 1 }));
-    if (!ok) this.#pending?.addClear(stamp);
+    if (ok) this.#deletes.confirmClear(stamp);
+    else this.#pending?.addClear(stamp);
   }
 
   /**
@@ -442,6 +452,9 @@ export class TieredCache implements AsyncDisposable {
       for (const k of m.k) {
         this.#l1.delete(k);
         this.#loads.changes.touch(k);
+        // A load here that began before the change must not store its result, nor put its
+        // stale value back on failure (r1 in the cache audit).
+        this.#flights.detachKey(k);
       }
     }
   }

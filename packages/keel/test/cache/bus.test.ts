@@ -3,6 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TieredCache } from '../../src/cache/index.ts';
 import { CHANNELS } from '../../src/channels.ts';
 import { createFaultProxy } from '../../src/load/chaos.ts';
+import { FakeClock, flushMicrotasks } from '../../src/testing/fake-clock.ts';
+import { busMessages, connected, gatedLoader } from './helpers.ts';
 import { type RedisServer, startRedis } from './redis-fixture.ts';
 
 let redis: RedisServer;
@@ -140,5 +142,94 @@ describe('bus: cross-instance L1 invalidation', () => {
     } finally {
       raw.disconnect();
     }
+  });
+
+  it('detaches a load in flight when another instance deletes its key: its older result is stored nowhere', async () => {
+    const n = namespace();
+    await using a = new TieredCache({ name: 'a', namespace: n, l2: { redis: redis.url } });
+    await using b = new TieredCache({ name: 'b', namespace: n, l2: { redis: redis.url } });
+    expect(await a.ready()).toBe(true);
+    expect(await b.ready()).toBe(true);
+    const gate = gatedLoader<string>();
+    const pending = b.getOrSet('k', gate.load);
+    await gate.started; // b read the database before the write below
+    const heard = busMessages('b');
+    await a.delete('k');
+    expect(await heard).toBe(true);
+    gate.resolve('before the delete');
+    expect(await pending).toBe('before the delete'); // its caller asked before the delete
+    expect(b.peek('k')).toBeUndefined();
+    expect(await b.get('k')).toBeUndefined();
+    expect(await b.getOrSet('k', async () => 'after the delete')).toBe('after the delete');
+  });
+
+  it('does not put back the stale value of a failed refresh once another instance deleted the key', async () => {
+    const n = namespace();
+    const clock = new FakeClock();
+    const o = { namespace: n, l2: { redis: redis.url }, ttlMs: 100, graceMs: 300_000, clock };
+    await using a = new TieredCache({ ...o, name: 'a' });
+    await using b = new TieredCache({ ...o, name: 'b' });
+    expect(await connected(a)).toBe(true);
+    expect(await connected(b)).toBe(true);
+    await b.getOrSet('session', async () => 'logged in');
+    clock.advance(150); // stale, within grace
+    const refresh = gatedLoader<string>();
+    expect(await b.getOrSet('session', refresh.load)).toBe('logged in'); // stale at once, refresh in the background
+    await refresh.started;
+    const heard = busMessages('b');
+    await a.delete('session'); // logged out on a
+    expect(await heard).toBe(true);
+    refresh.reject(new Error('db busy'));
+    await flushMicrotasks();
+    expect(await b.getOrSet('session', async () => 'logged out')).toBe('logged out');
+  });
+
+  it('detaches loads in flight when a sequence gap shows messages were lost', async () => {
+    const n = namespace();
+    await using b = new TieredCache({ name: 'b', namespace: n, l2: { redis: redis.url } });
+    expect(await b.ready()).toBe(true);
+    const { Redis } = await import('ioredis');
+    const raw = new Redis(redis.url);
+    try {
+      const gate = gatedLoader<string>();
+      const pending = b.getOrSet('k', gate.load);
+      await gate.started;
+      // Another sender's messages 1 and 3: number 2, which might have been about 'k', was lost.
+      const heard = busMessages('b', 2);
+      for (const q of [1, 3]) await raw.publish(`${n}:bus`, JSON.stringify({ i: 'other', q, s: Date.now(), t: 1, k: ['unrelated'] }));
+      expect(await heard).toBe(true);
+      gate.resolve('maybe outdated');
+      expect(await pending).toBe('maybe outdated');
+      expect(b.peek('k')).toBeUndefined();
+    } finally {
+      raw.disconnect();
+    }
+  });
+
+  it("keeps other instances' L1 when Redis refuses a write: the refused write's message is still sent", async () => {
+    const n = namespace();
+    // a has no bus: b does not hear of its delete, so b's load of the key is refused by Redis.
+    await using a = new TieredCache({ name: 'a', namespace: n, l2: { redis: redis.url }, bus: false });
+    await using b = new TieredCache({ name: 'b', namespace: n, l2: { redis: redis.url } });
+    await using c = new TieredCache({ name: 'c', namespace: n, l2: { redis: redis.url } });
+    for (const x of [a, b, c]) expect(await x.ready()).toBe(true);
+    await c.getOrSet('hot', async () => 'kept');
+    await c.getOrSet('other', async () => 'old');
+    const first = busMessages('c');
+    await b.set('warm', 0); // c has seen b's sequence from here on
+    expect(await first).toBe(true);
+    const gate = gatedLoader<string>();
+    const pending = b.getOrSet('k', gate.load);
+    await gate.started;
+    await a.delete('k');
+    const refused = busMessages('c');
+    gate.resolve('before the delete');
+    await pending;
+    expect(await refused).toBe(true);
+    const next = busMessages('c');
+    await b.set('other', 'new');
+    expect(await next).toBe(true);
+    expect(c.peek('other')).toBeUndefined(); // the message's key is dropped ...
+    expect(c.peek('hot')).toBe('kept'); // ... and nothing else: no gap, no clear
   });
 });

@@ -39,6 +39,12 @@ describe('ifNoneMatch', () => {
   });
   it('reads repeated headers given as an array', () => expect(ifNoneMatch(['"x"', '"abc"'], tag)).toBe(true));
   it('keeps quoted commas intact', () => expect(ifNoneMatch('"a,b"', '"a,b"')).toBe(true));
+  it('skips empty list elements and a leading comma (RFC 9110 §5.6.1)', () => {
+    expect(ifNoneMatch('"x", , "abc"', tag)).toBe(true);
+    expect(ifNoneMatch(', "abc"', tag)).toBe(true);
+    expect(ifNoneMatch(['', '"abc"'], tag)).toBe(true);
+    expect(ifNoneMatch(',,', tag)).toBe(false);
+  });
 });
 
 describe('Cache-Control', () => {

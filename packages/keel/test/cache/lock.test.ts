@@ -1,5 +1,8 @@
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TieredCache } from '../../src/cache/index.ts';
+import { isCacheClosedError, TieredCache } from '../../src/cache/index.ts';
+import { FakeClock } from '../../src/testing/fake-clock.ts';
+import { connected, gatedLoader, pause, unhandledDuring } from './helpers.ts';
 import { type RedisServer, startRedis } from './redis-fixture.ts';
 
 let redis: RedisServer;
@@ -52,5 +55,58 @@ describe('cross-instance single flight (Redis lease)', () => {
   it('loads locally at once when Redis cannot be asked for the lease', async () => {
     await using a = new TieredCache({ namespace: namespace(), l2: { redis: 'redis://127.0.0.1:1', timeoutMs: 50 }, lock: true });
     expect(await a.getOrSet('k', async () => 'local')).toBe('local');
+  });
+
+  it('loads itself within the hard timeout when a dead holder left a lease longer than that', async () => {
+    const n = namespace();
+    const raw = new Redis(redis.url);
+    const clock = new FakeClock();
+    try {
+      // A holder that crashed mid-load: its lease outlives this caller's whole hard timeout.
+      await raw.set(`${n}:l:k`, 'crashed holder', 'PX', 60_000);
+      await using c = new TieredCache({
+        namespace: n,
+        l2: { redis: redis.url },
+        lock: { leaseMs: 5_000, pollMs: 250 },
+        hardTimeoutMs: 1_000,
+        clock,
+      });
+      expect(await connected(c)).toBe(true);
+      let done = false;
+      const outcome = c
+        .getOrSet('k', async () => 'loaded')
+        .then(
+          (v) => v,
+          (e: unknown) => e,
+        );
+      void outcome.then(() => {
+        done = true;
+      });
+      // Each step lets the poll's Redis round trips finish before the clock moves on.
+      for (let i = 0; i < 8 && !done; i++) {
+        await pause(50);
+        await clock.advanceAsync(250);
+      }
+      expect(await outcome).toBe('loaded');
+    } finally {
+      raw.disconnect();
+    }
+  });
+
+  it('ends a load that holds the lease after close() without an unhandled rejection', async () => {
+    const c = new TieredCache({ namespace: namespace(), l2: { redis: redis.url }, lock: true });
+    expect(await c.ready()).toBe(true);
+    const gate = gatedLoader<string>();
+    let outcome: unknown;
+    const unhandled = await unhandledDuring(async () => {
+      const pending = c.getOrSet('k', gate.load).catch((e: unknown) => e);
+      await gate.started; // it holds the lease now
+      await c.close();
+      outcome = await pending;
+      gate.resolve('v'); // the load ends after close: its lease is not released over a closed connection
+      await pause(20);
+    });
+    expect(unhandled).toEqual([]);
+    expect(isCacheClosedError(outcome)).toBe(true);
   });
 });

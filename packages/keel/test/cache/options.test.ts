@@ -55,4 +55,19 @@ describe('TieredCache options', () => {
     expect(cache.name).toBe('cache');
     expect(cache.stats().l2).toBe('none');
   });
+
+  it('names a bad l2.breaker option, and throws before opening a connection', () => {
+    // A connection opened first would outlive the throw (the suite's leak check fails on it).
+    const url = 'redis://127.0.0.1:1';
+    expect(() => new TieredCache({ l2: { redis: url, breaker: { halfOpenAfterMs: -1 } } })).toThrow(/"l2\.breaker\.halfOpenAfterMs"/);
+    expect(() => new TieredCache({ l2: { redis: url, breaker: { strategy: 42 as never } } })).toThrow(/"l2\.breaker\.strategy"/);
+    expect(() => new TieredCache({ l2: { redis: url, breaker: 'off' as never } })).toThrow(/l2\.breaker/);
+  });
+
+  it('refuses a per-call hardTimeoutMs or ttlMs under 1 ms, as the constructor does', async () => {
+    await using cache = new TieredCache();
+    await expect(cache.getOrSet('k', () => 1, { hardTimeoutMs: 0 })).rejects.toThrow(/hardTimeoutMs/);
+    await expect(cache.getOrSet('k', () => 1, { ttlMs: 0.5 })).rejects.toThrow(/ttlMs/);
+    expect(await cache.getOrSet('k', () => 1, { hardTimeoutMs: 1, ttlMs: 1 })).toBe(1);
+  });
 });

@@ -8,6 +8,8 @@
 import type { Clock, TimerHandle } from '../../clock.ts';
 import { PolicyClosedError, TimeoutError } from '../../resilience/errors.ts';
 
+const noop = (): void => {};
+
 class Pending {
   readonly deadline: number;
   readonly reject: (error: unknown) => void;
@@ -39,7 +41,13 @@ export class CallDeadlines {
 
   /** Settles like `work`, or rejects with a TimeoutError once `ms` has passed (work is not cancelled). */
   race<T>(work: Promise<T>): Promise<T> {
-    if (this.#closed) return Promise.reject(new PolicyClosedError(this.#name));
+    if (this.#closed) {
+      // The command was issued before this call: once the connection is gone it rejects too,
+      // and without a handler that rejection is unhandled and ends the process (a lease
+      // released after close(), r11 in the cache audit).
+      work.catch(noop);
+      return Promise.reject(new PolicyClosedError(this.#name));
+    }
     return new Promise<T>((resolve, reject) => {
       const p = new Pending(this.#clock.now() + this.#ms, reject);
       this.#link(p);

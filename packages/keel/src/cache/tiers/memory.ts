@@ -110,6 +110,11 @@ export class MemoryTier {
     this.#lru.delete(key);
   }
 
+  /** Deletes the key only while it still holds `entry` (not a later one stored since). */
+  deleteEntry(key: string, entry: Entry): void {
+    if (this.#entries.get(key) === entry) this.#lru.delete(key);
+  }
+
   /** Deletes every key under any of `tags`. */
   deleteTags(tags: readonly string[]): void {
     for (const tag of tags) {

@@ -9,13 +9,7 @@ import { CHANNELS, channel } from '../../channels.ts';
 import type { Clock } from '../../clock.ts';
 import type { Scope } from '../../lifecycle/scope.ts';
 import type { CircuitBreaker } from '../../resilience/circuit-breaker.ts';
-import {
-  type CircuitBreakerOptions,
-  ConsecutiveBreaker,
-  circuitBreaker,
-  isBrokenCircuitError,
-  isTimeoutError,
-} from '../../resilience/index.ts';
+import { type CircuitBreakerOptions, circuitBreaker, isBrokenCircuitError, isTimeoutError } from '../../resilience/index.ts';
 import { CallDeadlines } from './deadlines.ts';
 import { CLEAR, DELETE, INVALIDATE, type Script, UNLOCK, WRITE } from './scripts.ts';
 
@@ -90,17 +84,12 @@ export class RedisTier {
     this.channelName = `${o.namespace}:bus`;
     this.#fence = String(Math.ceil(o.fenceMs));
     this.#deadlines = new CallDeadlines(o.clock, o.timeoutMs, `${o.name}:l2`);
-    this.#breaker = circuitBreaker({
-      name: `${o.name}:l2`,
-      strategy: new ConsecutiveBreaker(3),
-      halfOpenAfterMs: 1_000,
-      // Capped at 4 s so L2 is probed, and back, within ~4.2 s of Redis returning after an
-      // outage of any length (the forum's fault test asks for 5 s).
-      maxHalfOpenAfterMs: 4_000,
-      clock: o.clock,
-      ...o.breaker,
+    // Defaults and validation in options.ts (l2Breaker), before any connection is opened.
+    this.#breaker = circuitBreaker(o.breaker);
+    o.scope.add(() => {
+      this.#closed = true;
+      this.#deadlines.close();
     });
-    o.scope.add(() => this.#deadlines.close());
     if (this.#owned) {
       // An owned connection's errors are expected (that is what the breaker is for); without a
       // listener ioredis would print every reconnect failure.
@@ -122,6 +111,9 @@ export class RedisTier {
   }
 
   async #call<T>(op: () => Promise<T>): Promise<T | typeof NONE> {
+    // Work that outlives close() (a lease released when a load ends) sends nothing: the
+    // connection is gone, and an owned one would only fail.
+    if (this.#closed) return NONE;
     try {
       const r = await this.#breaker.execute(() => this.#deadlines.race(op()));
       if (this.#failing) {
@@ -152,6 +144,7 @@ export class RedisTier {
   }
 
   #dropping = false;
+  #closed = false;
 
   #failing = false;
   #onRecover: (() => void) | undefined;
@@ -183,8 +176,19 @@ export class RedisTier {
     return { record, clearedAt: cleared ? Number(cleared.toString('latin1')) : 0 };
   }
 
-  /** Writes a record unless an invalidation stamped after `born` fences it; true when Redis took it. */
-  async write(key: string, record: Buffer, pxMs: number, born: number, tags: readonly string[], message: string): Promise<boolean> {
+  /**
+   * Writes a record unless Redis refuses it: an invalidation stamped at or after `born`, or a
+   * record from a later load already there (scripts.ts). `'fenced'` when refused, `'failed'`
+   * when Redis could not be asked.
+   */
+  async write(
+    key: string,
+    record: Buffer,
+    pxMs: number,
+    born: number,
+    tags: readonly string[],
+    message: string,
+  ): Promise<'written' | 'fenced' | 'failed'> {
     const px = String(Math.max(1, Math.ceil(pxMs)));
     const args = [
       record,
@@ -199,11 +203,11 @@ export class RedisTier {
       ...tags,
     ];
     const r = await this.#call(() => this.#script(WRITE, [this.#valuePrefix + key], args));
-    return r !== NONE;
+    return r === NONE ? 'failed' : r === 1 ? 'written' : 'fenced';
   }
 
   async delete(keys: readonly string[], stamp: number, message: string): Promise<boolean> {
-    const args = [String(stamp), this.#fence, this.channelName, message, ...keys.map((k) => this.#deletePrefix + k)];
+    const args = [String(stamp), this.#fence, this.channelName, message, this.#indexPrefix, ...keys.map((k) => this.#deletePrefix + k)];
     const r = await this.#call(() =>
       this.#script(
         DELETE,

@@ -26,22 +26,43 @@ function script(lua: string): Script {
 /**
  * KEYS[1] value key. ARGV: 1 record, 2 px, 3 channel, 4 message ('' = none), 5 born,
  * 6 tag-stamp prefix, 7 tag-index prefix, 8 clear key, 9 delete-stamp key, 10.. tags.
- * Returns 1 when written, 0 when fenced.
+ * Returns 1 when written, 0 when fenced. Also fenced: a record already there from a load
+ * that began no earlier (its header's born is not smaller), so another instance's set() is
+ * not overwritten by a load that started before it (r3 in the cache audit). A tie (two
+ * instances' stamps in one millisecond) keeps what is there, as the stamp fences above do.
+ * Only the header's first 64 bytes are read (`k1|<flags>|<born>|…`, entry.ts), not the value.
+ *
+ * The message is published when fenced too: the sender numbered it, and a number never
+ * published reads as a lost message to every receiver, which then clears its whole L1 (r2).
+ *
+ * Each tag's index also loses up to 3 random members whose value key is gone (expired):
+ * bounded work per write, and a tag written often but rarely invalidated keeps an index of
+ * about 1.5× its live keys (each write adds one member and removes 3 × the dead fraction)
+ * instead of one member per write ever made (r13).
  */
 export const WRITE = script(`
+local function fenced()
+  if ARGV[4] ~= '' then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
+  return 0
+end
 local b = tonumber(ARGV[5])
 local c = redis.call('GET', ARGV[8])
-if c and tonumber(c) >= b then return 0 end
+if c and tonumber(c) >= b then return fenced() end
 local d = redis.call('GET', ARGV[9])
-if d and tonumber(d) >= b then return 0 end
+if d and tonumber(d) >= b then return fenced() end
 for i = 10, #ARGV do
   local s = redis.call('GET', ARGV[6] .. ARGV[i])
-  if s and tonumber(s) >= b then return 0 end
+  if s and tonumber(s) >= b then return fenced() end
 end
+local held = string.match(redis.call('GETRANGE', KEYS[1], 0, 63), '^k1|[^|]*|([^|]+)|')
+if held and tonumber(held) and tonumber(held) >= b then return fenced() end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 local px = tonumber(ARGV[2])
 for i = 10, #ARGV do
   local k = ARGV[7] .. ARGV[i]
+  for _, m in ipairs(redis.call('SRANDMEMBER', k, -3)) do
+    if redis.call('EXISTS', m) == 0 then redis.call('SREM', k, m) end
+  end
   redis.call('SADD', k, KEYS[1])
   if redis.call('PTTL', k) < px then redis.call('PEXPIRE', k, px) end
 end
@@ -70,11 +91,19 @@ if ARGV[6] ~= '' then redis.call('PUBLISH', ARGV[5], ARGV[6]) end
 return 1
 `);
 
-/** KEYS = value keys. ARGV: 1 stamp, 2 fence ms, 3 channel, 4 message, 5.. delete-stamp keys. */
+/**
+ * KEYS = value keys. ARGV: 1 stamp, 2 fence ms, 3 channel, 4 message, 5 tag-index prefix,
+ * 6.. delete-stamp keys. Each key leaves the index of every tag in its record's header
+ * (read from the first 1 KiB; a longer header leaves it to the pruning in WRITE).
+ */
 export const DELETE = script(`
 for i = 1, #KEYS do
+  local tags = string.match(redis.call('GETRANGE', KEYS[i], 0, 1023), '^k1|[^|]*|[^|]*|[^|]*|[^|]*|([^|]*)|')
+  if tags then
+    for t in string.gmatch(tags, '[^,]+') do redis.call('SREM', ARGV[5] .. t, KEYS[i]) end
+  end
   redis.call('DEL', KEYS[i])
-  redis.call('SET', ARGV[4 + i], ARGV[1], 'PX', ARGV[2])
+  redis.call('SET', ARGV[5 + i], ARGV[1], 'PX', ARGV[2])
 end
 if ARGV[4] ~= '' then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
 return 1

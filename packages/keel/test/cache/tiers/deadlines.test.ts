@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { CallDeadlines } from '../../../src/cache/tiers/deadlines.ts';
 import { isPolicyClosedError, isTimeoutError } from '../../../src/resilience/index.ts';
 import { FakeClock } from '../../../src/testing/fake-clock.ts';
+import { unhandledDuring } from '../helpers.ts';
 
 const never = () => new Promise<never>(() => {});
 
@@ -61,5 +62,23 @@ describe('CallDeadlines', () => {
     d.close();
     expect(isPolicyClosedError(await inFlight)).toBe(true);
     expect(isPolicyClosedError(await d.race(Promise.resolve(1)).catch((e) => e))).toBe(true);
+  });
+
+  it('handles the rejection of work issued before a call made after close (no unhandled rejection)', async () => {
+    const d = new CallDeadlines(new FakeClock(), 100, 'l2');
+    d.close();
+    let outcome: unknown;
+    const unhandled = await unhandledDuring(async () => {
+      let fail!: (e: unknown) => void;
+      // An ioredis command sent on a connection that close() ended: it rejects by itself.
+      const work = new Promise<never>((_, reject) => {
+        fail = reject;
+      });
+      const raced = d.race(work).catch((e) => e);
+      fail(new Error('Connection is closed.'));
+      outcome = await raced;
+    });
+    expect(unhandled).toEqual([]);
+    expect(isPolicyClosedError(outcome)).toBe(true);
   });
 });
