@@ -23,6 +23,7 @@ const repos = openRepositories(values.db);
 if (fresh) {
   process.stderr.write('seeding large (one-off)…\n');
   const r = seed(repos.db, 'large', 'scrypt$bench');
+  if (r === undefined) throw new Error(`${values.db} is being seeded by another process`);
   process.stderr.write(`seeded ${r.rows} rows in ${(r.ms / 1000).toFixed(1)} s\n`);
 }
 const count = (table: string) => repos.db.prepare(`SELECT max(id) FROM ${table}`).pluck().get() as number;

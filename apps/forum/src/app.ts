@@ -11,13 +11,14 @@ import type { Config } from './config.ts';
 import { forumDashboard } from './dashboard/index.ts';
 import { Checkpointer } from './db/checkpointer.ts';
 import { openRepositories } from './db/index.ts';
-import { DEMO_PASSWORD, seed } from './db/seed.ts';
+import { DEMO_PASSWORD, seedOnStart } from './db/seed.ts';
 import { bearerToken } from './http/auth.ts';
-import { frameworkErrors, installErrorHandling } from './http/error-handler.ts';
+import { frameworkErrors, installErrorHandling, StorageFailures } from './http/error-handler.ts';
 import { FastReads } from './http/fast-reads.ts';
 import { installValidation } from './http/validation.ts';
 import { createLive } from './live/index.ts';
 import { liveRoutes } from './live/routes.ts';
+import { closeUpgradeAfterAnswer } from './live/upgrades.ts';
 import { authRoutes } from './routes/auth.ts';
 import { forumRoutes } from './routes/forums.ts';
 import { postRoutes } from './routes/posts.ts';
@@ -69,8 +70,12 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     checkpointer = scope.add(new Checkpointer(config.databasePath));
   }
   const writable = (): Promise<void> | undefined => checkpointer?.writable();
-  if (config.seedOnEmpty !== 'none' && repos.isEmpty()) {
-    seed(repos.db, config.seedOnEmpty, await hashPassword(DEMO_PASSWORD));
+  try {
+    // Refuses a file whose seeding never finished (see db/seed.ts); seeds an empty one.
+    await seedOnStart(repos.db, config.databasePath, config.seedOnEmpty, () => hashPassword(DEMO_PASSWORD));
+  } catch (err) {
+    await scope.close();
+    throw err;
   }
 
   // Observability first, so every later part can report through it (and it closes last).
@@ -81,10 +86,22 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     options.logger === false ? undefined : (createLogger({ tracing, level: config.logLevel }, options.logStream) as FastifyBaseLogger);
   const metrics = scope.add(new Metrics());
   const health = scope.add(new Health({ timeoutMs: 1_000, ttlMs: 1_000 }));
-  const sqlitePing = repos.db.prepare('SELECT 1').pluck();
+  // Reads a real page of the file (SELECT 1 touches none, so it passed with the file gone bad).
+  const sqlitePing = repos.db.prepare('SELECT id FROM forums LIMIT 1').pluck();
   health.register('sqlite', () => {
     sqlitePing.get();
   });
+  // A full disk still answers reads: writes refused for lack of storage in the last 30 s
+  // degrade the report (reads go on, so readiness stays up).
+  const storageFailures = new StorageFailures(30_000);
+  health.register(
+    'sqlite-storage',
+    () => {
+      const ago = storageFailures.recentMs();
+      if (ago !== undefined) throw new Error(`a write failed for lack of storage ${Math.round(ago / 1000)} s ago (disk full or read-only)`);
+    },
+    { kind: 'optional' },
+  );
   const shedder = scope.add(
     new LoadShedder({
       inFlight: () => metrics.http.inFlight,
@@ -144,6 +161,19 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     live: scope.add(createLive({ events, auth, repos, config })),
     ...(checkpointer ? { checkpointer } : {}),
   };
+  if (config.redisUrl) {
+    // Optional, as 'redis' above: without the fan-out this instance still serves, but its live
+    // sockets miss the other instances' events (or they miss its own), so it shows as degraded.
+    health.register(
+      'live-fanout',
+      () => {
+        const state = services.live.fanoutState();
+        if (state && !state.subscribed) throw new Error("not subscribed to Redis: other instances' live events do not arrive here");
+        if (state && !state.publishing) throw new Error("Redis publisher down: this instance's live events do not reach the others");
+      },
+      { kind: 'optional' },
+    );
+  }
   scope.setInterval(() => services.auth.sweepExpired(), config.sessionSweepMs);
   if (config.previews.enabled) {
     const previews = scope.add(new PreviewWorker(repos, { ...config.previews, tracing }));
@@ -169,7 +199,12 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     bodyLimit: config.bodyLimit,
     // Wiki titles may be 200 characters (percent-encoded, longer): the default 100 would 414 them.
     routerOptions: { maxParamLength: 1024 },
-    frameworkErrors,
+    // The router answers these before any hook runs, so an upgrade request refused here needs
+    // its socket closed here too (live/upgrades.ts).
+    frameworkErrors: (err, request, reply) => {
+      closeUpgradeAfterAnswer(request, reply);
+      frameworkErrors(err, request, reply);
+    },
     return503OnClosing: true,
   });
   app.decorate('services', services);
@@ -182,9 +217,13 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     });
   }
   app.decorateRequest('token', undefined);
-  // Callback style: an async hook costs a promise per request on every route.
-  app.addHook('onRequest', (request, _reply, done) => {
+  // Callback style: an async hook costs a promise per request on every route. Root and before
+  // keel's plugin (whose onRequest may shed), so that every upgrade request answered over HTTP,
+  // on any path, gets its socket closed (live/upgrades.ts); in the existing hook rather than a
+  // hook of its own, because ordinary requests then pay one property read for it.
+  app.addHook('onRequest', (request, reply, done) => {
     request.token = bearerToken(request);
+    closeUpgradeAfterAnswer(request, reply);
     done();
   });
   // A request that writes waits out a checkpoint's pause in writes (a few ms, bounded by the
@@ -198,7 +237,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     });
   }
   installValidation(app);
-  installErrorHandling(app);
+  installErrorHandling(app, storageFailures);
   // A write's reply waits for its cache invalidations to reach Redis (each wait bounded by the L2
   // timeout): this instance's next read sees the write at once, L2 never serves the old value
   // again, and other instances' memory drops it when the bus delivers (a few ms; measured in

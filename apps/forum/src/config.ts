@@ -122,10 +122,15 @@ function token(env: NodeJS.ProcessEnv, name: string): string | undefined {
 /** Reads the config from the environment, with defaults; throws naming the variable on bad input. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
   const production = env.NODE_ENV === 'production';
-  return {
+  const config: Config = {
     port: int(env, 'PORT', 3000, 0, 65535),
     host: env.HOST || '127.0.0.1',
-    databasePath: env.DATABASE_PATH ? resolve(env.DATABASE_PATH) : join(APP_DIR, 'data', 'forum.db'),
+    // ':memory:' is SQLite's in-memory database, not a file name to resolve against the cwd.
+    databasePath: env.DATABASE_PATH
+      ? env.DATABASE_PATH === ':memory:'
+        ? ':memory:'
+        : resolve(env.DATABASE_PATH)
+      : join(APP_DIR, 'data', 'forum.db'),
     dbBusyTimeoutMs: int(env, 'DB_BUSY_TIMEOUT_MS', 5_000, 0, 60_000),
     logLevel: oneOf(env, 'LOG_LEVEL', LEVELS, production ? 'warn' : 'info'),
     sessionTtlMs: int(env, 'SESSION_TTL_MS', 7 * 86_400_000, 60_000, 365 * 86_400_000),
@@ -185,4 +190,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     },
     ...overrides,
   };
+  const { readinessDelayMs, deadlineMs } = config.shutdown;
+  if (deadlineMs <= readinessDelayMs) {
+    // The deadline covers the delay, the drain and the close: it must leave room after the delay.
+    throw new Error(
+      `config: SHUTDOWN_DEADLINE_MS (${deadlineMs}) must be greater than SHUTDOWN_DELAY_MS (${readinessDelayMs}); it covers the delay, the drain and the close`,
+    );
+  }
+  return config;
 }

@@ -32,3 +32,17 @@ describe('config', () => {
     expect(() => loadConfig(env)).toThrow(name);
   });
 });
+
+describe('config: cross-checks and paths', () => {
+  it('rejects SHUTDOWN_DEADLINE_MS <= SHUTDOWN_DELAY_MS, naming both variables', () => {
+    expect(() => loadConfig({ SHUTDOWN_DELAY_MS: '5000', SHUTDOWN_DEADLINE_MS: '5000' })).toThrow(
+      /SHUTDOWN_DEADLINE_MS \(5000\) must be greater than SHUTDOWN_DELAY_MS \(5000\)/,
+    );
+    expect(() => loadConfig({ SHUTDOWN_DELAY_MS: '9000', SHUTDOWN_DEADLINE_MS: '1000' })).toThrow(/SHUTDOWN_DELAY_MS/);
+    expect(loadConfig({ SHUTDOWN_DELAY_MS: '1000', SHUTDOWN_DEADLINE_MS: '1001' }).shutdown.deadlineMs).toBe(1001);
+  });
+
+  it("keeps DATABASE_PATH=:memory: as SQLite's in-memory database", () => {
+    expect(loadConfig({ DATABASE_PATH: ':memory:' }).databasePath).toBe(':memory:');
+  });
+});

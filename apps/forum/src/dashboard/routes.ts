@@ -164,7 +164,9 @@ export function dashboardRoutes(options: DashboardOptions): FastifyPluginAsync {
     });
 
     // No HEAD twin: a HEAD would be registered as a stream that never sends a byte.
-    app.get(`${PATH}/stream`, { exposeHeadRoute: false }, async (request, reply) => {
+    // Out of keel's HTTP metrics: an open stream is not a request in flight (it would count
+    // toward shedding) and its lifetime is not a latency (it put the dashboard's p99 at seconds).
+    app.get(`${PATH}/stream`, { exposeHeadRoute: false, config: { keel: { metrics: false } } }, async (request, reply) => {
       if (!allowed(request)) return unauthorised(reply);
       if (!hub.accepting) {
         return reply.code(503).header('retry-after', '5').send({ error: 'unavailable', message: 'too many dashboard streams open' });

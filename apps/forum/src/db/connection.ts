@@ -25,8 +25,27 @@ export interface OpenOptions {
 
 export function openDatabase(path: string, options: OpenOptions = {}): Db {
   const busyTimeoutMs = intOption('openDatabase', 'busyTimeoutMs', options.busyTimeoutMs, 5_000);
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-  const db = new Database(path);
+  let db: Db | undefined;
+  try {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    db = new Database(path);
+    configure(db, busyTimeoutMs);
+    // Reads the schema page and takes (and drops) the write lock: a directory, a file that is not
+    // SQLite, or a read-only file fails here, with its path, rather than deep in a migration.
+    db.prepare('SELECT count(*) FROM sqlite_master').get();
+    db.exec('BEGIN IMMEDIATE; ROLLBACK');
+    return db;
+  } catch (err) {
+    if (db?.open) db.close();
+    const code = (err as { code?: unknown }).code;
+    throw new Error(
+      `cannot open the SQLite database at DATABASE_PATH=${path}: ${(err as Error).message}${typeof code === 'string' ? ` (${code})` : ''}`,
+      { cause: err },
+    );
+  }
+}
+
+function configure(db: Db, busyTimeoutMs: number): void {
   // WAL lets readers run while a write commits; NORMAL is durable across process crashes in WAL
   // mode (only an OS crash can lose the last commits); busy_timeout makes a second process
   // (the seed CLI, a migration) wait instead of failing with SQLITE_BUSY.
@@ -38,7 +57,6 @@ export function openDatabase(path: string, options: OpenOptions = {}): Db {
   // 32 MiB page cache: the hot pages of a large forum fit, and RSS stays under 300 MB with the
   // search worker's own cache and the read caches (forum bench, benchmarks/RESULTS.md).
   db.pragma('cache_size = -32768');
-  return db;
 }
 
 /** Prepares statements once, at start-up, and remembers them for the EXPLAIN test. */

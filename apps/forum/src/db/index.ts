@@ -19,6 +19,16 @@ export function isBusy(err: unknown): boolean {
   return typeof code === 'string' && code.startsWith('SQLITE_BUSY');
 }
 
+/**
+ * Whether `err` says the database file cannot take writes: the disk is full (SQLITE_FULL), an
+ * I/O error (SQLITE_IOERR and its extended codes), or the file or its directory is read-only
+ * (SQLITE_READONLY…). Retrying at once will not help; an operator must.
+ */
+export function isStorageFailure(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code === 'SQLITE_FULL' || code.startsWith('SQLITE_IOERR') || code.startsWith('SQLITE_READONLY'));
+}
+
 /** The database with every repository, each statement prepared once. */
 export function openRepositories(path: string, options: OpenOptions = {}) {
   const db = openDatabase(path, options);

@@ -27,15 +27,22 @@ export function loadMigrations(dir = MIGRATIONS_DIR): Migration[] {
 export function migrate(db: Db, migrations = loadMigrations()): number[] {
   db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
   const applied = new Set(db.prepare('SELECT version FROM schema_migrations').pluck().all() as number[]);
+  const isApplied = db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?').pluck();
   const record = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
   const done: number[] = [];
   for (const m of migrations) {
     if (applied.has(m.version)) continue;
-    db.transaction(() => {
-      db.exec(m.sql);
-      record.run(m.version, m.name, Date.now());
-    }).immediate();
-    done.push(m.version);
+    // Re-read under the write lock: another process starting on the same file may have applied
+    // it between the read above and this transaction.
+    const ran = db
+      .transaction(() => {
+        if (isApplied.get(m.version) !== undefined) return false;
+        db.exec(m.sql);
+        record.run(m.version, m.name, Date.now());
+        return true;
+      })
+      .immediate();
+    if (ran) done.push(m.version);
   }
   return done;
 }

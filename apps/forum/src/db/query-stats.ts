@@ -229,6 +229,20 @@ export class QueryStats {
     return stmt;
   }
 
+  /**
+   * Adds a timing measured elsewhere under `name`: a statement a worker thread ran on its own
+   * connection (search), which this thread's wrappers never see. Bounded like {@link track}.
+   */
+  record(name: string, sql: string, ms: number): void {
+    let agg = this.#byName.get(name);
+    if (!agg) {
+      if (this.#byName.size >= this.#maxStatements) return;
+      agg = new Aggregate(name, sql);
+      this.#byName.set(name, agg);
+    }
+    agg.record(ms);
+  }
+
   /** The `n` statements with the highest p99 (ties: highest total), each with its plan. */
   top(n = this.#topN): SqlStat[] {
     const ranked: Array<{ agg: Aggregate; p99: number }> = [];

@@ -33,6 +33,11 @@ if (!repos.isEmpty()) {
 }
 console.log(`seeding ${scale} into ${path}`);
 const report = seed(repos.db, scale, await hashPassword(DEMO_PASSWORD), { seed: Number(values.seed), log: (l) => console.log(l) });
+if (report === undefined) {
+  console.error(`${path} is being seeded by another process`);
+  repos.close();
+  process.exit(2);
+}
 repos.db.pragma('wal_checkpoint(TRUNCATE)');
 repos.close();
 const mb = (statSync(path).size / 1024 / 1024).toFixed(1);

@@ -29,6 +29,34 @@ export interface SeedReport {
   rowsPerSecond: number;
 }
 
+/** How far demo seeding got in this database: never began, began and did not finish, or finished (meta.seed, migration 005). */
+export function seedState(db: Db): 'none' | 'started' | 'done' {
+  const v = db.prepare("SELECT value FROM meta WHERE key = 'seed'").pluck().get() as string | undefined;
+  return v === 'done' ? 'done' : v === undefined ? 'none' : 'started';
+}
+
+/**
+ * At start-up: throws if a seed began and never finished (an interrupted first start, or another
+ * process seeding the same file right now), naming the file; else seeds an empty database.
+ * Never deletes anything: a half-seeded file may have taken user writes since.
+ */
+export async function seedOnStart(db: Db, path: string, scale: Scale | 'none', passwordHash: () => Promise<string>): Promise<void> {
+  const check = () => {
+    if (seedState(db) === 'started') {
+      throw new Error(
+        `DATABASE_PATH=${path}: its demo seeding began and did not finish (interrupted, or another process is seeding it now); ` +
+          'wait for that process and restart, or delete the file (and its -wal/-shm) to seed again',
+      );
+    }
+  };
+  check();
+  if (scale === 'none') return;
+  const empty = db.prepare('SELECT NOT EXISTS (SELECT 1 FROM forums) AND NOT EXISTS (SELECT 1 FROM users)').pluck();
+  if (empty.get() !== 1) return;
+  const hash = await passwordHash();
+  if (seed(db, scale, hash) === undefined) check();
+}
+
 /**
  * Fills an empty, migrated database with deterministic demo data. Rows go in batches of
  * 10,000 per transaction: one transaction per row would fsync per row, one for everything
@@ -39,7 +67,21 @@ export function seed(
   scale: Scale,
   passwordHash: string,
   options: { seed?: number; log?: (line: string) => void } = {},
-): SeedReport {
+): SeedReport | undefined {
+  // Claimed under the write lock: of two processes seeding one fresh file, one seeds and the
+  // other gets undefined. 'done' is written last, so an interrupted seed stays visible.
+  const claimed = db
+    .transaction(() => {
+      const busy = db
+        .prepare("SELECT EXISTS (SELECT 1 FROM meta WHERE key = 'seed') OR EXISTS (SELECT 1 FROM forums) OR EXISTS (SELECT 1 FROM users)")
+        .pluck()
+        .get();
+      if (busy === 1) return false;
+      db.prepare("INSERT INTO meta (key, value) VALUES ('seed', 'started')").run();
+      return true;
+    })
+    .immediate();
+  if (!claimed) return undefined;
   const n = SCALES[scale];
   const rand = seededRandom(options.seed ?? 42);
   const int = (max: number) => Math.floor(rand() * max);
@@ -150,6 +192,7 @@ export function seed(
   });
   rows += n.revisions;
   db.exec('ANALYZE');
+  db.prepare("UPDATE meta SET value = 'done' WHERE key = 'seed'").run();
   const ms = performance.now() - started;
   return { scale, rows, ms, rowsPerSecond: Math.round((rows / ms) * 1000) };
 }

@@ -1,6 +1,31 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { isBusy } from '../db/index.ts';
-import { HttpError, serviceUnavailable } from './errors.ts';
+import { type Clock, realClock } from 'keel/clock';
+import { isBusy, isStorageFailure } from '../db/index.ts';
+import { intOption } from '../options.ts';
+import { HttpError, serviceUnavailable, storageUnavailable } from './errors.ts';
+
+/**
+ * When the database last refused a write for lack of storage (full disk, I/O error, read-only
+ * file), so the health check can report it: a `SELECT` still succeeds on a full disk.
+ */
+export class StorageFailures {
+  readonly windowMs: number;
+  readonly #clock: Clock;
+  #lastAt: number | undefined;
+  constructor(windowMs = 30_000, clock: Clock = realClock) {
+    this.windowMs = intOption('StorageFailures', 'windowMs', windowMs, 30_000, 1);
+    this.#clock = clock;
+  }
+  record(): void {
+    this.#lastAt = this.#clock.now();
+  }
+  /** Ms since the last failure when it was within `windowMs`, else undefined. */
+  recentMs(): number | undefined {
+    if (this.#lastAt === undefined) return undefined;
+    const ago = this.#clock.now() - this.#lastAt;
+    return ago < this.windowMs ? ago : undefined;
+  }
+}
 
 interface ValidationIssue {
   keyword: string;
@@ -20,10 +45,12 @@ function fieldOf(issue: ValidationIssue, context: string): string {
 /**
  * One error shape for every failure: `{ error, message, field? }`. Schema and parse errors are
  * 400s naming the field; known errors keep their status; a SQLite lock that outlasted
- * busy_timeout is a 503 with Retry-After (nothing was written); anything unexpected is a 500
- * that is logged with its stack and answered with no detail.
+ * busy_timeout is a 503 with Retry-After (nothing was written); a database that cannot store
+ * (full disk, I/O error, read-only) is a 503 `storage_unavailable`, recorded in `storage` for the
+ * health check; anything unexpected is a 500 that is logged with its stack and answered with no
+ * detail.
  */
-export function installErrorHandling(app: FastifyInstance): void {
+export function installErrorHandling(app: FastifyInstance, storage?: StorageFailures): void {
   app.setErrorHandler((err: FastifyError | HttpError, request, reply) => {
     const send = (known: HttpError) => {
       if (known.headers) reply.headers(known.headers);
@@ -54,6 +81,12 @@ export function installErrorHandling(app: FastifyInstance): void {
       // (its transaction rolled back), so the client may safely retry it.
       request.log.warn({ err }, 'database busy');
       return send(serviceUnavailable('the database is busy; retry shortly'));
+    }
+    if (isStorageFailure(err)) {
+      // The statement's transaction rolled back; writes fail until an operator frees space.
+      storage?.record();
+      request.log.error({ err }, 'database storage failure');
+      return send(storageUnavailable());
     }
     request.log.error({ err }, 'unhandled error');
     return reply.code(500).send({ error: 'internal', message: 'internal error' });

@@ -36,3 +36,13 @@ export const tooManyRequests = (retryAfterSeconds: number) =>
   });
 export const serviceUnavailable = (message: string, retryAfterSeconds = 1) =>
   new HttpError(503, 'unavailable', message, { headers: { 'retry-after': String(retryAfterSeconds) } });
+export const storageUnavailable = (retryAfterSeconds = 30) =>
+  new HttpError(
+    503,
+    'storage_unavailable',
+    'the database cannot store data right now (disk full or read-only); nothing was saved, retry later',
+    {
+      headers: { 'retry-after': String(retryAfterSeconds) },
+      extra: { retryAfter: retryAfterSeconds },
+    },
+  );

@@ -8,11 +8,11 @@ import { type Resource, Scope } from 'keel/lifecycle';
 import { type LiveLimits, liveLimits } from './limits.ts';
 import { type ClientMessage, ClientProtocol, CloseCode, type ErrorCode, type MessageId, serverMessage } from './protocol.ts';
 import { Rooms } from './rooms.ts';
-import type { Fanout, LiveHubOptions, LiveSocket, LiveStats, LiveUser } from './types.ts';
+import type { Fanout, FanoutState, LiveHubOptions, LiveSocket, LiveStats, LiveUser } from './types.ts';
 
 export type { LiveLimits } from './limits.ts';
 export { LIVE_DEFAULTS } from './limits.ts';
-export type { Fanout, LiveHubOptions, LiveSocket, LiveStats, LiveUser } from './types.ts';
+export type { Fanout, FanoutState, LiveHubOptions, LiveSocket, LiveStats, LiveUser } from './types.ts';
 
 interface Connection {
   readonly socket: LiveSocket;
@@ -76,6 +76,11 @@ export class LiveHub implements AsyncDisposable {
   /** Whether a user notification could reach anyone (always true with a fan-out). */
   get hasUserListeners(): boolean {
     return this.#fanout !== undefined || this.#rooms.userCount > 0;
+  }
+
+  /** The fan-out's state, or undefined without one (a single instance). */
+  fanoutState(): FanoutState | undefined {
+    return this.#fanout?.state();
   }
 
   /** Ties a resource (an event listener's remover, say) to the hub's lifetime. */
@@ -148,13 +153,20 @@ export class LiveHub implements AsyncDisposable {
 
   #deliver(target: string, payload: string): void {
     const members = this.#rooms.target(target);
-    if (members) for (const conn of members) this.#send(conn, payload);
+    if (!members) return;
+    // Once per payload, not per member: a room of thousands shares one count.
+    const bytes = Buffer.byteLength(payload);
+    for (const conn of members) this.#send(conn, payload, bytes);
   }
 
-  /** The one send path: it never queues past `maxBufferedBytes`; a slow reader is dropped instead. */
-  #send(conn: Connection, data: string): void {
+  /**
+   * The one send path: it never queues past `maxBufferedBytes`; a slow reader is dropped instead.
+   * `bytes` is the UTF-8 size, the unit of `bufferedAmount`: `data.length` counts UTF-16 units,
+   * so CJK text (3 bytes a unit) would queue three times the bound.
+   */
+  #send(conn: Connection, data: string, bytes = Buffer.byteLength(data)): void {
     if (!conn.open || conn.socket.readyState !== OPEN) return;
-    if (conn.socket.bufferedAmount + data.length > this.limits.maxBufferedBytes) {
+    if (conn.socket.bufferedAmount + bytes > this.limits.maxBufferedBytes) {
       this.#slow++;
       this.#drop(conn, CloseCode.slowConsumer, 'slow consumer');
       return;
@@ -299,7 +311,8 @@ export class LiveHub implements AsyncDisposable {
     const room = this.#rooms.topic(topicId);
     if (!room) return;
     const payload = serverMessage.presence(topicId, room.size);
-    for (const conn of room) this.#send(conn, payload);
+    const bytes = Buffer.byteLength(payload);
+    for (const conn of room) this.#send(conn, payload, bytes);
   }
 
   #heartbeat(): void {

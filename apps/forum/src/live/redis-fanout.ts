@@ -10,11 +10,16 @@
  * A dead or slow Redis never blocks a write: publishing has no offline queue (it fails at once
  * while disconnected) and at most `maxInFlight` publishes wait for a reply; beyond that events
  * are dropped for other instances and counted. Events missed during an outage are not replayed.
+ *
+ * The subscriber subscribes on every 'ready', so an instance started while Redis is down joins
+ * the channel once Redis is up: ioredis's own resubscribe only repeats channels that a SUBSCRIBE
+ * got a reply for, and the first one failed at start (maxRetriesPerRequest), so such an
+ * instance never received anything. {@link RedisFanout.state} says whether both halves work.
  */
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { Redis } from 'ioredis';
-import type { Fanout } from './hub.ts';
+import type { Fanout, FanoutState } from './hub.ts';
 
 export interface RedisFanoutOptions {
   /** `redis://host:port/db`. */
@@ -47,6 +52,9 @@ export class RedisFanout implements Fanout {
   #ownSkipped = 0;
   #dropped = 0;
   #errors = 0;
+  /** Whether the subscriber's current connection has acknowledged SUBSCRIBE. */
+  #subscribed = false;
+  readonly #subscribedWaiters: Array<() => void> = [];
   #closing: Promise<void> | undefined;
 
   constructor(options: RedisFanoutOptions, deliver: (target: string, payload: string) => void) {
@@ -60,13 +68,25 @@ export class RedisFanout implements Fanout {
       throw new TypeError(`live: RedisFanout option "maxInFlight" must be an integer >= 1 (got ${options.maxInFlight})`);
     const common = { maxRetriesPerRequest: 1, connectTimeout: 2_000, retryStrategy: (n: number) => Math.min(50 * 2 ** n, 2_000) };
     this.#pub = new Redis(options.url, { ...common, enableOfflineQueue: false });
-    // The subscriber keeps its offline queue (only SUBSCRIBE waits in it) and resubscribes by itself.
-    this.#sub = new Redis(options.url, { ...common, autoResubscribe: true });
+    // One way to (re)subscribe, below, instead of ioredis's autoResubscribe as well.
+    this.#sub = new Redis(options.url, { ...common, autoResubscribe: false });
     const onError = (): void => {
       this.#errors++;
     };
     this.#pub.on('error', onError);
     this.#sub.on('error', onError);
+    // 'ready' comes after each (re)connect, at start too. A SUBSCRIBE lost with its connection is
+    // sent again at the next 'ready'.
+    this.#sub.on('ready', () => {
+      this.#sub.subscribe(this.#channel).then(() => {
+        // Replies arrive only on a live connection, so this one is subscribed.
+        this.#subscribed = true;
+        for (const wake of this.#subscribedWaiters.splice(0)) wake();
+      }, onError);
+    });
+    this.#sub.on('close', () => {
+      this.#subscribed = false;
+    });
     this.#sub.on('message', (_channel: string, message: string) => {
       const a = message.indexOf('\n');
       const b = a < 0 ? -1 : message.indexOf('\n', a + 1);
@@ -80,12 +100,20 @@ export class RedisFanout implements Fanout {
       this.#received++;
       deliver(target, message.slice(b + 1));
     });
-    this.#sub.subscribe(this.#channel).catch(onError);
   }
 
-  /** Resolves once both connections are ready and subscribed (tests, health checks). */
+  /** Resolves once the publisher is ready and the subscriber subscribed (tests). */
   async ready(): Promise<void> {
-    for (const r of [this.#pub, this.#sub]) if (r.status !== 'ready') await once(r, 'ready');
+    if (this.#pub.status !== 'ready') await once(this.#pub, 'ready');
+    if (!this.#subscribed) await new Promise<void>((resolve) => this.#subscribedWaiters.push(resolve));
+  }
+
+  /**
+   * Whether events reach this instance (`subscribed`) and leave it (`publishing`); both false
+   * while Redis is unreachable. For a health check: either false means degraded live updates.
+   */
+  state(): FanoutState {
+    return { subscribed: this.#subscribed, publishing: this.#pub.status === 'ready' };
   }
 
   publish(target: string, payload: string): void {
@@ -114,6 +142,7 @@ export class RedisFanout implements Fanout {
       dropped: this.#dropped,
       connectionErrors: this.#errors,
       inFlight: this.#inFlight,
+      subscribed: this.#subscribed ? 1 : 0,
     };
   }
 

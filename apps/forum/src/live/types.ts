@@ -25,7 +25,15 @@ export interface LiveUser {
 export interface Fanout {
   publish(target: string, payload: string): void;
   stats(): Record<string, number>;
+  /** Whether it can deliver now, for health checks. */
+  state(): FanoutState;
   close(): Promise<void>;
+}
+
+/** `subscribed`: other instances' events reach this one; `publishing`: this one's reach them. */
+export interface FanoutState {
+  subscribed: boolean;
+  publishing: boolean;
 }
 
 export interface LiveHubOptions extends Partial<LiveLimits> {

@@ -3,6 +3,7 @@ import { sendCached } from '../http/cached.ts';
 import { decodeCursor, page } from '../http/cursor.ts';
 import { badRequest } from '../http/errors.ts';
 import { id, namespace, pagination } from '../http/schemas.ts';
+import { tags } from '../services/cache.ts';
 import type { Services } from '../services/index.ts';
 
 const date = { type: 'string', format: 'date-time' } as const;
@@ -84,10 +85,11 @@ export function searchRoutes(services: Services): FastifyPluginAsync {
         }
         const key = `search:${JSON.stringify([q, type, limit, cursor ?? '', filters.forumId, filters.namespace, filters.authorId, from, to])}`;
         return sendCached(services.caches.pages, request, reply, key, run, {
-          tags: ['search'],
+          tags: [tags.search],
           ttlMs: services.caches.searchTtlMs,
-          // Expired results are served while one refresh runs, so a popular query never waits.
-          graceMs: 60_000,
+          // Expired results are served while one refresh runs (or when it fails), for at most
+          // the TTL again; a writer's bypass (wroteRecently) covers TTL + grace.
+          graceMs: services.caches.searchGraceMs,
         });
       },
     );

@@ -12,7 +12,10 @@
  * and other instances' L1 drop the old value when the bus delivers the invalidation.
  * Two exceptions, each bounded in time:
  * - Search results: a write touches the FTS index of every matching query, so they live
- *   `searchTtlMs` and are bypassed for a user who wrote within that window instead.
+ *   `searchTtlMs`, then may be served stale for `searchGraceMs` (= the TTL) while one refresh
+ *   runs, and are bypassed for a user who wrote within that whole window (TTL + grace) instead.
+ *   A deleted post is the exception to the exception: deletes are rare and their text must go,
+ *   so `post.deleted` drops every cached search at once.
  * - A reply's bump of its forum's topic list: coalesced per forum and applied at most
  *   `listRefreshMs` after the reply (the topic itself is invalidated at once). Under a steady
  *   reply rate every reply re-rendered its forum's list, at ~0.4 ms of event-loop time each (the
@@ -70,12 +73,15 @@ export const tags = {
   topic: (id: number) => `topic:${id}`,
   page: (namespace: string, title: string) => `page:${namespace}:${title}`,
   user: (id: number) => `user:${id}`,
+  search: 'search',
 };
 
 export class ForumCaches implements AsyncDisposable {
   readonly pages: TieredCache;
   readonly sessions: TieredCache;
   readonly searchTtlMs: number;
+  /** How long past `searchTtlMs` a cached search may be served stale while it refreshes (= the TTL). */
+  readonly searchGraceMs: number;
   readonly listRefreshMs: number;
   readonly #writers: RecentWriters;
   readonly #clock: Clock;
@@ -107,8 +113,11 @@ export class ForumCaches implements AsyncDisposable {
       ...(l2 ? { l2 } : {}),
     });
     this.searchTtlMs = config.searchTtlMs;
+    // Stale search results are a fail-safe, not a feature: capped at the TTL, so an anonymous
+    // reader sees a new post within 2 × searchTtlMs at worst (within the TTL while queries flow).
+    this.searchGraceMs = config.searchTtlMs;
     // Remembered for the longer of the two bypass windows; each check passes its own.
-    this.#writers = new RecentWriters(Math.max(config.searchTtlMs, this.listRefreshMs));
+    this.#writers = new RecentWriters(Math.max(this.searchTtlMs + this.searchGraceMs, this.listRefreshMs));
 
     const listen = <K extends keyof ForumEvents>(event: K, fn: (...args: ForumEvents[K]) => void): void => {
       events.on(event, fn as never);
@@ -124,7 +133,11 @@ export class ForumCaches implements AsyncDisposable {
       this.#writers.add(post.author.id, this.#clock.now());
       this.invalidate([tags.forum(forumId), tags.topic(topicId)]);
     });
-    listen('post.deleted', ({ topicId, forumId }) => this.invalidate([tags.forum(forumId), tags.topic(topicId)]));
+    listen('post.deleted', ({ topicId, forumId, authorId }) => {
+      this.#writers.add(authorId, this.#clock.now());
+      // Deletes are rare: dropping every cached search costs less than filtering each hit.
+      this.invalidate([tags.forum(forumId), tags.topic(topicId), tags.search]);
+    });
     listen('page.updated', ({ namespace, title }) => this.invalidate([tags.page(namespace, title)]));
   }
 
@@ -166,9 +179,9 @@ export class ForumCaches implements AsyncDisposable {
     if (this.#pending.size > 0) await Promise.all(this.#pending);
   }
 
-  /** Whether `userId` wrote within the search TTL (their searches skip the cache). */
+  /** Whether `userId` wrote within the search TTL + grace, all a cached search may be served for (their searches skip the cache). */
   wroteRecently(userId: number): boolean {
-    return this.wroteWithin(userId, this.searchTtlMs);
+    return this.wroteWithin(userId, this.searchTtlMs + this.searchGraceMs);
   }
 
   /** Whether `userId` wrote within the last `ms` (at most the longer bypass window). */

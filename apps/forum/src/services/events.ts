@@ -7,7 +7,7 @@ export interface ForumEvents {
   'topic.created': [{ topic: Topic; post: Post }];
   'post.created': [{ topicId: number; forumId: number; post: Post }];
   'post.updated': [{ topicId: number; forumId: number; post: Post }];
-  'post.deleted': [{ topicId: number; forumId: number; postId: number }];
+  'post.deleted': [{ topicId: number; forumId: number; postId: number; authorId: number }];
   'page.updated': [{ namespace: string; title: string; pageId: number; revisionId: number }];
 }
 

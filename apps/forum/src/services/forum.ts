@@ -122,7 +122,12 @@ export function createForumService(
         // (titles of links nobody can see any more, and pending fetches) go here.
         repos.previews.removeAll(id);
       });
-      events.emit('post.deleted', { topicId: post.topicId, forumId: topicOrThrow(post.topicId).forumId, postId: id });
+      events.emit('post.deleted', {
+        topicId: post.topicId,
+        forumId: topicOrThrow(post.topicId).forumId,
+        postId: id,
+        authorId: post.author.id,
+      });
     },
   };
 }

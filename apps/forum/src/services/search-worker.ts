@@ -3,9 +3,11 @@
  * loop. A common word at `large` scale takes 25–45 ms to rank (benchmarks/forum-queries); on
  * the main thread that stall delayed every other request and tripped load shedding.
  */
+import { subscribe } from 'node:diagnostics_channel';
 import { setPriority } from 'node:os';
 import { workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
+import { CHANNELS, type DbQueryMessage } from 'keel/channels';
 import { Statements } from '../db/connection.ts';
 import { createSearchRepository, type SearchCursor, type SearchFilters, type SearchHit } from '../db/repositories/search.ts';
 
@@ -15,6 +17,12 @@ export interface SearchTask {
   filters: SearchFilters;
   after: SearchCursor | null;
   limit: number;
+}
+
+/** A search's hits, with the timing of each statement it ran (for the dashboard's slowest SQL). */
+export interface SearchResult {
+  hits: SearchHit[];
+  timings: DbQueryMessage[];
 }
 
 /**
@@ -50,7 +58,17 @@ function open(): ReturnType<typeof createSearchRepository> {
   return createSearchRepository(new Statements(db));
 }
 
-export default function search(task: SearchTask): SearchHit[] {
+// This thread's statements publish their timings on its own `keel:db:query` channel; a task
+// collects them and hands them back, so the main thread's statement stats include search. A
+// task runs synchronously to the end, so what arrives between its start and end is its own.
+let timings: DbQueryMessage[] = [];
+subscribe(CHANNELS.db.query, (message) => {
+  timings.push(message as DbQueryMessage);
+});
+
+export default function search(task: SearchTask): SearchResult {
   repo ??= open();
-  return repo.search(task.fts, task.kind, task.filters, task.after, task.limit);
+  timings = [];
+  const hits = repo.search(task.fts, task.kind, task.filters, task.after, task.limit);
+  return { hits, timings };
 }

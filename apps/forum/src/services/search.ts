@@ -6,7 +6,7 @@ import { MARK_CLOSE, MARK_OPEN, type SearchCursor, type SearchFilters, type Sear
 import { badRequest, serviceUnavailable } from '../http/errors.ts';
 import { intOption } from '../options.ts';
 import { BUILT, DIST_DIR, SRC_DIR } from '../paths.ts';
-import type { SearchTask } from './search-worker.ts';
+import type { SearchResult, SearchTask } from './search-worker.ts';
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 const MARKS = new RegExp(`[${MARK_OPEN}${MARK_CLOSE}]`, 'g');
@@ -57,7 +57,7 @@ export function createSearchService(
   const onError = hooks.onError ?? (() => {});
   const pool =
     options.workers > 0 && path !== ':memory:'
-      ? new Piscina<SearchTask, SearchHit[]>({
+      ? new Piscina<SearchTask, SearchResult>({
           filename: pathToFileURL(BUILT ? join(DIST_DIR, 'search-worker.js') : join(SRC_DIR, 'services', 'search-worker.ts')).href,
           workerData: { path },
           // Started on the first search and kept until close (no idle timer), so an app that never
@@ -76,11 +76,15 @@ export function createSearchService(
   // A worker that dies outside a task is reported, never an uncaught 'error' that ends the process.
   pool?.on('error', onError);
 
-  async function inWorker(p: Piscina<SearchTask, SearchHit[]>, task: SearchTask): Promise<SearchHit[]> {
+  async function inWorker(p: Piscina<SearchTask, SearchResult>, task: SearchTask): Promise<SearchHit[]> {
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), timeoutMs);
     try {
-      return await p.run(task, { signal: abort.signal });
+      const { hits, timings } = await p.run(task, { signal: abort.signal });
+      // The worker's statements, timed on its connection, join the main thread's stats (the
+      // dashboard's slowest SQL), where search is the slowest statement at scale.
+      for (const t of timings) repos.statements.stats.record(t.name, t.sql, t.durationMs);
+      return hits;
     } catch (err) {
       onError(err);
       // The search dependency failed, not the request: 503 and a retry, like any other.

@@ -132,6 +132,19 @@ describe('LiveHub bounds and disconnect paths', () => {
     expect([4000, 1006]).toContain(await c.closed);
   });
 
+  it('counts a message’s UTF-8 bytes, not its UTF-16 units, against maxBufferedBytes (CJK text)', async () => {
+    const { hub, connect } = await setup({ maxBufferedBytes: 16 * 1024 });
+    const c = await connect();
+    await c.request({ type: 'subscribe', topicId: 6 });
+    // Both bodies are 6,000 units long: the ASCII one is 6 KB and fits, the CJK one is 18 KB.
+    hub.publishTopic(6, { type: 'post.updated', topicId: 6, post: { body: 'y'.repeat(6_000) } });
+    await c.next((m) => m.type === 'post.updated');
+    hub.publishTopic(6, { type: 'post.updated', topicId: 6, post: { body: '漢'.repeat(6_000) } });
+    expect(hub.stats()).toMatchObject({ slowConsumers: 1, connections: 0 });
+    expect(await c.closed).toBe(4000);
+    expect(c.count((m) => m.type === 'post.updated')).toBe(1);
+  });
+
   it('leaves its rooms when ws closes the socket for a protocol error (invalid UTF-8 → 1007)', async () => {
     const { hub, connect, settled } = await setup();
     const c = await connect();

@@ -138,6 +138,57 @@ describe('live fan-out over Redis', () => {
   });
 });
 
+describe('an instance started while Redis is down', () => {
+  it('reports the fan-out degraded, then joins the channel once Redis is up and fans out both ways', async () => {
+    const a = await createTestApp({ redisUrl: redis.url });
+    await redis.stop();
+    let b: Awaited<ReturnType<typeof createTestApp>> | undefined;
+    const clients: LiveClient[] = [];
+    const probe = new Redis(redis.url, { lazyConnect: true });
+    try {
+      b = await createTestApp({ redisUrl: redis.url, databasePath: join(a.dir, 'forum.db') });
+      const bApp = b.app;
+      expect(bApp.services.live.fanoutState()).toEqual({ subscribed: false, publishing: false });
+      const health = async () =>
+        (await bApp.inject({ url: '/health' })).json() as { status: string; checks: Record<string, { status: string }> };
+      expect(await health()).toMatchObject({ status: 'degraded', checks: { 'live-fanout': { status: 'down' } } });
+      // Several failed attempts on each connection: a SUBSCRIBE sent at start has been given up
+      // by now (maxRetriesPerRequest), as in a real outage, not kept until Redis returns.
+      await waitFor(() => (bApp.services.live.stats().fanout?.connectionErrors ?? 0) >= 8, 10_000, 'failed connection attempts');
+
+      await redis.start();
+      await probe.connect();
+      // Before the fix B never subscribed: its one SUBSCRIBE had failed while Redis was down.
+      await waitFor(async () => ((await probe.pubsub('NUMSUB', 'forum:live')) as [string, number])[1] >= 2, 10_000, 'both subscribers');
+      await waitFor(() => bApp.services.live.fanoutState()?.publishing === true, 10_000, "B's publisher");
+      await waitFor(async () => (await health()).checks['live-fanout']?.status === 'up', 5_000, 'the fan-out check to pass');
+
+      const [urlA, urlB] = await Promise.all(
+        [a, b].map(async (t) => `${(await t.app.listen({ port: 0, host: '127.0.0.1' })).replace('http', 'ws')}/api/v1/live`),
+      );
+      const [onA, onB] = [await LiveClient.open(urlA!), await LiveClient.open(urlB!)];
+      clients.push(onA, onB);
+      await onA.request({ type: 'subscribe', topicId: 5 });
+      await onB.request({ type: 'subscribe', topicId: 5 });
+      const { token } = await register(a.app, 'late');
+      const post = async (on: typeof a.app, body: string) => {
+        const res = await on.inject({ method: 'POST', url: '/api/v1/topics/5/posts', headers: bearer(token), payload: { body } });
+        return (res.json() as { id: number }).id;
+      };
+      const fromA = await post(a.app, 'from A');
+      await onB.next(created(fromA), 0, "A's post on B");
+      const fromB = await post(bApp, 'from B');
+      await onA.next(created(fromB), 0, "B's post on A");
+    } finally {
+      probe.disconnect();
+      await Promise.all(clients.map((c) => c.close()));
+      if (!redis.running) await redis.start();
+      await b?.close(); // b first: a's close removes the directory holding the shared file
+      await a.close();
+    }
+  });
+});
+
 describe('RedisFanout options', () => {
   it('names a bad option in a TypeError', () => {
     expect(() => new RedisFanout({ url: 'http://nope' }, () => {})).toThrow(/"url"/);

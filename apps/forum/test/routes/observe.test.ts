@@ -99,7 +99,7 @@ describe('health routes', () => {
     expect(body.status).toBe('healthy');
     expect(body.checks.sqlite).toMatchObject({ status: 'up', kind: 'critical' });
     expect(typeof body.checks.sqlite?.latency_ms).toBe('number');
-    expect(Object.keys(body.checks)).toEqual(['sqlite']);
+    expect(Object.keys(body.checks)).toEqual(['sqlite', 'sqlite-storage']);
   });
 
   it('/health/live and /health/ready answer 200 {"status":"ok"}', async () => {

@@ -54,6 +54,27 @@ describe('search service', () => {
     }
   });
 
+  it("records the worker's statement timings in the main thread's stats (the dashboard's slowest SQL)", async () => {
+    const searchCounts = () =>
+      repos.statements.stats
+        .top(1_000)
+        .filter((s) => s.name.startsWith('search.'))
+        .reduce((n, s) => n + s.count, 0);
+    const before = searchCounts();
+    const service = createSearchService(repos, path, { workers: 1, maxQueue: 16 });
+    try {
+      await service.search('latency', 'all', noFilters, null, 10);
+      await service.search('latency', 'post', noFilters, null, 10);
+      expect(searchCounts()).toBeGreaterThanOrEqual(before + 2);
+      const ranked = repos.statements.stats.top(1_000).find((s) => s.name.startsWith('search.post'));
+      expect(ranked?.sql).toMatch(/MATCH/);
+      // The plan comes from the main connection (same schema), as for every other statement.
+      expect(ranked?.plan.length).toBeGreaterThan(0);
+    } finally {
+      await service.close();
+    }
+  });
+
   it('ranks in a thread at nice 10, leaving the event loop its priority', async () => {
     // /proc/<pid>/task/<tid>/stat: the nice value is the 17th field after the ")" that ends comm.
     const niceOf = (tid: string): number | undefined => {
