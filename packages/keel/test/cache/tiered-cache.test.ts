@@ -4,16 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { isCacheClosedError, TieredCache } from '../../src/cache/index.ts';
 import { CHANNELS } from '../../src/channels.ts';
 import { FakeClock } from '../../src/testing/fake-clock.ts';
+import { deferred } from './helpers.ts';
 
-function deferred<T>() {
-  let resolve!: (v: T) => void;
-  let reject!: (e: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
 
 describe('TieredCache (L1 only)', () => {
   it('returns what was set until the TTL passes', async () => {
