@@ -6,7 +6,6 @@ import { CHANNELS } from '../../src/channels.ts';
 import { FakeClock } from '../../src/testing/fake-clock.ts';
 import { deferred } from './helpers.ts';
 
-
 describe('TieredCache (L1 only)', () => {
   it('returns what was set until the TTL passes', async () => {
     const clock = new FakeClock();
