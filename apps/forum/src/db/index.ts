@@ -13,10 +13,15 @@ import { createWikiRepository } from './repositories/wiki.ts';
 /** How often {@link openRepositories}' `transaction` retries a BEGIN that SQLite refused at once. */
 export const BEGIN_RETRIES = 3;
 
+/** The SQLite result code better-sqlite3 put on `err` (`SQLITE_BUSY_SNAPSHOT`…), if any. */
+function sqliteCode(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : '';
+}
+
 /** Whether `err` is SQLite's SQLITE_BUSY (or one of its extended codes). */
 export function isBusy(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && code.startsWith('SQLITE_BUSY');
+  return sqliteCode(err).startsWith('SQLITE_BUSY');
 }
 
 /**
@@ -25,8 +30,8 @@ export function isBusy(err: unknown): boolean {
  * (SQLITE_READONLY…). Retrying at once will not help; an operator must.
  */
 export function isStorageFailure(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && (code === 'SQLITE_FULL' || code.startsWith('SQLITE_IOERR') || code.startsWith('SQLITE_READONLY'));
+  const code = sqliteCode(err);
+  return code === 'SQLITE_FULL' || code.startsWith('SQLITE_IOERR') || code.startsWith('SQLITE_READONLY');
 }
 
 /** The database with every repository, each statement prepared once. */
