@@ -11,10 +11,13 @@ const NEEDED = [
   ['chromium', 'chromium'],
   ['promtool', 'prometheus'],
   ['wrk', 'wrk'],
+  // Debian keeps the server binaries off PATH, under /usr/lib/postgresql/<version>/bin.
+  ['/usr/lib/postgresql/*/bin/postgres', 'postgresql'],
 ];
 
 function has(bin) {
-  return spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0;
+  const probe = bin.startsWith('/') ? `ls ${bin}` : `command -v ${bin}`;
+  return spawnSync('sh', ['-c', probe], { stdio: 'ignore' }).status === 0;
 }
 
 function run(cmd, args, opts = {}) {

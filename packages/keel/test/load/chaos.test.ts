@@ -1,7 +1,13 @@
 import { request } from 'node:http';
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type PostgresServer, startPostgres } from '../../../../test-support/postgres.ts';
 import { createFaultProxy, type FaultProxy } from '../../src/load/chaos.ts';
+import { classify } from '../../src/resilience/classify.ts';
+import { isTimeoutError } from '../../src/resilience/errors.ts';
+import { retry } from '../../src/resilience/retry.ts';
+import { timeout } from '../../src/resilience/timeout.ts';
 import { startServer, type TestServer } from './servers.ts';
 
 let echo: Server | undefined;
@@ -268,5 +274,139 @@ describe('createFaultProxy', () => {
     expect((await post(proxy.controlPort!, '/faults', '{"__proto__":{"refuse":true}}')).status).toBe(400);
     expect(() => proxy!.set({ toString: 1 } as never)).toThrow(/"toString"/);
     expect(proxy.faults).toEqual({ latencyMs: 0, jitterMs: 0, bandwidthBps: 0, reset: false, blackhole: false, refuse: false });
+  });
+});
+
+describe('createFaultProxy in front of a real PostgreSQL server', () => {
+  let server: PostgresServer;
+  const clients: pg.Client[] = [];
+  const pools: pg.Pool[] = [];
+
+  beforeAll(async () => {
+    server = await startPostgres();
+  });
+  // Runs before the file's afterEach, so the proxy closes after its clients.
+  afterEach(async () => {
+    for (const c of clients.splice(0)) {
+      // A blackholed connection never answers a Terminate; destroy it rather than wait.
+      (c as unknown as { connection: { stream: Socket } }).connection.stream.destroy();
+      await c.end().catch(() => {});
+    }
+    await Promise.all(pools.splice(0).map((p) => p.end()));
+  });
+  afterAll(() => server?.close());
+
+  async function startProxy(): Promise<FaultProxy> {
+    proxy = await createFaultProxy({ target: { port: server.port } });
+    return proxy;
+  }
+  const urlVia = (p: FaultProxy) => `postgres://keel@127.0.0.1:${p.port}/keel`;
+  async function client(p: FaultProxy): Promise<pg.Client> {
+    const c = new pg.Client({ connectionString: urlVia(p) });
+    c.on('error', () => {}); // a reset also reports here, beside the failed query
+    clients.push(c);
+    await c.connect();
+    return c;
+  }
+  const failure = (promise: Promise<unknown>): Promise<unknown> =>
+    promise.then(
+      () => {
+        throw new Error('expected a failure');
+      },
+      (e: unknown) => e,
+    );
+
+  it('adds latency to every query round trip', async () => {
+    const p = await startProxy();
+    const c = await client(p);
+    await p.set({ latencyMs: 150 });
+    const start = performance.now();
+    expect((await c.query('SELECT 7 AS n')).rows).toEqual([{ n: 7 }]);
+    expect(performance.now() - start).toBeGreaterThanOrEqual(145);
+  });
+
+  it('resets open connections with a transient error; a new connection works once the fault clears', async () => {
+    const p = await startProxy();
+    const c = await client(p);
+    await p.set({ reset: true });
+    const err = await failure(c.query('SELECT 1'));
+    expect(err).toMatchObject({ code: 'ECONNRESET' });
+    expect(classify(err).transient).toBe(true);
+    await p.reset();
+    expect((await (await client(p)).query('SELECT 2 AS n')).rows).toEqual([{ n: 2 }]);
+  });
+
+  it('blackholes a query, and a keel timeout ends the wait with a transient TimeoutError', async () => {
+    const p = await startProxy();
+    const c = await client(p);
+    await p.set({ blackhole: true });
+    const err = await failure(timeout(200, { strategy: 'aggressive' }).execute(() => c.query('SELECT 1')));
+    expect(isTimeoutError(err)).toBe(true);
+    expect(classify(err).transient).toBe(true);
+  });
+
+  it("blackholes new connections until pg's connect timeout, which classifies as transient", async () => {
+    const p = await startProxy();
+    await p.set({ blackhole: true });
+    const lone = new pg.Client({ connectionString: urlVia(p), connectionTimeoutMillis: 100 });
+    lone.on('error', () => {});
+    const byClient = await failure(lone.connect());
+    const pool = new pg.Pool({ connectionString: urlVia(p), connectionTimeoutMillis: 100 });
+    pool.on('error', () => {});
+    pools.push(pool);
+    const byPool = await failure(pool.query('SELECT 1'));
+    expect([classify(byClient), classify(byPool)]).toEqual([
+      { transient: true, severity: 'medium', reason: 'postgres:connect-timeout' },
+      { transient: true, severity: 'medium', reason: 'postgres:connect-timeout' },
+    ]);
+  });
+
+  it('refuses new connections with a transient ECONNREFUSED while open ones keep working', async () => {
+    const p = await startProxy();
+    const open = await client(p);
+    await p.set({ refuse: true });
+    const err = await failure(client(p));
+    expect(err).toMatchObject({ code: 'ECONNREFUSED' });
+    expect(classify(err).transient).toBe(true);
+    expect((await open.query('SELECT 3 AS n')).rows).toEqual([{ n: 3 }]);
+  });
+
+  it('lets a retry ride out a reset on a fresh pool connection', async () => {
+    const p = await startProxy();
+    const pool = new pg.Pool({ connectionString: urlVia(p), max: 2 });
+    pool.on('error', () => {}); // an idle client's reset
+    pools.push(pool);
+    await pool.query('SELECT 1');
+    await p.set({ reset: true });
+    const reasons: string[] = [];
+    let attempts = 0;
+    const policy = retry({ maxAttempts: 3, backoff: { kind: 'constant', baseMs: 10 }, budget: false });
+    const result = await policy.execute(async () => {
+      attempts++;
+      if (attempts === 2) await p.reset(); // the outage ends before the second attempt
+      try {
+        return await pool.query('SELECT 42 AS n');
+      } catch (e) {
+        reasons.push(classify(e).reason);
+        throw e;
+      }
+    });
+    expect(result.rows).toEqual([{ n: 42 }]);
+    expect(attempts).toBe(2);
+    expect(reasons).toHaveLength(1);
+    expect(reasons[0]).toMatch(/^(network:ECONNRESET|postgres:connection-lost)$/);
+  });
+
+  it('classifies a server outage behind the proxy as transient, and the pool reconnects after it', async () => {
+    const p = await startProxy();
+    const pool = new pg.Pool({ connectionString: urlVia(p), max: 1 });
+    pool.on('error', () => {});
+    pools.push(pool);
+    await pool.query('SELECT 1');
+    await server.stop();
+    const down = await failure(pool.query('SELECT 1'));
+    expect(classify(down).transient).toBe(true);
+    await server.start();
+    expect((await pool.query('SELECT 5 AS n')).rows).toEqual([{ n: 5 }]);
   });
 });

@@ -1,0 +1,154 @@
+/**
+ * A real PostgreSQL server for tests: a throwaway cluster (`initdb`) in a temporary directory,
+ * listening on a free loopback port, with durability off (fsync, synchronous_commit) because
+ * nothing in it outlives the suite. Start it in `beforeAll`, close it in `afterAll`;
+ * `stop()`/`start()` kill and restart it on the same port inside a test (to script an outage).
+ * The processes are exempt from the leak check because the suite's `afterAll` owns them.
+ *
+ * PostgreSQL refuses to run as root, so as root the cluster belongs to the `postgres` user
+ * that Debian's package creates (`apt-get install postgresql`; `npm test` installs it).
+ *
+ * @example
+ * ```ts
+ * let pg: PostgresServer;
+ * beforeAll(async () => { pg = await startPostgres(); });
+ * afterAll(() => pg.close());
+ * // new pg.Client({ connectionString: pg.url })
+ * ```
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from './redis.ts';
+import { untracked } from './untracked.ts';
+
+export interface PostgresServer {
+  readonly port: number;
+  /** `postgres://keel@127.0.0.1:<port>/keel` (trust authentication: no password). */
+  readonly url: string;
+  /** True while the server process runs. */
+  readonly running: boolean;
+  /** Stops the server at once (immediate shutdown, as in a crash: the next start recovers from the WAL). */
+  stop(): Promise<void>;
+  /** Starts it again on the same port; resolves once it accepts connections. */
+  start(): Promise<void>;
+  /** Stops it for good and deletes its cluster. */
+  close(): Promise<void>;
+}
+
+/** The directory of the newest installed PostgreSQL's server binaries (Debian's layout). */
+export function postgresBinDir(): string | undefined {
+  const root = '/usr/lib/postgresql';
+  if (!existsSync(root)) return undefined;
+  const versions = readdirSync(root)
+    .filter((v) => existsSync(join(root, v, 'bin', 'postgres')))
+    .sort((a, b) => Number(b) - Number(a));
+  return versions[0] === undefined ? undefined : join(root, versions[0], 'bin');
+}
+
+/** uid and gid of the `postgres` account when running as root (PostgreSQL refuses root). */
+function serverAccount(): { uid: number; gid: number } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const line = readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('postgres:'));
+  if (!line) throw new Error('running as root, but there is no postgres account to run PostgreSQL as (apt-get install postgresql)');
+  const [, , uid, gid] = line.split(':');
+  return { uid: Number(uid), gid: Number(gid) };
+}
+
+/**
+ * Whether the server takes connections: a startup packet gets AuthenticationOk ('R'). While it
+ * starts or recovers it answers an error instead ('E', 57P03), though it already listens.
+ */
+async function accepting(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = createConnection({ port, host: '127.0.0.1' });
+    const done = (ok: boolean) => {
+      sock.destroy();
+      resolve(ok);
+    };
+    sock.setTimeout(500, () => done(false));
+    sock.once('error', () => done(false));
+    sock.once('connect', () => {
+      const params = Buffer.from('user\0keel\0database\0postgres\0\0');
+      const head = Buffer.alloc(8);
+      head.writeInt32BE(8 + params.length, 0);
+      head.writeInt32BE(196608, 4); // protocol 3.0
+      sock.write(Buffer.concat([head, params]));
+    });
+    sock.once('data', (d) => done(d[0] === 0x52));
+  });
+}
+
+export async function startPostgres(): Promise<PostgresServer> {
+  const bin = postgresBinDir();
+  if (!bin) throw new Error('PostgreSQL is not installed (apt-get install postgresql)');
+  const account = serverAccount();
+  const dir = mkdtempSync(join(tmpdir(), 'keel-pg-'));
+  const data = join(dir, 'data');
+  if (account) chownSync(dir, account.uid, account.gid);
+  const init = spawnSync(
+    join(bin, 'initdb'),
+    ['-D', data, '-U', 'keel', '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-sync', '--no-instructions'],
+    { encoding: 'utf8', ...(account ?? {}) },
+  );
+  if (init.status !== 0) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`initdb failed (exit ${init.status}): ${init.stderr}`);
+  }
+  const port = await freePort();
+  let child: ChildProcess | undefined;
+
+  const start = async (): Promise<void> => {
+    if (child) return;
+    const args = ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1'];
+    for (const setting of ['fsync=off', 'synchronous_commit=off', 'full_page_writes=off', 'max_connections=50', 'shared_buffers=16MB']) {
+      args.push('-c', setting);
+    }
+    const proc = untracked(() => spawn(join(bin, 'postgres'), args, { stdio: 'ignore', ...(account ?? {}) }));
+    child = proc;
+    proc.once('exit', () => {
+      if (child === proc) child = undefined;
+    });
+    const deadline = Date.now() + 20_000;
+    while (!(await accepting(port))) {
+      if (!child) throw new Error(`postgres exited at start (data directory ${data})`);
+      if (Date.now() > deadline) throw new Error(`postgres did not accept connections on port ${port} within 20 s`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    // The database the URL names (initdb makes only postgres, template0 and template1).
+    if (!existsSync(join(dir, '.created'))) {
+      const made = spawnSync(join(bin, 'createdb'), ['-h', '127.0.0.1', '-p', String(port), '-U', 'keel', 'keel'], { encoding: 'utf8' });
+      if (made.status !== 0) throw new Error(`createdb failed: ${made.stderr}`);
+      writeFileSync(join(dir, '.created'), '');
+    }
+  };
+  const stop = async (): Promise<void> => {
+    const proc = child;
+    if (!proc) return;
+    child = undefined;
+    const exited = once(proc, 'exit');
+    // SIGQUIT, not SIGKILL: the postmaster takes its backends down before it exits, so a restart
+    // on the same data directory never finds the old shared memory still in use.
+    proc.kill('SIGQUIT');
+    await exited;
+  };
+  await start();
+  return {
+    port,
+    url: `postgres://keel@127.0.0.1:${port}/keel`,
+    get running() {
+      return child !== undefined;
+    },
+    stop,
+    start,
+    async close() {
+      await stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
