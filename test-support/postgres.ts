@@ -16,14 +16,13 @@
  * // new pg.Client({ connectionString: pg.url })
  * ```
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
+import { spawn, spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './redis.ts';
-import { untracked } from './untracked.ts';
+import { serverProcess } from './server-process.ts';
 
 export interface PostgresServer {
   readonly port: number;
@@ -101,25 +100,22 @@ export async function startPostgres(): Promise<PostgresServer> {
     throw new Error(`initdb failed (exit ${init.status}): ${init.stderr}`);
   }
   const port = await freePort();
-  let child: ChildProcess | undefined;
-
+  const args = ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1'];
+  for (const setting of ['fsync=off', 'synchronous_commit=off', 'full_page_writes=off', 'max_connections=50', 'shared_buffers=16MB']) {
+    args.push('-c', setting);
+  }
+  const server = serverProcess({
+    name: 'postgres',
+    spawn: () => spawn(join(bin, 'postgres'), args, { stdio: 'ignore', ...(account ?? {}) }),
+    ready: () => accepting(port),
+    readyWithinMs: 20_000,
+    exitHint: `data directory ${data}`,
+    // SIGQUIT, not SIGKILL: the postmaster takes its backends down before it exits, so a restart
+    // on the same data directory never finds the old shared memory still in use.
+    stopSignal: 'SIGQUIT',
+  });
   const start = async (): Promise<void> => {
-    if (child) return;
-    const args = ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1'];
-    for (const setting of ['fsync=off', 'synchronous_commit=off', 'full_page_writes=off', 'max_connections=50', 'shared_buffers=16MB']) {
-      args.push('-c', setting);
-    }
-    const proc = untracked(() => spawn(join(bin, 'postgres'), args, { stdio: 'ignore', ...(account ?? {}) }));
-    child = proc;
-    proc.once('exit', () => {
-      if (child === proc) child = undefined;
-    });
-    const deadline = Date.now() + 20_000;
-    while (!(await accepting(port))) {
-      if (!child) throw new Error(`postgres exited at start (data directory ${data})`);
-      if (Date.now() > deadline) throw new Error(`postgres did not accept connections on port ${port} within 20 s`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
+    await server.start();
     // The database the URL names (initdb makes only postgres, template0 and template1).
     if (!existsSync(join(dir, '.created'))) {
       const made = spawnSync(join(bin, 'createdb'), ['-h', '127.0.0.1', '-p', String(port), '-U', 'keel', 'keel'], { encoding: 'utf8' });
@@ -127,27 +123,17 @@ export async function startPostgres(): Promise<PostgresServer> {
       writeFileSync(join(dir, '.created'), '');
     }
   };
-  const stop = async (): Promise<void> => {
-    const proc = child;
-    if (!proc) return;
-    child = undefined;
-    const exited = once(proc, 'exit');
-    // SIGQUIT, not SIGKILL: the postmaster takes its backends down before it exits, so a restart
-    // on the same data directory never finds the old shared memory still in use.
-    proc.kill('SIGQUIT');
-    await exited;
-  };
   await start();
   return {
     port,
     url: `postgres://keel@127.0.0.1:${port}/keel`,
     get running() {
-      return child !== undefined;
+      return server.running;
     },
-    stop,
+    stop: server.stop,
     start,
     async close() {
-      await stop();
+      await server.stop();
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -11,10 +11,10 @@
  * afterAll(() => redis.close());
  * ```
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createConnection, createServer } from 'node:net';
-import { untracked } from './untracked.ts';
+import { serverProcess } from './server-process.ts';
 
 export interface RedisServer {
   readonly port: number;
@@ -56,43 +56,26 @@ async function ping(port: number): Promise<boolean> {
 
 export async function startRedis(): Promise<RedisServer> {
   const port = await freePort();
-  let child: ChildProcess | undefined;
-
-  const start = async (): Promise<void> => {
-    if (child) return;
-    const proc = untracked(() =>
+  const server = serverProcess({
+    name: 'redis-server',
+    spawn: () =>
       spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], {
         stdio: 'ignore',
       }),
-    );
-    child = proc;
-    proc.once('exit', () => {
-      if (child === proc) child = undefined;
-    });
-    const deadline = Date.now() + 10_000;
-    while (!(await ping(port))) {
-      if (!child) throw new Error('redis-server exited at start (is redis-server installed? apt-get install redis-server)');
-      if (Date.now() > deadline) throw new Error(`redis-server did not answer on port ${port} within 10 s`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  };
-  const stop = async (): Promise<void> => {
-    const proc = child;
-    if (!proc) return;
-    child = undefined;
-    const exited = once(proc, 'exit');
-    proc.kill('SIGKILL');
-    await exited;
-  };
-  await start();
+    ready: () => ping(port),
+    readyWithinMs: 10_000,
+    exitHint: 'is redis-server installed? apt-get install redis-server',
+    stopSignal: 'SIGKILL',
+  });
+  await server.start();
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
     get running() {
-      return child !== undefined;
+      return server.running;
     },
-    stop,
-    start,
-    close: stop,
+    stop: server.stop,
+    start: server.start,
+    close: server.stop,
   };
 }
