@@ -29,6 +29,11 @@ export const CHANNELS = Object.freeze({
     timeout: 'keel:resilience:timeout',
     /** {@link BreakerStateMessage}: a breaker changed state. */
     breakerState: 'keel:resilience:breaker-state',
+    /**
+     * {@link BreakerCreatedMessage}: a breaker was constructed (published once, with its
+     * initial state), so a breaker that never changes state is still known to subscribers.
+     */
+    breakerCreated: 'keel:resilience:breaker-created',
     /** {@link NamedMessage}: a breaker rejected a call. */
     breakerRejected: 'keel:resilience:breaker-rejected',
     /** {@link BulkheadRejectedMessage}: the bulkhead was full or the queue wait expired. */
@@ -67,6 +72,8 @@ export const CHANNELS = Object.freeze({
     shed: 'keel:http:shed',
     /** `PressureMessage` (keel/observe): shedding started or ended. */
     pressure: 'keel:http:pressure',
+    /** {@link NamedMessage}: a load shedder was constructed (not under pressure yet). */
+    shedderCreated: 'keel:http:shedder-created',
   }),
 });
 
@@ -92,6 +99,10 @@ export type BreakerState = 'closed' | 'open' | 'half-open' | 'isolated';
 export interface BreakerStateMessage extends NamedMessage {
   from: BreakerState;
   to: BreakerState;
+}
+/** Published once per breaker, at construction; not a transition. */
+export interface BreakerCreatedMessage extends NamedMessage {
+  state: BreakerState;
 }
 export interface BulkheadRejectedMessage extends NamedMessage {
   reason: 'full' | 'queue-timeout';

@@ -126,10 +126,16 @@ export function adapterConfig(owner: string, options: KeelAdapterOptions | undef
   };
 }
 
-/** Constant-time check of an `Authorization: Bearer …` header against the configured token. */
+/**
+ * Constant-time check of an `Authorization: Bearer …` header against the configured token.
+ * The scheme is matched in any case (`bearer`, `BEARER`): RFC 9110 §11.1 makes auth schemes
+ * case-insensitive, and clients that send it lowercased got a 401 for the right token.
+ */
 export function bearerOk(header: string | null | undefined, tokenDigest: Buffer | undefined): boolean {
   if (tokenDigest === undefined) return true;
-  if (typeof header !== 'string' || !header.startsWith('Bearer ')) return false;
+  if (typeof header !== 'string' || header.length < 7 || header[6] !== ' ' || header.slice(0, 6).toLowerCase() !== 'bearer') {
+    return false;
+  }
   // Hashing both sides first makes the compare constant-time in the token's length too.
   return timingSafeEqual(digest(header.slice(7).trim()), tokenDigest);
 }

@@ -5,10 +5,14 @@
  * Hooks are callback-style (no promise per hook) and nothing is allocated per request beyond
  * the trace context; ids inside it are made only if something reads them.
  */
+import type { IncomingMessage } from 'node:http';
 import type { Span } from '@opentelemetry/api';
-import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions, HookHandlerDoneFunction } from 'fastify';
 import fp from 'fastify-plugin';
-import type { TraceContext } from '../observe/trace.ts';
+import { objectOptions, optionError } from '../internal/options.ts';
+import { bindTraceContext } from '../observe/log.ts';
+import type { OtelBridge } from '../observe/otel.ts';
+import { type TraceContext, Tracing } from '../observe/trace.ts';
 import {
   type AdapterConfig,
   adapterConfig,
@@ -49,6 +53,75 @@ export interface RouteKeelConfig {
 
 /** The request a response's 'close' listener finishes. */
 const kRequest = Symbol('keel.request');
+/** On the raw request: the context {@link keelFastifyServerOptions} parsed, and for which Tracing. */
+const kTrace = Symbol('keel.trace');
+const kTracing = Symbol('keel.tracing');
+type RawWithTrace = IncomingMessage & { [kTrace]?: TraceContext; [kTracing]?: Tracing };
+
+/** The context parsed for this raw request by `tracing`, parsed now if it was not yet. */
+function contextOf(tracing: Tracing, raw: RawWithTrace): TraceContext {
+  let ctx = raw[kTrace];
+  if (ctx === undefined || raw[kTracing] !== tracing) {
+    ctx = tracing.fromHeaders(raw.headers);
+    raw[kTrace] = ctx;
+    raw[kTracing] = tracing;
+  }
+  return ctx;
+}
+
+/** Options of {@link keelFastifyServerOptions}: the same `tracing` and `otel` as the plugin's. */
+export interface KeelFastifyServerOptionsInput {
+  tracing: Tracing;
+  /** The plugin's `otel`, if it has one. Default: none. */
+  otel?: OtelBridge;
+}
+
+/** What {@link keelFastifyServerOptions} returns: spread it into `Fastify({ … })`. */
+export interface KeelFastifyServerOptions {
+  genReqId: (req: IncomingMessage) => string;
+  childLoggerFactory: NonNullable<FastifyServerOptions['childLoggerFactory']>;
+}
+
+/**
+ * Fastify server options that give Fastify's own request log lines (`incoming request`,
+ * `request completed`) the trace and request ids. Fastify writes `incoming request` before
+ * any hook runs, so the plugin cannot reach it; these run where Fastify creates the request:
+ * `genReqId` parses the trace context from the headers (Fastify's `reqId` becomes the keel
+ * request id) and `childLoggerFactory` makes the request's logger carry that context for the
+ * {@link createLogger} mixin. The plugin then reuses the parsed context instead of parsing
+ * the headers again. Pass the same `tracing` (and `otel`) as to the plugin and the logger.
+ * With `otel`, the request span only starts in the plugin's hook, so lines before it carry
+ * the request id, and the trace id only when the caller sent one: not ids the span replaces.
+ *
+ * @example
+ * ```ts
+ * import Fastify from 'fastify';
+ * import keelFastify, { keelFastifyServerOptions } from 'keel/adapters/fastify';
+ * import { createLogger, Tracing } from 'keel/observe';
+ * const tracing = new Tracing();
+ * const app = Fastify({ loggerInstance: createLogger({ tracing }), ...keelFastifyServerOptions({ tracing }) });
+ * await app.register(keelFastify, { tracing });
+ * ```
+ */
+export function keelFastifyServerOptions(options: KeelFastifyServerOptionsInput): KeelFastifyServerOptions {
+  const o = objectOptions('keelFastifyServerOptions', options);
+  const tracing = o.tracing;
+  if (!(tracing instanceof Tracing)) throw optionError('keelFastifyServerOptions', 'tracing', 'a Tracing', tracing);
+  if (o.otel !== undefined && typeof o.otel?.startRequestSpan !== 'function') {
+    throw optionError('keelFastifyServerOptions', 'otel', 'an OtelBridge', o.otel);
+  }
+  const provisional = o.otel !== undefined;
+  return {
+    genReqId: (req) => contextOf(tracing, req).requestId,
+    // Also parses when genReqId did not run: Fastify skips it when its own requestIdHeader is set and present.
+    childLoggerFactory(logger, bindings, childOptions, rawReq) {
+      const child = logger.child(bindings, childOptions);
+      // A logger whose child is itself (Fastify's no-op logger) is shared by every request.
+      if (child !== logger) bindTraceContext(child, contextOf(tracing, rawReq as RawWithTrace), provisional);
+      return child;
+    },
+  };
+}
 
 function routeOf(request: FastifyRequest): string {
   return request.routeOptions.url ?? UNMATCHED;
@@ -95,13 +168,19 @@ async function keelPlugin(app: FastifyInstance, options: KeelFastifyOptions): Pr
   // One hook and one 'close' listener per request. Fastify's onResponse/onRequestAbort hooks
   // would each add listeners and a hook run of their own (and onResponse two clock reads).
   app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
-    const ctx = tracing.fromHeaders(request.raw.headers);
+    const raw = request.raw as RawWithTrace;
+    // Parsed already when keelFastifyServerOptions made the request id (with this tracing).
+    const parsed = raw[kTracing] === tracing ? raw[kTrace] : undefined;
+    const ctx = parsed ?? tracing.fromHeaders(raw.headers);
     request.keelTrace = ctx;
     if (echoRequestId) reply.header(requestIdHeader, ctx.requestId);
     // Decided before this request counts as in flight: maxInFlight N serves N at once, not N - 1.
     const shed = shedder?.shouldShed(request.url) === true;
+    // The request target, query included: the bridge drops the query once it knows a span is wanted.
     const span = otel?.startRequestSpan(ctx, request.method, request.url);
     if (span !== undefined) request.keelSpan = span;
+    // The ids are final now: the request's logger may log all of them.
+    if (parsed !== undefined && otel !== undefined) bindTraceContext(request.log, ctx);
     // A long-lived stream (SSE, a long poll) opts out with `config: { keel: { metrics: false } }`:
     // its lifetime is not a request latency and would swamp the percentiles.
     const measured = http !== undefined && (request.routeOptions.config as RouteKeelConfig | undefined)?.keel?.metrics !== false;

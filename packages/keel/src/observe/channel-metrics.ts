@@ -120,11 +120,9 @@ export class ChannelMetrics {
         this.#limit,
       ),
     );
-    this.#on(r.breakerState, (m) => {
-      const name = nameOf(m);
-      const to = BREAKER_STATES.includes(m.to as BreakerState) ? (m.to as BreakerState) : 'closed';
+    const stateOf = (v: unknown): BreakerState => (BREAKER_STATES.includes(v as BreakerState) ? (v as BreakerState) : 'closed');
+    const record = (name: string, to: BreakerState): void => {
       for (const s of BREAKER_STATES) state.set([name, s], s === to ? 1 : 0);
-      transitions.inc([name, to]);
       const known = this.#breakers.get(name);
       if (known) {
         known.state = to;
@@ -132,6 +130,18 @@ export class ChannelMetrics {
       } else if (this.#breakers.size < this.#limit.cap) {
         this.#breakers.set(name, { name, state: to, since: this.#clock.now() });
       }
+    };
+    this.#on(r.breakerState, (m) => {
+      const name = nameOf(m);
+      const to = stateOf(m.to);
+      record(name, to);
+      transitions.inc([name, to]);
+    });
+    // A breaker's birth is not a transition: not counted, and a name already reported keeps
+    // its state (a second breaker of that name starting closed must not hide an open one).
+    this.#on(r.breakerCreated, (m) => {
+      const name = nameOf(m);
+      if (!this.#breakers.has(name)) record(name, stateOf(m.state));
     });
 
     const c = CHANNELS.cache;
@@ -172,6 +182,8 @@ export class ChannelMetrics {
       ),
     );
     this.#on(CHANNELS.http.pressure, (m) => pressure.set([nameOf(m)], m.underPressure === true ? 1 : 0));
+    // series() creates the gauge at 0 and leaves one that exists alone.
+    this.#on(CHANNELS.http.shedderCreated, (m) => void pressure.series(nameOf(m)));
   }
 
   #family<F extends CounterFamily | GaugeFamily | HistogramFamily>(family: F): F {
@@ -233,7 +245,7 @@ export class ChannelMetrics {
     return { total: this.#shed.total, last10s: this.#shed.sum(10_000) };
   }
 
-  /** Breakers that changed state since start, in first-seen order. */
+  /** Breakers created or changed state since this subscribed, in first-seen order. */
   breakers(): BreakerStats[] {
     return [...this.#breakers.values()].map((b) => ({ ...b }));
   }

@@ -2,7 +2,8 @@
  * Health checks an orchestrator can trust. Each named check has its own timeout (one slow
  * dependency cannot make the whole probe time out), is `critical` or `optional`, and caches
  * its result for a TTL, so a probe storm reaches a database at most once per TTL. Concurrent
- * probes share one run of each check.
+ * probes share one run of each check, and a check never has two calls in flight: one that
+ * outlived its timeout is reported down ("still running") until it settles.
  *
  * Semantics (what Kubernetes and load balancers expect):
  * - `live`: the process answers; it never runs a check.
@@ -86,6 +87,8 @@ interface Entry {
   result: CheckResult | undefined;
   expires: number;
   running: Promise<CheckResult> | undefined;
+  /** When the call of `fn` that has not settled yet started; undefined when none is pending. */
+  callStartedAt: number | undefined;
 }
 
 function detailOf(err: unknown): string {
@@ -140,6 +143,7 @@ export class Health {
       result: undefined,
       expires: 0,
       running: undefined,
+      callStartedAt: undefined,
     });
     return this;
   }
@@ -168,7 +172,12 @@ export class Health {
 
   #resultOf(entry: Entry): Promise<CheckResult> {
     if (entry.result !== undefined && this.#clock.now() < entry.expires) return Promise.resolve(entry.result);
-    entry.running ??= this.#run(entry).then((result) => {
+    if (entry.running) return entry.running;
+    // At most one call of a check at a time. A call that ignored its signal past the timeout
+    // is still running: starting another on every probe piled up calls on a hung database
+    // (5 probes at ttlMs 0 left 5 pending), so until it settles the answer is that it hangs.
+    if (entry.callStartedAt !== undefined) return Promise.resolve(this.#stillRunning(entry, entry.callStartedAt));
+    entry.running = this.#run(entry).then((result) => {
       entry.result = result;
       entry.expires = this.#clock.now() + entry.ttlMs;
       entry.running = undefined;
@@ -177,31 +186,65 @@ export class Health {
     return entry.running;
   }
 
+  /** Monotonic ms where the clock has it: an NTP step must not time a check out. */
+  #now(): number {
+    return this.#clock.monotonic?.() ?? this.#clock.now();
+  }
+
+  #stillRunning(entry: Entry, startedAt: number): CheckResult {
+    return {
+      status: 'down',
+      kind: entry.kind,
+      latency_ms: Math.max(0, Math.round(this.#now() - startedAt)),
+      detail: `${new HealthCheckTimeoutError(entry.name, entry.timeoutMs).message} and is still running; no new call was started`,
+    };
+  }
+
   #run(entry: Entry): Promise<CheckResult> {
-    const started = this.#clock.now();
+    const started = this.#now();
     const controller = new AbortController();
+    entry.callStartedAt = started;
     return new Promise<CheckResult>((resolve) => {
       let settled = false;
-      const finish = (status: CheckStatus, detail: unknown): void => {
+      const finish = (status: CheckStatus, detail: unknown, byCall: boolean): void => {
         if (settled) return;
         settled = true;
         this.#clock.clearTimeout(timer);
-        const result: CheckResult = { status, kind: entry.kind, latency_ms: Math.max(0, this.#clock.now() - started) };
-        if (detail !== undefined && detail !== null) result.detail = detail;
+        const latency = this.#now() - started;
+        const result: CheckResult = { status, kind: entry.kind, latency_ms: Math.max(0, Math.round(latency)) };
+        if (byCall && latency > entry.timeoutMs) {
+          // The timer could not fire first: a synchronous check (better-sqlite3) holds the loop
+          // until it returns, and its result arrives in a microtask, before any timer. An answer
+          // that came after the timeout is a timeout all the same (a 300 ms check at timeoutMs
+          // 50 used to report up, and /ready 200).
+          result.status = 'down';
+          result.detail = `${new HealthCheckTimeoutError(entry.name, entry.timeoutMs).message} (it answered after ${result.latency_ms} ms)`;
+        } else if (detail !== undefined && detail !== null) result.detail = detail;
         resolve(result);
       };
       const timer = this.#clock.setTimeout(() => {
         const error = new HealthCheckTimeoutError(entry.name, entry.timeoutMs);
         controller.abort(error);
-        finish('down', error.message);
+        finish('down', error.message, false);
       }, entry.timeoutMs);
+      // Cleared only by the call settling, never by its timeout: see #resultOf.
+      const settledCall = (): void => {
+        entry.callStartedAt = undefined;
+      };
       try {
         Promise.resolve(entry.fn(controller.signal)).then(
-          (value) => finish('up', typeof value === 'string' || (typeof value === 'object' && value !== null) ? value : undefined),
-          (err: unknown) => finish('down', detailOf(err)),
+          (value) => {
+            settledCall();
+            finish('up', typeof value === 'string' || (typeof value === 'object' && value !== null) ? value : undefined, true);
+          },
+          (err: unknown) => {
+            settledCall();
+            finish('down', detailOf(err), true);
+          },
         );
       } catch (err) {
-        finish('down', detailOf(err));
+        settledCall();
+        finish('down', detailOf(err), true);
       }
     });
   }

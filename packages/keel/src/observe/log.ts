@@ -6,7 +6,27 @@
  * mixin costs one AsyncLocalStorage read per line, and nothing for requests that do not log.
  */
 import pino from 'pino';
-import type { Tracing } from './trace.ts';
+import type { TraceContext, Tracing } from './trace.ts';
+
+/** Where a per-request logger (a pino child) holds its request's context; see {@link bindTraceContext}. */
+const kContext = Symbol('keel.traceContext');
+const kProvisional = Symbol('keel.traceProvisional');
+type Bound = { [kContext]?: TraceContext; [kProvisional]?: boolean };
+
+/**
+ * @internal Makes `logger` (a per-request pino child) carry `ctx`, so the mixin finds the ids
+ * on lines logged outside the request's AsyncLocalStorage: Fastify's `incoming request`
+ * line is written before any hook could enter it. The context object, not its ids, is kept,
+ * so ids taken later are the ones logged. `provisional` says an OpenTelemetry span may still
+ * replace the ids (it is started in the adapter's hook): until bound again without it, lines
+ * carry the request id, and the trace id only when a caller sent it (a span keeps a remote
+ * parent's trace id), rather than ids the span is about to replace.
+ */
+export function bindTraceContext(logger: object, ctx: TraceContext, provisional = false): void {
+  const bound = logger as Bound;
+  bound[kContext] = ctx;
+  bound[kProvisional] = provisional;
+}
 
 /** The fields added to a log line inside a request. */
 export interface TraceLogFields {
@@ -27,12 +47,18 @@ export interface TraceLogFields {
  * const log = pino({ mixin: traceMixin(tracing) });
  * ```
  */
-export function traceMixin(tracing: Tracing): () => Partial<TraceLogFields> {
-  return () => {
-    const ctx = tracing.current();
+export function traceMixin(tracing: Tracing): (mergeObject?: object, level?: number, logger?: object) => Partial<TraceLogFields> {
+  return (_mergeObject, _level, logger) => {
     // A fresh object each time: pino's default merge strategy assigns into what the mixin returns.
-    if (ctx === undefined) return {};
-    return { trace_id: ctx.traceId, span_id: ctx.spanId, request_id: ctx.requestId };
+    const ctx = tracing.current();
+    if (ctx !== undefined) return { trace_id: ctx.traceId, span_id: ctx.spanId, request_id: ctx.requestId };
+    // Outside the request's async context, pino still passes the logger writing the line: a
+    // request's own logger knows its request (see bindTraceContext).
+    const bound = logger as Bound | undefined;
+    const own = bound?.[kContext];
+    if (own === undefined) return {};
+    if (bound?.[kProvisional] !== true) return { trace_id: own.traceId, span_id: own.spanId, request_id: own.requestId };
+    return own.parentId === undefined ? { request_id: own.requestId } : { trace_id: own.traceId, request_id: own.requestId };
   };
 }
 
@@ -61,8 +87,8 @@ export function createLogger(options: CreateLoggerOptions, destination?: pino.De
   const { tracing, mixin: userMixin, ...rest } = options;
   const ours = traceMixin(tracing);
   const mixin: NonNullable<pino.LoggerOptions['mixin']> = userMixin
-    ? (merge: object, level: number, logger: pino.Logger) => ({ ...ours(), ...userMixin(merge, level, logger) })
-    : () => ours();
+    ? (merge: object, level: number, logger: pino.Logger) => ({ ...ours(merge, level, logger), ...userMixin(merge, level, logger) })
+    : ours;
   return destination ? pino({ ...rest, mixin }, destination) : pino({ ...rest, mixin });
 }
 

@@ -105,14 +105,18 @@ export class OtelBridge {
 
   /**
    * Starts a SERVER span for an incoming request (undefined with no SDK) and makes `ctx` carry
-   * the span's ids, so log lines and outgoing `traceparent`s name this span.
+   * the span's ids, so log lines and outgoing `traceparent`s name this span. `path` may be
+   * the request target: its query is dropped here, after the no-SDK return, because a query
+   * carries tokens and e-mail addresses that must not reach a trace backend (the Fastify
+   * adapter once put `/reset?token=…` in `url.path`), and OTel's `url.query` is opt-in.
    */
   startRequestSpan(ctx: TraceContext, method: string, path: string): Span | undefined {
     const tracer = this.tracer();
     if (tracer === undefined) return undefined;
+    const q = path.indexOf('?');
     const span = tracer.startSpan(
       method,
-      { kind: SpanKind.SERVER, attributes: { 'http.request.method': method, 'url.path': path } },
+      { kind: SpanKind.SERVER, attributes: { 'http.request.method': method, 'url.path': q === -1 ? path : path.slice(0, q) } },
       this.requestParent(ctx),
     );
     const sc = span.spanContext();

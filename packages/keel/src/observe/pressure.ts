@@ -15,7 +15,7 @@
  * 0.85 of its limit, under 0.95 but over 0.95 × 0.8) hold pressure forever after one stall.
  * The in-flight cap is no part of this state: it is checked per request, so it sheds exactly
  * while in flight is at the cap, never latches, and needs no timer to end. Each start and end is
- * published on `keel:http:pressure`.
+ * published on `keel:http:pressure`, and the shedder's creation on `keel:http:shedder-created`.
  */
 import { performance } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
@@ -102,11 +102,11 @@ export interface LoadShedderOptions {
 /**
  * Measures delay and utilisation over each interval; owned by a shedder.
  *
- * Delay is the lateness of its own 10 ms timer, the longest since the last reading. Not
- * `monitorEventLoopDelay`: on Node 20 its timer records once per several blocked turns
- * (120 ms turns gave one sample in four or five), so an interval of solid blocking could read
- * 0 ms and pressure that lasts would look like single stalls. A JS timer that is due is run
- * in the next turn, so every blocked turn is counted, once, in the reading after it.
+ * Delay is the lateness of its own 10 ms timer, the longest since the last reading. A JS
+ * timer that is due is run in the next turn, so every blocked turn is counted, once, in the
+ * reading after it. Not `monitorEventLoopDelay`: on Node 20 its samples include its own
+ * interval (an idle loop reads 10.2 ms at 10 ms). `EventLoopMonitor` (the exported metrics)
+ * measures the same lateness, as percentiles over its window.
  */
 class IntervalSampler {
   static readonly RESOLUTION_MS = 10;
@@ -223,6 +223,10 @@ export class LoadShedder implements AsyncDisposable {
       this.#sample = sampler.sample;
     }
     this.#scope.setInterval(() => this.evaluate(), intervalMs);
+    // So the under-pressure gauge reads 0 from the start rather than appearing at the first
+    // pressure (a series that is absent until trouble cannot be told from a missing shedder).
+    const created = channel(CHANNELS.http.shedderCreated);
+    if (created.hasSubscribers) created.publish({ name: this.name } satisfies NamedMessage);
   }
 
   /** Adds an exempt path: exact, or a prefix ending in `/*`. */

@@ -74,6 +74,7 @@ abstract class Family<S extends { labels: Record<string, string> }> {
 
   protected abstract create(labels: Record<string, string>): S;
   protected abstract samples(series: S, out: SampleValue[]): void;
+  protected abstract zero(series: S): void;
 
   /**
    * The series for these label values (in `labelNames` order), created on first use.
@@ -112,9 +113,14 @@ abstract class Family<S extends { labels: Record<string, string> }> {
     return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
   }
 
-  /** Forgets every series (prom-client's `Registry.resetMetrics`). */
+  /**
+   * Zeroes every series in place (prom-client's `Registry.resetMetrics`). Not forgotten: the
+   * point of these families is that callers keep the series objects they resolved (HttpMetrics
+   * per route, the channel subscriptions per name), so clearing the map left those objects
+   * counting where no render reads them, and a route seen before a reset was never exported again.
+   */
   reset(): void {
-    this.map.clear();
+    for (const s of this.map.values()) this.zero(s);
   }
 }
 
@@ -134,6 +140,9 @@ abstract class ValueFamily extends Family<ValueSeries> {
   }
   protected samples(s: ValueSeries, out: SampleValue[]): void {
     out.push({ value: s.value, labels: s.labels });
+  }
+  protected zero(s: ValueSeries): void {
+    s.value = 0;
   }
 }
 
@@ -222,6 +231,11 @@ export class HistogramFamily extends Family<HistogramSeries> {
   }
   protected create(labels: Record<string, string>): HistogramSeries {
     return { labels, counts: new Float64Array(this.bounds.length + 1), sum: 0, count: 0 };
+  }
+  protected zero(s: HistogramSeries): void {
+    s.counts.fill(0);
+    s.sum = 0;
+    s.count = 0;
   }
   protected samples(s: HistogramSeries, out: SampleValue[]): void {
     let acc = 0;

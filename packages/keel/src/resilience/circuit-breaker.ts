@@ -4,7 +4,7 @@
  * so an idle breaker holds nothing alive and needs no close().
  */
 
-import type { BreakerState } from '../channels.ts';
+import type { BreakerCreatedMessage, BreakerState } from '../channels.ts';
 import { CHANNELS, channel } from '../channels.ts';
 import type { Clock } from '../clock.ts';
 import {
@@ -126,6 +126,11 @@ export class CircuitBreaker implements Policy {
     this.#store = store;
     this.#clock = clockOption('CircuitBreaker', o.clock);
     this.#timed = s.timed || Number.isFinite(this.#slowCallMs);
+    // Transitions alone left a breaker that never tripped unknown to the metrics, so the
+    // forum's dashboard said "No circuit breakers reported" beside a closed preview breaker.
+    // Only a subscriber present now hears it: create the Metrics before the breakers.
+    const created = channel(CHANNELS.resilience.breakerCreated);
+    if (created.hasSubscribers) created.publish({ name: this.name, state: this.#state } satisfies BreakerCreatedMessage);
   }
 
   /** The current state. An open breaker whose time is up reports `'half-open'`. */

@@ -2,8 +2,8 @@ import { connect } from 'node:net';
 import { Writable } from 'node:stream';
 import { type Context, context, type Span, type SpanOptions, trace } from '@opentelemetry/api';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { afterEach, describe, expect, it } from 'vitest';
-import keelFastify from '../../src/adapters/fastify.ts';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import keelFastify, { keelFastifyServerOptions } from '../../src/adapters/fastify.ts';
 import { createLogger, Health, LoadShedder, Metrics, OtelBridge, type PressureSample, Tracing } from '../../src/observe/index.ts';
 import { FakeClock } from '../../src/testing/index.ts';
 
@@ -32,6 +32,47 @@ function calmShedder(clock: FakeClock): { shedder: LoadShedder; set: (s: Pressur
   let sample: PressureSample = { delayMs: 1, utilization: 0.1, heapUsedRatio: 0.1 };
   const shedder = own(new LoadShedder({ clock, sample: () => sample, intervalMs: 10, maxEventLoopDelayMs: 100, coolDownMs: 0 }));
   return { shedder, set: (s) => (sample = s) };
+}
+
+type RecordedSpan = { name: string; attributes: Record<string, unknown>; parent?: string; ended: boolean };
+
+/** Registers a tracer provider that records the spans started (unregistered after the test). */
+function recordSpans(): RecordedSpan[] {
+  const spans: RecordedSpan[] = [];
+  let n = 0;
+  trace.setGlobalTracerProvider({
+    getTracer: () => ({
+      startSpan(name: string, options: SpanOptions | undefined, ctx: Context | undefined) {
+        const record: RecordedSpan = {
+          name,
+          attributes: { ...options?.attributes },
+          parent: trace.getSpanContext(ctx ?? context.active())?.spanId,
+          ended: false,
+        };
+        spans.push(record);
+        const spanId = (++n).toString(16).padStart(16, '0');
+        const span = {
+          spanContext: () => ({ traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId, traceFlags: 1 }),
+          setAttribute(k: string, v: unknown) {
+            record.attributes[k] = v;
+            return span;
+          },
+          updateName(x: string) {
+            record.name = x;
+            return span;
+          },
+          setStatus: () => span,
+          end() {
+            record.ended = true;
+          },
+        };
+        return span as unknown as Span;
+      },
+      startActiveSpan: () => undefined as never,
+    }),
+  });
+  closers.push(async () => trace.disable());
+  return spans;
 }
 
 describe('keelFastify', () => {
@@ -80,6 +121,66 @@ describe('keelFastify', () => {
     const mine = lines.filter((l) => l.msg === 'doing work' || l.msg === 'done');
     expect(mine).toHaveLength(2);
     for (const l of mine) expect(l).toMatchObject({ trace_id: '4bf92f3577b34da6a3ce929d0e0e4736', request_id: 'log-1' });
+  });
+
+  /** A Fastify app made with keelFastifyServerOptions, logging JSON lines into an array. */
+  async function loggedApp(options: { tracing: Tracing; otel?: OtelBridge }) {
+    const lines: Record<string, unknown>[] = [];
+    const stream = new Writable({
+      write(chunk, _e, cb) {
+        for (const l of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(l));
+        cb();
+      },
+    });
+    const app = Fastify({ loggerInstance: createLogger({ tracing: options.tracing }, stream), ...keelFastifyServerOptions(options) });
+    own(app);
+    await app.register(keelFastify, options);
+    app.get('/work', async (request) => {
+      request.log.info('doing work');
+      return 'ok';
+    });
+    return { app, lines };
+  }
+
+  it("puts the trace and request ids on Fastify's own incoming-request line with keelFastifyServerOptions", async () => {
+    const { app, lines } = await loggedApp({ tracing: new Tracing() });
+    await app.inject({ url: '/work', headers: { traceparent: TP, 'x-request-id': 'log-2' } });
+    expect(lines.find((l) => l.msg === 'incoming request')).toMatchObject({
+      reqId: 'log-2',
+      trace_id: '4bf92f3577b34da6a3ce929d0e0e4736',
+      span_id: expect.stringMatching(/^[0-9a-f]{16}$/),
+      request_id: 'log-2',
+    });
+  });
+
+  it('parses the trace context once per request when keelFastifyServerOptions made the request id', async () => {
+    const tracing = new Tracing();
+    const { app } = await loggedApp({ tracing });
+    const parse = vi.spyOn(tracing, 'fromHeaders');
+    const res = await app.inject({ url: '/work', headers: { traceparent: TP } });
+    expect(parse).toHaveBeenCalledTimes(1);
+    expect(res.headers['x-request-id']).toMatch(/^[0-9a-f]{16}$/);
+  });
+
+  it('logs no span id before the OpenTelemetry span exists, and the span ids after', async () => {
+    recordSpans();
+    const tracing = new Tracing();
+    const { app, lines } = await loggedApp({ tracing, otel: new OtelBridge({ tracing }) });
+    await app.inject({ url: '/work', headers: { 'x-request-id': 'log-3' } });
+    const incoming = lines.find((l) => l.msg === 'incoming request');
+    expect(incoming).toMatchObject({ request_id: 'log-3' });
+    expect(incoming).not.toHaveProperty('span_id');
+    expect(incoming).not.toHaveProperty('trace_id');
+    expect(lines.find((l) => l.msg === 'doing work')).toMatchObject({
+      trace_id: '4bf92f3577b34da6a3ce929d0e0e4736',
+      span_id: '0000000000000001',
+      request_id: 'log-3',
+    });
+  });
+
+  it('names the option keelFastifyServerOptions is missing', () => {
+    expect(() => keelFastifyServerOptions({} as never)).toThrow(/keelFastifyServerOptions option "tracing"/);
+    expect(() => keelFastifyServerOptions({ tracing: new Tracing(), otel: {} as never })).toThrow(/option "otel"/);
   });
 
   it('records RED metrics by route template, never the raw URL', async () => {
@@ -218,40 +319,7 @@ describe('keelFastify', () => {
   });
 
   it('makes each request a span when an OpenTelemetry SDK is registered', async () => {
-    const spans: { name: string; attributes: Record<string, unknown>; parent?: string; ended: boolean }[] = [];
-    let n = 0;
-    trace.setGlobalTracerProvider({
-      getTracer: () => ({
-        startSpan(name: string, options: SpanOptions | undefined, ctx: Context | undefined) {
-          const record = {
-            name,
-            attributes: { ...options?.attributes },
-            parent: trace.getSpanContext(ctx ?? context.active())?.spanId,
-            ended: false,
-          };
-          spans.push(record);
-          const spanId = (++n).toString(16).padStart(16, '0');
-          const span = {
-            spanContext: () => ({ traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId, traceFlags: 1 }),
-            setAttribute(k: string, v: unknown) {
-              record.attributes[k] = v;
-              return span;
-            },
-            updateName(x: string) {
-              record.name = x;
-              return span;
-            },
-            setStatus: () => span,
-            end() {
-              record.ended = true;
-            },
-          };
-          return span as unknown as Span;
-        },
-        startActiveSpan: () => undefined as never,
-      }),
-    });
-    closers.push(async () => trace.disable());
+    const spans = recordSpans();
     const tracing = new Tracing();
     const app = await build({ tracing, otel: new OtelBridge({ tracing }) }, (a) => a.get('/ids', async () => tracing.current()?.spanId));
     const res = await app.inject({ url: '/ids', headers: { traceparent: TP } });
@@ -264,6 +332,15 @@ describe('keelFastify', () => {
         ended: true,
       },
     ]);
+  });
+
+  it('puts the path without its query in the span url.path, so tokens in a query stay out of traces', async () => {
+    const spans = recordSpans();
+    const tracing = new Tracing();
+    const app = await build({ tracing, otel: new OtelBridge({ tracing }) });
+    await app.inject({ url: '/topics/7?token=s3cr3t&email=a@b.c' });
+    expect(spans).toHaveLength(1);
+    expect(spans[0]?.attributes['url.path']).toBe('/topics/7');
   });
 
   it('rejects a metrics route without metrics', async () => {

@@ -2,6 +2,7 @@ import { channel, hasSubscribers } from 'node:diagnostics_channel';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CHANNELS } from '../../src/channels.ts';
 import { Metrics, type MetricsOptions } from '../../src/observe/metrics.ts';
+import { LoadShedder } from '../../src/observe/pressure.ts';
 import { ConsecutiveBreaker } from '../../src/resilience/breakers/consecutive.ts';
 import { circuitBreaker } from '../../src/resilience/circuit-breaker.ts';
 import { FakeClock } from '../../src/testing/fake-clock.ts';
@@ -92,6 +93,24 @@ describe('ChannelMetrics', () => {
     expect(m.snapshot().breakers).toEqual([{ name: 'search', state: 'open', since: clock.now() }]);
   });
 
+  it('exports a breaker that never changed state as closed, from its creation', async () => {
+    const { m, clock } = metrics();
+    circuitBreaker({ name: 'previews', clock });
+    const { body } = await m.scrape();
+    expect(sample(body, 'keel_resilience_breaker_state{name="previews",state="closed"}')).toBe(1);
+    expect(sample(body, 'keel_resilience_breaker_state{name="previews",state="open"}')).toBe(0);
+    expect(body).not.toMatch(/^keel_resilience_breaker_transitions_total\{name="previews"/m);
+    expect(m.snapshot().breakers).toEqual([{ name: 'previews', state: 'closed', since: clock.now() }]);
+  });
+
+  it('keeps the reported state of a breaker name when another breaker of that name is created', async () => {
+    const { m, clock } = metrics();
+    const first = circuitBreaker({ name: 'search', strategy: new ConsecutiveBreaker(1), clock });
+    await first.execute(async () => Promise.reject(Object.assign(new Error('x'), { status: 500 }))).catch(() => {});
+    circuitBreaker({ name: 'search', clock });
+    expect(sample((await m.scrape()).body, 'keel_resilience_breaker_state{name="search",state="open"}')).toBe(1);
+  });
+
   it('summarises caches per name with a hit ratio', () => {
     const { m } = metrics();
     publish(c.hit, { name: 'topics', tier: 'l1' });
@@ -115,12 +134,30 @@ describe('ChannelMetrics', () => {
     expect(sample((await m.scrape()).body, under)).toBe(0);
   });
 
+  it('exports a shedder as not under pressure from its creation', async () => {
+    const { m, clock } = metrics();
+    const shedder = new LoadShedder({ name: 'api', clock, sample: () => ({ delayMs: 0, utilization: 0, heapUsedRatio: 0 }) });
+    try {
+      expect(sample((await m.scrape()).body, 'keel_http_under_pressure{name="api"}')).toBe(0);
+    } finally {
+      await shedder.close();
+    }
+  });
+
   it('counts shed requests in total and over the last 10 s', () => {
     const { m, clock } = metrics();
     publish(CHANNELS.http.shed, { name: 'http', reason: 'in-flight' });
     clock.advance(11_000);
     publish(CHANNELS.http.shed, { name: 'http', reason: 'in-flight' });
     expect(m.snapshot().shed).toEqual({ total: 2, last10s: 1 });
+  });
+
+  it('keeps counting a series it holds after registry.resetMetrics()', async () => {
+    const { m } = metrics();
+    publish(c.hit, { name: 'topics', tier: 'l1' });
+    m.registry.resetMetrics();
+    publish(c.hit, { name: 'topics', tier: 'l1' });
+    expect(sample((await m.scrape()).body, 'keel_cache_hits_total{name="topics",tier="l1"}')).toBe(1);
   });
 
   it('caps series from message names', async () => {
@@ -139,6 +176,7 @@ describe('ChannelMetrics', () => {
       CHANNELS.db.query,
       CHANNELS.http.shed,
       CHANNELS.http.pressure,
+      CHANNELS.http.shedderCreated,
     ];
     expect(names.every((n) => hasSubscribers(n))).toBe(true);
     await m.close();

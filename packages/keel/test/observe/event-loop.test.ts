@@ -11,8 +11,8 @@ function block(ms: number): void {
 }
 
 const open: EventLoopMonitor[] = [];
-function monitor(clock: FakeClock, windowMs = 10_000): EventLoopMonitor {
-  const m = new EventLoopMonitor({ clock, windowMs, resolutionMs: 5 });
+function monitor(clock: FakeClock, windowMs = 10_000, resolutionMs = 5): EventLoopMonitor {
+  const m = new EventLoopMonitor({ clock, windowMs, resolutionMs });
   open.push(m);
   return m;
 }
@@ -36,6 +36,24 @@ describe('EventLoopMonitor', () => {
     expect(m.maxDelayMs()).toBeGreaterThanOrEqual(150);
     expect(m.delayMs(100)).toBeGreaterThanOrEqual(150);
     expect(m.delayMs(50)).toBeLessThan(m.maxDelayMs());
+  });
+
+  it('reads an idle loop as almost no delay, not as its sampling interval', async () => {
+    // monitorEventLoopDelay counts the interval in every sample: idle read ≥ resolutionMs.
+    const m = monitor(new FakeClock(), 10_000, 20);
+    await sleep(300);
+    expect(m.delayMs(50)).toBeLessThan(10);
+  });
+
+  it('reads a loop blocked most of the time in its median, counting the samples the blocked timer missed', async () => {
+    const m = monitor(new FakeClock());
+    await sleep(200); // ≈ 40 idle samples
+    for (let i = 0; i < 12; i++) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      block(50); // one late tick per turn; 12 turns alone would be outvoted by the idle samples
+    }
+    await sleep(10);
+    expect(m.delayMs(50)).toBeGreaterThanOrEqual(10);
   });
 
   it('keeps the previous window readable right after a reset, then forgets it a window later', async () => {

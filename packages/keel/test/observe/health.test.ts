@@ -33,6 +33,62 @@ describe('Health', () => {
     expect(report.checks.fast?.status).toBe('up');
   });
 
+  it('counts a synchronous check that returned after its timeout as timed out', async () => {
+    const clock = new FakeClock();
+    const health = new Health({ clock, timeoutMs: 50 });
+    // Sync work cannot be interrupted and holds the loop, so no timer fires while it runs.
+    health.register('sqlite', () => clock.set(clock.now() + 300));
+    const res = await health.reportResponse();
+    expect(res.statusCode).toBe(503);
+    expect(res.body).toMatchObject({
+      status: 'unhealthy',
+      checks: {
+        sqlite: { status: 'down', latency_ms: 300, detail: expect.stringMatching(/timed out after 50 ms \(it answered after 300 ms\)/) },
+      },
+    });
+  });
+
+  /** A check whose first call hangs, ignoring its signal, until `settle()`; later calls answer at once. */
+  function hangingOnce(health: Health): { calls: () => number; settle: () => void } {
+    let calls = 0;
+    let settle: () => void = () => {};
+    health.register('db', () => {
+      if (calls++ > 0) return undefined;
+      return new Promise<void>((resolve) => {
+        settle = resolve;
+      });
+    });
+    return { calls: () => calls, settle: () => settle() };
+  }
+
+  it('starts no second call of a check while a timed-out call is pending, and reports it down as still running', async () => {
+    const clock = new FakeClock();
+    const health = new Health({ clock, timeoutMs: 20, ttlMs: 0 });
+    const db = hangingOnce(health);
+    const first = health.check('db');
+    await clock.advanceAsync(20);
+    expect(await first).toMatchObject({ status: 'down', latency_ms: 20 });
+    clock.advance(30);
+    for (let i = 0; i < 4; i++) {
+      expect(await health.check('db')).toMatchObject({ status: 'down', latency_ms: 50, detail: expect.stringMatching(/still running/) });
+    }
+    expect((await health.ready()).statusCode).toBe(503);
+    expect(db.calls()).toBe(1);
+  });
+
+  it('calls a check again once its timed-out call has settled', async () => {
+    const clock = new FakeClock();
+    const health = new Health({ clock, timeoutMs: 20, ttlMs: 0 });
+    const db = hangingOnce(health);
+    const first = health.check('db');
+    await clock.advanceAsync(20);
+    await first;
+    db.settle();
+    await flushMicrotasks();
+    expect(await health.check('db')).toMatchObject({ status: 'up' });
+    expect(db.calls()).toBe(2);
+  });
+
   it('aborts the signal of a check that timed out', async () => {
     const clock = new FakeClock();
     const health = new Health({ clock });

@@ -97,6 +97,16 @@ describe('HttpMetrics', () => {
     expect(sample(body, 'keel_metrics_series_dropped_total{metric="keel_http_requests_total"}')).toBe(47);
   });
 
+  it('keeps exporting a route seen before registry.resetMetrics(), counting from zero', async () => {
+    const { m } = metrics();
+    m.http.end(m.http.start(), 'GET', '/a', 200);
+    m.registry.resetMetrics();
+    expect(sample((await m.scrape()).body, 'keel_http_requests_total{method="GET",route="/a",status_class="2xx"}')).toBe(0);
+    m.http.end(m.http.start(), 'GET', '/a', 200);
+    m.http.end(m.http.start(), 'GET', '/a', 200);
+    expect(sample((await m.scrape()).body, 'keel_http_requests_total{method="GET",route="/a",status_class="2xx"}')).toBe(2);
+  });
+
   it('reports req/s and the 5xx share over the rolling windows', () => {
     const { m, clock } = metrics();
     clock.advance(60_000);

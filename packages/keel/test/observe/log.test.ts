@@ -2,6 +2,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { createLogger, requestLogger, Tracing, traceMixin } from '../../src/observe/index.ts';
+import { bindTraceContext } from '../../src/observe/log.ts';
 
 function capture(): { stream: Writable; lines: () => Record<string, unknown>[] } {
   const chunks: string[] = [];
@@ -63,6 +64,39 @@ describe('createLogger', () => {
     const child = createLogger({ tracing }, out.stream).child({ component: 'db' });
     tracing.run(tracing.fromHeaders({ 'x-request-id': 'r-2' }), () => child.info('q'));
     expect(out.lines()[0]).toMatchObject({ component: 'db', request_id: 'r-2' });
+  });
+
+  it('reads the ids of a context bound to the logger writing a line outside any request', () => {
+    const tracing = new Tracing();
+    const out = capture();
+    const log = createLogger({ tracing }, out.stream);
+    const ctx = tracing.fromHeaders({ traceparent: TP, 'x-request-id': 'early' });
+    const child = log.child({});
+    bindTraceContext(child, ctx);
+    child.info('before any hook');
+    log.info('the root logger');
+    expect(out.lines()).toEqual([
+      expect.objectContaining({ trace_id: '4bf92f3577b34da6a3ce929d0e0e4736', span_id: ctx.spanId, request_id: 'early' }),
+      expect.not.objectContaining({ request_id: expect.anything() }),
+    ]);
+  });
+
+  it('logs no span id, and a trace id only when the caller sent one, for a provisionally bound context', () => {
+    const tracing = new Tracing();
+    const out = capture();
+    const log = createLogger({ tracing }, out.stream);
+    const propagated = log.child({});
+    bindTraceContext(propagated, tracing.fromHeaders({ traceparent: TP, 'x-request-id': 'p-1' }), true);
+    const fresh = log.child({});
+    bindTraceContext(fresh, tracing.fromHeaders({ 'x-request-id': 'p-2' }), true);
+    propagated.info('propagated');
+    fresh.info('fresh');
+    const [a, b] = out.lines();
+    expect(a).toMatchObject({ trace_id: '4bf92f3577b34da6a3ce929d0e0e4736', request_id: 'p-1' });
+    expect(a).not.toHaveProperty('span_id');
+    expect(b).toMatchObject({ request_id: 'p-2' });
+    expect(b).not.toHaveProperty('trace_id');
+    expect(b).not.toHaveProperty('span_id');
   });
 
   it('needs a tracing', () => {

@@ -172,6 +172,13 @@ describe('OtelBridge with a registered tracer provider', () => {
     expect(span.attributes).toMatchObject({ 'http.route': '/topics/:id', 'http.response.status_code': 503 });
   });
 
+  it('keeps the query of the request target out of url.path', () => {
+    const tracer = register();
+    const otel = new OtelBridge();
+    otel.startRequestSpan(new Tracing().create(), 'GET', '/reset?token=s3cr3t');
+    expect(tracer.spans[0]?.attributes['url.path']).toBe('/reset');
+  });
+
   it('notices when the provider is unregistered', () => {
     register();
     const otel = new OtelBridge();

@@ -109,6 +109,20 @@ describe('LoadShedder', () => {
     await shedder.close();
   });
 
+  it('publishes its creation on keel:http:shedder-created', async () => {
+    const seen: unknown[] = [];
+    const onCreated = (m: unknown) => seen.push(m);
+    subscribe(CHANNELS.http.shedderCreated, onCreated);
+    let shedder: LoadShedder | undefined;
+    try {
+      shedder = setup({ name: 'api' }).shedder;
+    } finally {
+      unsubscribe(CHANNELS.http.shedderCreated, onCreated);
+    }
+    expect(seen).toEqual([{ name: 'api' }]);
+    await shedder?.close();
+  });
+
   it('reset() ends pressure at once, says so, and ignores the next two intervals of a start-up stall', async () => {
     const told: Array<{ underPressure: boolean }> = [];
     const { clock, shedder, set } = setup({ onChange: (m) => told.push(m) });

@@ -96,10 +96,19 @@ describe('series families', () => {
     expect(() => new CounterFamily({ name: '1_total', help: 'c' }, limit(1))).toThrow(/CounterFamily option "name"/);
   });
 
-  it('forgets every series on reset', () => {
+  it('zeroes every series on reset and keeps the objects callers hold', async () => {
     const c = new CounterFamily({ name: 'a_total', help: 'a', labelNames: ['x'] }, limit(10));
-    c.inc(['1']);
+    const held = c.series('1');
+    c.inc(['1'], 3);
     c.reset();
-    expect(c.size).toBe(0);
+    expect(c.series('1')).toBe(held);
+    expect((await c.get()).values).toEqual([{ value: 0, labels: { x: '1' } }]);
+  });
+
+  it('zeroes the buckets, sum and count of a histogram series on reset', () => {
+    const h = new HistogramFamily({ name: 'h_seconds', help: 'h' }, limit(1), [0.1, 1]);
+    h.observe([], 0.5);
+    h.reset();
+    expect(h.series()).toMatchObject({ sum: 0, count: 0, counts: new Float64Array([0, 0, 0]) });
   });
 });

@@ -1,6 +1,6 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { describe, expect, it } from 'vitest';
-import type { BreakerStateMessage } from '../../src/channels.ts';
+import type { BreakerCreatedMessage, BreakerStateMessage } from '../../src/channels.ts';
 import { CHANNELS } from '../../src/channels.ts';
 import { ConsecutiveBreaker } from '../../src/resilience/breakers/consecutive.ts';
 import { TimeWindowBreaker } from '../../src/resilience/breakers/time-window.ts';
@@ -200,6 +200,23 @@ describe('CircuitBreaker', () => {
     }
     expect(seen).toEqual(['closed>open', 'open>half-open', 'half-open>closed']);
     expect(messages.filter((m) => m.name === 'chan').map((m) => m.to)).toEqual(['open', 'half-open', 'closed']);
+  });
+
+  it('publishes its initial state once on the breaker-created channel, not as a transition', () => {
+    const created: BreakerCreatedMessage[] = [];
+    const transitions: unknown[] = [];
+    const onCreated = (m: unknown) => created.push(m as BreakerCreatedMessage);
+    const onState = (m: unknown) => transitions.push(m);
+    subscribe(CHANNELS.resilience.breakerCreated, onCreated);
+    subscribe(CHANNELS.resilience.breakerState, onState);
+    try {
+      new CircuitBreaker({ name: 'born', clock: new FakeClock() });
+    } finally {
+      unsubscribe(CHANNELS.resilience.breakerCreated, onCreated);
+      unsubscribe(CHANNELS.resilience.breakerState, onState);
+    }
+    expect(created.filter((m) => m.name === 'born')).toEqual([{ name: 'born', state: 'closed' }]);
+    expect(transitions).toEqual([]);
   });
 
   it('keeps the call outcome and the transition when onStateChange throws', async () => {
