@@ -1,10 +1,11 @@
 /**
  * Graceful shutdown that drops nothing. On SIGTERM/SIGINT:
  *
- * 1. mark not-ready (readiness probes answer 503),
+ * 1. mark not-ready (readiness probes answer 503); from now on every answer goes out with
+ *    `Connection: close`, so keep-alive clients move to new connections by themselves,
  * 2. wait `readinessDelayMs`, still serving, so load balancers notice and stop sending,
- * 3. stop accepting (`server.close()`); answers still in flight go out with `Connection: close`
- *    and idle keep-alive connections are closed as they become idle,
+ * 3. run the beforeDrain hooks, stop accepting, close each keep-alive connection once it has
+ *    stayed quiet for `drainPollMs`, and let requests in progress finish (see drain.ts),
  * 4. when every connection has ended, close resources newest first,
  * 5. exit 0.
  *
@@ -14,10 +15,10 @@
  */
 import type { EventEmitter } from 'node:events';
 import type { Server } from 'node:http';
-import type { Socket } from 'node:net';
 import { constants } from 'node:os';
 import type { Clock, TimerHandle } from '../clock.ts';
 import { clockOption, durationOption, functionOption, objectOptions, optionError } from '../internal/options.ts';
+import { ServerDrain } from './drain.ts';
 import type { Resource } from './scope.ts';
 import { Scope } from './scope.ts';
 
@@ -34,7 +35,10 @@ export interface GracefulShutdownOptions {
   readinessDelayMs?: number;
   /** The whole shutdown must end within this, ms; then exit is forced. Default 30,000. */
   deadlineMs?: number;
-  /** How often idle keep-alive connections are closed while draining, ms. Default 100. */
+  /**
+   * While draining, a keep-alive connection is closed once it has been quiet (no request, no
+   * answer pending, no byte read) for this long, ms. Default 100.
+   */
   drainPollMs?: number;
   /** Marked shutting down at the first signal (e.g. a `Health` registry). */
   health?: { markShuttingDown(): void };
@@ -54,11 +58,6 @@ const stderrLogger: ShutdownLogger = {
   info: (obj, msg) => process.stderr.write(`${JSON.stringify({ level: 'info', ...obj, msg })}\n`),
   error: (obj, msg) => process.stderr.write(`${JSON.stringify({ level: 'error', ...obj, msg })}\n`),
 };
-
-interface Tracked {
-  server: Server;
-  sockets: Set<Socket>;
-}
 
 /**
  * Coordinates a graceful shutdown of servers and resources.
@@ -83,11 +82,14 @@ export class GracefulShutdown implements AsyncDisposable {
   readonly #log: ShutdownLogger;
   readonly #clock: Clock;
   readonly #resources: Scope;
-  readonly #listeners = new Scope({ name: 'shutdown-listeners' });
-  readonly #servers: Tracked[] = [];
+  /** What the coordinator itself holds (signal and server listeners, its timers); released at the end. */
+  readonly #held: Scope;
+  readonly #servers: ServerDrain[] = [];
   #state: ShutdownState = 'running';
   #done: Promise<void> | undefined;
   #deadline: TimerHandle | undefined;
+  /** Ends the readiness delay early: a forced exit clears its timer, and shutdown() must still settle. */
+  #endDelay: (() => void) | undefined;
   #exited = false;
 
   constructor(options?: GracefulShutdownOptions) {
@@ -112,6 +114,7 @@ export class GracefulShutdown implements AsyncDisposable {
     this.#log = o.logger ?? stderrLogger;
     this.#clock = clockOption('GracefulShutdown', o.clock);
     this.#resources = new Scope({ name: 'shutdown-resources', clock: this.#clock });
+    this.#held = new Scope({ name: 'shutdown', clock: this.#clock });
     const signals = o.signals ?? ['SIGTERM', 'SIGINT'];
     if (!Array.isArray(signals) || !signals.every((s) => typeof s === 'string' && Object.hasOwn(constants.signals, s))) {
       throw optionError('GracefulShutdown', 'signals', 'an array of signal names (e.g. "SIGTERM")', signals);
@@ -120,7 +123,7 @@ export class GracefulShutdown implements AsyncDisposable {
     if (typeof source?.on !== 'function' || typeof source.off !== 'function') {
       throw optionError('GracefulShutdown', 'signalSource', 'an EventEmitter (on, off)', source);
     }
-    for (const signal of signals) this.#listeners.on(source, signal, () => this.#onSignal(signal));
+    for (const signal of signals) this.#held.on(source, signal, () => this.#onSignal(signal));
   }
 
   /** Where the shutdown is. */
@@ -135,12 +138,7 @@ export class GracefulShutdown implements AsyncDisposable {
 
   /** Registers a server to drain. Its connections are tracked from now on. */
   server(server: Server): this {
-    const sockets = new Set<Socket>();
-    this.#listeners.on(server, 'connection', (socket: Socket) => {
-      sockets.add(socket);
-      socket.once('close', () => sockets.delete(socket));
-    });
-    this.#servers.push({ server, sockets });
+    this.#servers.push(new ServerDrain(server, this.#held));
     return this;
   }
 
@@ -177,14 +175,14 @@ export class GracefulShutdown implements AsyncDisposable {
 
   #pending(): number {
     let n = 0;
-    for (const t of this.#servers) n += t.sockets.size;
+    for (const d of this.#servers) n += d.size;
     return n;
   }
 
   #force(reason: string): void {
     if (this.#exited) return;
     this.#log.error({ reason, state: this.#state, open_connections: this.#pending() }, 'keel: forcing exit');
-    for (const t of this.#servers) t.server.closeAllConnections();
+    for (const d of this.#servers) d.destroyAll();
     this.#finish(1);
   }
 
@@ -193,7 +191,8 @@ export class GracefulShutdown implements AsyncDisposable {
     this.#exited = true;
     this.#state = 'done';
     if (this.#deadline !== undefined) this.#clock.clearTimeout(this.#deadline);
-    void this.#listeners.close();
+    void this.#held.close();
+    this.#endDelay?.();
     this.#exit(code);
   }
 
@@ -215,8 +214,14 @@ export class GracefulShutdown implements AsyncDisposable {
     // the loop with it keeps the process up until the end, and no longer.
     (this.#deadline as { ref?: () => unknown }).ref?.();
     this.#health?.markShuttingDown();
+    for (const d of this.#servers) d.closeAfterResponses();
     this.#log.info({ reason, readiness_delay_ms: this.#readinessDelayMs }, 'keel: shutting down');
-    if (this.#readinessDelayMs > 0) await new Promise<void>((resolve) => this.#clock.setTimeout(resolve, this.#readinessDelayMs));
+    if (this.#readinessDelayMs > 0) {
+      await new Promise<void>((resolve) => {
+        this.#endDelay = resolve;
+        this.#held.setTimeout(resolve, this.#readinessDelayMs);
+      });
+    }
     if (this.#exited) return;
     this.#state = 'draining';
     const hooks = await Promise.allSettled(this.#beforeDrain.map(async (fn) => fn()));
@@ -225,7 +230,7 @@ export class GracefulShutdown implements AsyncDisposable {
         this.#log.error({ err: h.reason instanceof Error ? h.reason.message : String(h.reason) }, 'keel: a drain hook failed');
     }
     if (this.#exited) return;
-    await Promise.all(this.#servers.map((t) => this.#drain(t)));
+    await Promise.all(this.#servers.map((d) => d.drain(this.#drainPollMs)));
     if (this.#exited) return;
     this.#state = 'closing';
     let code = 0;
@@ -240,33 +245,9 @@ export class GracefulShutdown implements AsyncDisposable {
     this.#finish(code);
   }
 
-  #drain({ server, sockets }: Tracked): Promise<void> {
-    // Answers still being produced go out with `Connection: close`, so keep-alive clients open
-    // a new connection (to another instance) for their next request instead of racing our close.
-    const closeAfterResponse = (_req: unknown, res: { shouldKeepAlive: boolean }): void => {
-      res.shouldKeepAlive = false;
-    };
-    for (const socket of sockets) {
-      const res = (socket as Socket & { _httpMessage?: { headersSent: boolean; shouldKeepAlive: boolean } })._httpMessage;
-      if (res && !res.headersSent) res.shouldKeepAlive = false;
-    }
-    const offRequest = this.#listeners.on(server, 'request', closeAfterResponse);
-    return new Promise<void>((resolve) => {
-      let stopPoll: (() => void) | undefined;
-      const done = (): void => {
-        stopPoll?.();
-        offRequest();
-        resolve();
-      };
-      server.close(() => done());
-      server.closeIdleConnections();
-      stopPoll = this.#resources.setInterval(() => server.closeIdleConnections(), this.#drainPollMs);
-    });
-  }
-
   /** Stops listening for signals without shutting down (for tests and re-wiring). */
   close(): Promise<void> {
-    return this.#listeners.close();
+    return this.#held.close();
   }
 
   [Symbol.asyncDispose](): Promise<void> {

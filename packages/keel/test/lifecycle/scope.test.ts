@@ -1,5 +1,5 @@
-import { EventEmitter } from 'node:events';
-import { createServer } from 'node:net';
+import { EventEmitter, once } from 'node:events';
+import { connect, createServer, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { Scope, ScopeClosedError } from '../../src/lifecycle/index.ts';
 import { FakeClock } from '../../src/testing/index.ts';
@@ -144,6 +144,20 @@ describe('Scope', () => {
       expect(server.listening).toBe(true);
     }
     expect(server.listening).toBe(false);
+  });
+
+  it("destroys a net socket it owns on close, through the stream's Symbol.asyncDispose", async () => {
+    const server = createServer((s) => s.on('error', () => {}));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    let socket: Socket;
+    {
+      await using scope = new Scope();
+      socket = scope.add(connect((server.address() as { port: number }).port, '127.0.0.1'));
+      await once(socket, 'connect');
+    }
+    expect(socket.destroyed).toBe(true);
+    // The server closes once its side of the connection has ended too; the leak check then finds no socket left.
+    await new Promise<void>((r) => server.close(() => r()));
   });
 
   it('names the option in a TypeError', () => {

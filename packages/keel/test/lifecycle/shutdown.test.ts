@@ -7,7 +7,7 @@ import { Agent, request } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { GracefulShutdown, type ShutdownLogger } from '../../src/lifecycle/index.ts';
 import { Health } from '../../src/observe/index.ts';
-import { FakeClock } from '../../src/testing/index.ts';
+import { FakeClock, flushMicrotasks } from '../../src/testing/index.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const fixture = join(here, 'fixtures/shutdown-server.ts');
@@ -251,6 +251,48 @@ describe('GracefulShutdown', () => {
     h.signals.emit('SIGTERM');
     expect(h.exitCode()).toBe(1);
     expect(h.lines.at(-1)?.obj).toMatchObject({ reason: 'second signal (SIGTERM)' });
+  });
+
+  it('leaves no timer behind when a second signal forces exit during the delay', async () => {
+    const h = harness();
+    h.signals.emit('SIGTERM');
+    h.signals.emit('SIGTERM');
+    await flushMicrotasks();
+    expect(h.exitCode()).toBe(1);
+    expect(h.clock.pending).toBe(0);
+  });
+
+  it('settles shutdown() at once when a second signal forces exit during the delay', async () => {
+    const h = harness();
+    let settled = false;
+    void h.shutdown.shutdown().then(() => {
+      settled = true;
+    });
+    h.signals.emit('SIGTERM');
+    await flushMicrotasks();
+    expect(h.exitCode()).toBe(1);
+    expect(settled).toBe(true);
+  });
+
+  it('leaves no timer behind when the deadline forces exit while draining', async () => {
+    const h = harness({ readinessDelayMs: 0, deadlineMs: 1_000 });
+    let asked = false;
+    const server = createServer(() => {
+      asked = true; // never answers
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    h.shutdown.server(server);
+    const { connect } = await import('node:net');
+    const socket = connect((server.address() as { port: number }).port, '127.0.0.1');
+    socket.on('error', () => {});
+    socket.write('GET /hang HTTP/1.1\r\nhost: x\r\n\r\n');
+    await waitFor(() => asked);
+    void h.shutdown.shutdown('test');
+    await waitFor(() => h.shutdown.state === 'draining' && !server.listening);
+    await h.clock.advanceAsync(1_000);
+    expect(h.exitCode()).toBe(1);
+    expect(h.clock.pending).toBe(0);
+    socket.destroy();
   });
 
   it('is idempotent', async () => {
