@@ -161,6 +161,37 @@ function warningsIn(logFile: string, from: number): Record<string, number> {
   return counts;
 }
 
+/** WebSocket clients held subscribed through the many-users phase. */
+const WS_CLIENTS = 1_000;
+
+/** ws-clients.ts's first line: its clients once each is subscribed or has failed. */
+interface WsReady {
+  connected: number;
+  subscribed: number;
+  requested: number;
+  failed: number;
+  errors: number;
+}
+
+/** The first line of `out` that holds `key` and parses as JSON, or undefined. */
+function jsonLine<T>(out: string, key: string): T | undefined {
+  for (const line of out.split('\n')) {
+    if (!line.includes(key)) continue;
+    try {
+      return JSON.parse(line) as T;
+    } catch {
+      // tsx or Node printed something of its own
+    }
+  }
+  return undefined;
+}
+
+function wsReadyLine(out: string): WsReady {
+  const parsed = jsonLine<Partial<WsReady>>(out, '"requested"');
+  if (typeof parsed?.subscribed !== 'number') throw new Error(`ws-clients printed no subscribed count:\n${out}`);
+  return parsed as WsReady;
+}
+
 /** The core both servers run on (`''`: unpinned, the whole machine's counters). */
 const serverCore = taskset ? 1 : '';
 const HELLO = `require('node:http').createServer((req, res) => res.end('hello world')).listen(0, '127.0.0.1', function () { console.log('port ' + this.address().port); });`;
@@ -344,6 +375,8 @@ try {
 
   let users5k: KeelResult | undefined;
   let wsSummary: unknown;
+  let wsReady: WsReady | undefined;
+  let wsWarning: string | undefined;
   if (!values.skip5k) {
     const [wcmd, wargs] = pinned(0, process.execPath, [
       '--import',
@@ -352,9 +385,16 @@ try {
       '--url',
       `ws://127.0.0.1:${forumPort}/api/v1/live`,
       '--count',
-      '1000',
+      String(WS_CLIENTS),
     ]);
-    const { child: ws } = await startChild(wcmd, wargs, process.env, /"connected"/);
+    // The line comes once every client has its `subscribed` ack or has failed (ws-clients.ts).
+    const { child: ws, seen: wsOut } = await startChild(wcmd, wargs, process.env, /"requested".*\n/);
+    wsReady = wsReadyLine(wsOut);
+    if (wsReady.subscribed < WS_CLIENTS) {
+      // The phase is defined with all of them subscribed; its figures are kept, flagged.
+      wsWarning = `only ${wsReady.subscribed} of ${WS_CLIENTS} WebSocket clients subscribed (${wsReady.failed} failed, ${wsReady.errors} socket errors): users5k_* is not the issue's many-users phase`;
+      process.stderr.write(`WARNING: ${wsWarning}\n`);
+    }
     users5k = await sampledForumLoad('users5k', [base, '-s', scenarioPath, '-c', '5000', '--rate', '2500', '-d', `${openSeconds}s`]);
     const closed = new Promise<string>((resolve) => {
       let s = '';
@@ -365,6 +405,12 @@ try {
     });
     ws.kill('SIGTERM');
     wsSummary = (await closed).trim();
+    // Clients dropped during the phase (a slow consumer, a heartbeat timeout) count against it too.
+    const stillSubscribed = jsonLine<{ subscribed?: number }>(String(wsSummary), '"closed"')?.subscribed;
+    if (wsWarning === undefined && stillSubscribed !== undefined && stillSubscribed < WS_CLIENTS) {
+      wsWarning = `only ${stillSubscribed} of ${WS_CLIENTS} WebSocket clients were still subscribed when the many-users phase ended`;
+      process.stderr.write(`WARNING: ${wsWarning}\n`);
+    }
   }
 
   const rss = forum.pid ? rssPeakMb(forum.pid) : 0;
@@ -409,6 +455,8 @@ try {
       half_load_p99_ms: half.latency.p99,
       users5k_p95_ms: users5k ? users5k.latency.p95 : -1,
       users5k_errors: users5k ? users5k.errors.total : -1,
+      // -1: the phase was skipped. Below 1,000 the phase did not run as specified (see users5k_ws_warning).
+      users5k_ws_subscribed: wsReady ? wsReady.subscribed : -1,
       rss_mb_peak: rss,
       half_load_cpu_pct: halfCpuPct,
       cached_vs_bare: Math.round((cached.rps / ceiling.rps) * 100) / 100,
@@ -449,6 +497,8 @@ try {
       users5k_warnings: users5k?.warnings,
       users5k_worst: worstBy.users5k,
       ws: wsSummary,
+      ws_ready: wsReady,
+      ...(wsWarning ? { users5k_ws_warning: wsWarning } : {}),
       soak,
       forum_warnings: warningsBy,
     },

@@ -134,7 +134,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       { kind: 'optional' },
     );
   }
-  const auth = createAuthService(repos, { ...config, sessions: caches.sessions });
+  const auth = createAuthService(repos, { ...config, sessions: caches.sessions, events });
   scope.add(auth);
   const services: Services = {
     repos,
@@ -169,7 +169,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       () => {
         const state = services.live.fanoutState();
         if (state && !state.subscribed) throw new Error("not subscribed to Redis: other instances' live events do not arrive here");
-        if (state && !state.publishing) throw new Error("Redis publisher down: this instance's live events do not reach the others");
+        if (state && !state.publishing)
+          throw new Error("Redis publisher down or not answering in time: this instance's live events do not reach the others");
       },
       { kind: 'optional' },
     );

@@ -4,6 +4,7 @@ import { type DashboardSnapshot, type DashboardSources, type HealthSummary, read
 export interface CollectorOptions {
   intervalMs: number;
   sloMs: number;
+  errorRateSlo: number;
   /** Longest a `fresh()` read waits for the health source. */
   healthTimeoutMs: number;
   clock: Clock;
@@ -51,8 +52,9 @@ export class Collector {
   }
 
   #build(): DashboardSnapshot {
-    const { intervalMs, sloMs, clock } = this.#options;
-    const snap = readSources(this.#sources, this.#health, { at: clock.now(), intervalMs, sloMs, viewers: this.#options.streams() });
+    const { intervalMs, sloMs, errorRateSlo, clock } = this.#options;
+    const frame = { at: clock.now(), intervalMs, sloMs, errorRateSlo, viewers: this.#options.streams() };
+    const snap = readSources(this.#sources, this.#health, frame);
     if (this.#healthError) snap.errors.push({ source: 'health', message: this.#healthError });
     return snap;
   }

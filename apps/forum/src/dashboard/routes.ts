@@ -16,6 +16,8 @@ export interface DashboardOptions {
   intervalMs?: number;
   /** The latency objective drawn on the latency chart, ms. Default: `127`. */
   sloMs?: number;
+  /** The error-rate objective drawn on the error chart: a fraction of responses that are 5xx (0.01 = 1 %). Default: `0.01`. */
+  errorRateSlo?: number;
   /** Concurrent event streams at most; the next one gets 503. Default: `16`. */
   maxStreams?: number;
   /** Consecutive events a stalled stream may miss before it is dropped. Default: `30`. */
@@ -48,6 +50,13 @@ function int(name: string, value: unknown, fallback: number, min: number, max: n
   return value;
 }
 
+function fraction(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > 1)
+    throw new TypeError(`dashboardRoutes: option "${name}" must be a fraction above 0 and at most 1 (got ${String(value)})`);
+  return value;
+}
+
 function fn<T>(name: string, value: T | undefined): T | undefined {
   if (value !== undefined && typeof value !== 'function') throw new TypeError(`dashboardRoutes: option "${name}" must be a function`);
   return value;
@@ -70,6 +79,7 @@ function validate(options: DashboardOptions) {
     sources: s,
     intervalMs: int('intervalMs', options.intervalMs, 1_000, 50, 60_000),
     sloMs: int('sloMs', options.sloMs, 127, 1, 600_000),
+    errorRateSlo: fraction('errorRateSlo', options.errorRateSlo, 0.01),
     maxStreams: int('maxStreams', options.maxStreams, 16, 1, 10_000),
     maxSkips: int('maxSkips', options.maxSkips, 30, 1, 10_000),
     healthTimeoutMs: int('healthTimeoutMs', options.healthTimeoutMs, 2_000, 1, 60_000),

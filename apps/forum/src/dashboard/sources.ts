@@ -51,6 +51,8 @@ export interface DashboardSnapshot {
   at: number;
   intervalMs: number;
   sloMs: number;
+  /** The error-rate objective, a fraction of responses (0.01 = 1 %). */
+  errorRateSlo: number;
   /** Dashboard streams open now. */
   viewers: number;
   metrics: MetricsSnapshot | null;
@@ -90,7 +92,7 @@ export function summariseHealth(report: HealthSummary): HealthSummary {
 export function readSources(
   sources: DashboardSources,
   health: HealthSummary | null,
-  frame: { at: number; intervalMs: number; sloMs: number; viewers: number },
+  frame: { at: number; intervalMs: number; sloMs: number; errorRateSlo: number; viewers: number },
 ): DashboardSnapshot {
   const errors: DashboardSnapshot['errors'] = [];
   const read = <T>(source: string, fn: (() => T) | undefined): T | null => {

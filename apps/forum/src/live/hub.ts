@@ -151,12 +151,39 @@ export class LiveHub implements AsyncDisposable {
     this.#fanout?.publish(target, payload);
   }
 
+  /**
+   * Re-checks the session of each socket on a user's `me` channel and closes the channel of
+   * those whose session has ended; the forum calls it on logout, so the channel closes at once
+   * instead of at the next heartbeat.
+   */
+  sessionEnded(userId: number): void {
+    const members = this.#rooms.user(userId);
+    if (!members) return;
+    // A copy: #forget removes members from the set being iterated.
+    for (const conn of [...members]) this.#stillAuthorized(conn);
+  }
+
   #deliver(target: string, payload: string): void {
     const members = this.#rooms.target(target);
     if (!members) return;
     // Once per payload, not per member: a room of thousands shares one count.
     const bytes = Buffer.byteLength(payload);
-    for (const conn of members) this.#send(conn, payload, bytes);
+    if (target[0] !== 'u') {
+      for (const conn of members) this.#send(conn, payload, bytes);
+      return;
+    }
+    // Private data: the session is checked before each delivery, since it may have ended on
+    // another instance or expired since the last heartbeat (a lookup per reply, and a `me`
+    // channel has a handful of sockets, not a room's thousands).
+    for (const conn of [...members]) if (this.#stillAuthorized(conn)) this.#send(conn, payload, bytes);
+  }
+
+  /** False (and the `me` channel closed, the socket told) when the socket's session has ended. */
+  #stillAuthorized(conn: Connection): boolean {
+    if (conn.token && this.#authenticate(conn.token)) return true;
+    this.#forget(conn);
+    this.#reply(conn, 'session_expired', 'the session ended; the me channel is closed', undefined);
+    return false;
   }
 
   /**
@@ -327,10 +354,8 @@ export class LiveHub implements AsyncDisposable {
       }
       conn.alive = false;
       conn.socket.ping();
-      if (conn.me && conn.token && !this.#authenticate(conn.token)) {
-        this.#forget(conn);
-        this.#reply(conn, 'session_expired', 'the session ended; the me channel is closed', undefined);
-      }
+      // Expiry has no event: a socket on its me channel learns of it here at the latest.
+      if (conn.me) this.#stillAuthorized(conn);
     }
   }
 

@@ -66,13 +66,18 @@ export function createLive({ events, auth, repos, config }: LiveDeps): LiveHub {
   const onDeleted = guard(({ topicId, postId }: ForumEvents['post.deleted'][0]) =>
     hub.publishTopic(topicId, { type: 'post.deleted', topicId, postId }),
   );
+  // A logout closes that user's me channels here at once; on other instances each delivery
+  // re-checks the session (hub.ts), and expiry is caught there or at the next heartbeat.
+  const onSessionEnded = guard(({ userId }: ForumEvents['session.ended'][0]) => hub.sessionEnded(userId));
   events.on('post.created', onCreated);
   events.on('post.updated', onUpdated);
   events.on('post.deleted', onDeleted);
+  events.on('session.ended', onSessionEnded);
   hub.adopt(() => {
     events.off('post.created', onCreated);
     events.off('post.updated', onUpdated);
     events.off('post.deleted', onDeleted);
+    events.off('session.ended', onSessionEnded);
   });
   return hub;
 }

@@ -11,6 +11,14 @@
  * while disconnected) and at most `maxInFlight` publishes wait for a reply; beyond that events
  * are dropped for other instances and counted. Events missed during an outage are not replayed.
  *
+ * Every command has a deadline (`timeoutMs`), and each connection is PINGed every `probeMs`.
+ * A blackhole that drops bytes (keel chaos) never answers and never closes the socket: before
+ * deadlines, 1,000 publishes lost in one held every in-flight slot for good, so fan-out stayed
+ * dead after Redis returned while health said fine (audit 7). Now a command past its deadline
+ * frees its slot and drops its connection, which reconnects and resubscribes; ioredis matches
+ * replies to commands in order, so a connection that lost one reply cannot be trusted again.
+ * The publisher counts as down from a timeout until a command on it is answered again.
+ *
  * The subscriber subscribes on every 'ready', so an instance started while Redis is down joins
  * the channel once Redis is up: ioredis's own resubscribe only repeats channels that a SUBSCRIBE
  * got a reply for, and the first one failed at start (maxRetriesPerRequest), so such an
@@ -18,8 +26,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
+import { type Clock, realClock } from 'keel/clock';
+import { Scope } from 'keel/lifecycle';
 import type { Fanout, FanoutState } from './hub.ts';
+import { ReplyDeadlines } from './reply-deadlines.ts';
 
 export interface RedisFanoutOptions {
   /** `redis://host:port/db`. */
@@ -30,9 +41,25 @@ export interface RedisFanoutOptions {
   instanceId?: string;
   /** Publishes awaiting Redis before new ones are dropped. Default 1,000. */
   maxInFlight?: number;
+  /**
+   * How long a command (a publish, SUBSCRIBE, a probe) waits for its reply; past it the command
+   * counts as lost and its connection is dropped and reconnected. Default 1,000 ms.
+   */
+  timeoutMs?: number;
+  /** How often each connection is PINGed, so a silent Redis is noticed with nothing to publish. Default 5,000 ms. */
+  probeMs?: number;
+  /** Clock of the deadlines and the probe. Default: the real clock. */
+  clock?: Clock;
 }
 
 const TARGET = /^[tu][1-9][0-9]{0,15}$/;
+
+function positive(options: RedisFanoutOptions, name: 'maxInFlight' | 'timeoutMs' | 'probeMs', fallback: number): number {
+  const v = options[name] ?? fallback;
+  if (!Number.isInteger(v) || v < 1)
+    throw new TypeError(`live: RedisFanout option "${name}" must be an integer >= 1 (got ${options[name]})`);
+  return v;
+}
 
 /**
  * @example
@@ -46,14 +73,23 @@ export class RedisFanout implements Fanout {
   readonly #maxInFlight: number;
   readonly #pub: Redis;
   readonly #sub: Redis;
+  readonly #scope: Scope;
+  readonly #deadlines: ReplyDeadlines;
   #inFlight = 0;
   #published = 0;
   #received = 0;
   #ownSkipped = 0;
   #dropped = 0;
   #errors = 0;
+  #timeouts = 0;
+  #probesAnswered = 0;
   /** Whether the subscriber's current connection has acknowledged SUBSCRIBE. */
   #subscribed = false;
+  /** False from a publisher command's timeout until one is answered again. */
+  #pubAnswering = true;
+  /** Connections already told to drop (once per connection: each disconnect adds a listener). */
+  readonly #dropping = new Set<Redis>();
+  readonly #probing = new Set<Redis>();
   readonly #subscribedWaiters: Array<() => void> = [];
   #closing: Promise<void> | undefined;
 
@@ -63,10 +99,25 @@ export class RedisFanout implements Fanout {
     if (typeof deliver !== 'function') throw new TypeError('live: RedisFanout needs a deliver function');
     this.#channel = options.channel ?? 'forum:live';
     this.instanceId = options.instanceId ?? randomUUID();
-    this.#maxInFlight = options.maxInFlight ?? 1_000;
-    if (!Number.isInteger(this.#maxInFlight) || this.#maxInFlight < 1)
-      throw new TypeError(`live: RedisFanout option "maxInFlight" must be an integer >= 1 (got ${options.maxInFlight})`);
-    const common = { maxRetriesPerRequest: 1, connectTimeout: 2_000, retryStrategy: (n: number) => Math.min(50 * 2 ** n, 2_000) };
+    this.#maxInFlight = positive(options, 'maxInFlight', 1_000);
+    const timeoutMs = positive(options, 'timeoutMs', 1_000);
+    const probeMs = positive(options, 'probeMs', 5_000);
+    const clock = options.clock ?? realClock;
+    this.#scope = new Scope({ name: 'live-fanout', clock });
+    this.#deadlines = new ReplyDeadlines(clock, timeoutMs);
+    const common: RedisOptions = {
+      maxRetriesPerRequest: 1,
+      connectTimeout: 2_000,
+      retryStrategy: (n: number) => Math.min(50 * 2 ** n, 2_000),
+      // As keel's Redis tier (cache/tiers/redis.ts): no INFO nor CLIENT SETINFO before 'ready'.
+      // connectTimeout ends at the TCP connect, so against a blackhole either would wait for
+      // ever with the connection stuck in 'connect', never 'ready', never reconnected.
+      enableReadyCheck: false,
+      disableClientInfo: true,
+      // Commands in flight when a connection drops have timed out or will fail: resending them
+      // after a byte-dropping blackhole would pair later replies with the wrong commands.
+      autoResendUnfulfilledCommands: false,
+    };
     this.#pub = new Redis(options.url, { ...common, enableOfflineQueue: false });
     // One way to (re)subscribe, below, instead of ioredis's autoResubscribe as well.
     this.#sub = new Redis(options.url, { ...common, autoResubscribe: false });
@@ -75,14 +126,28 @@ export class RedisFanout implements Fanout {
     };
     this.#pub.on('error', onError);
     this.#sub.on('error', onError);
+    this.#pub.on('ready', () => {
+      this.#dropping.delete(this.#pub);
+      // After a timeout the new connection proves itself before health says it works.
+      if (!this.#pubAnswering) this.#probe(this.#pub);
+    });
     // 'ready' comes after each (re)connect, at start too. A SUBSCRIBE lost with its connection is
     // sent again at the next 'ready'.
     this.#sub.on('ready', () => {
-      this.#sub.subscribe(this.#channel).then(() => {
-        // Replies arrive only on a live connection, so this one is subscribed.
-        this.#subscribed = true;
-        for (const wake of this.#subscribedWaiters.splice(0)) wake();
-      }, onError);
+      this.#dropping.delete(this.#sub);
+      const settle = this.#deadlines.add(() => this.#timedOut(this.#sub));
+      this.#sub.subscribe(this.#channel).then(
+        () => {
+          if (!settle()) return;
+          // Replies arrive only on a live connection, so this one is subscribed.
+          this.#subscribed = true;
+          for (const wake of this.#subscribedWaiters.splice(0)) wake();
+        },
+        () => {
+          settle();
+          onError();
+        },
+      );
     });
     this.#sub.on('close', () => {
       this.#subscribed = false;
@@ -100,6 +165,10 @@ export class RedisFanout implements Fanout {
       this.#received++;
       deliver(target, message.slice(b + 1));
     });
+    this.#scope.setInterval(() => {
+      this.#probe(this.#pub);
+      this.#probe(this.#sub);
+    }, probeMs);
   }
 
   /** Resolves once the publisher is ready and the subscriber subscribed (tests). */
@@ -109,11 +178,12 @@ export class RedisFanout implements Fanout {
   }
 
   /**
-   * Whether events reach this instance (`subscribed`) and leave it (`publishing`); both false
-   * while Redis is unreachable. For a health check: either false means degraded live updates.
+   * Whether events reach this instance (`subscribed`) and leave it (`publishing`); false while
+   * Redis is unreachable or does not answer in time. For a health check: either false means
+   * degraded live updates.
    */
   state(): FanoutState {
-    return { subscribed: this.#subscribed, publishing: this.#pub.status === 'ready' };
+    return { subscribed: this.#subscribed, publishing: this.#pub.status === 'ready' && this.#pubAnswering };
   }
 
   publish(target: string, payload: string): void {
@@ -122,12 +192,21 @@ export class RedisFanout implements Fanout {
       return;
     }
     this.#inFlight++;
+    // Whoever comes first, the reply or the deadline, gives the slot back; the other does nothing.
+    const settle = this.#deadlines.add(() => {
+      this.#inFlight--;
+      this.#dropped++;
+      this.#timedOut(this.#pub);
+    });
     this.#pub.publish(this.#channel, `${this.instanceId}\n${target}\n${payload}`).then(
       () => {
+        if (!settle()) return;
         this.#inFlight--;
         this.#published++;
+        this.#pubAnswering = true;
       },
       () => {
+        if (!settle()) return;
         this.#inFlight--;
         this.#dropped++;
       },
@@ -141,14 +220,51 @@ export class RedisFanout implements Fanout {
       ownSkipped: this.#ownSkipped,
       dropped: this.#dropped,
       connectionErrors: this.#errors,
+      timeouts: this.#timeouts,
+      probesAnswered: this.#probesAnswered,
       inFlight: this.#inFlight,
       subscribed: this.#subscribed ? 1 : 0,
     };
   }
 
+  /** A PING under the deadline on a ready connection, one at a time per connection. */
+  #probe(r: Redis): void {
+    if (this.#closing || r.status !== 'ready' || this.#probing.has(r)) return;
+    this.#probing.add(r);
+    const settle = this.#deadlines.add(() => {
+      this.#probing.delete(r);
+      this.#timedOut(r);
+    });
+    r.ping().then(
+      () => {
+        if (!settle()) return;
+        this.#probing.delete(r);
+        this.#probesAnswered++;
+        if (r === this.#pub) this.#pubAnswering = true;
+      },
+      () => {
+        if (settle()) this.#probing.delete(r);
+      },
+    );
+  }
+
+  /** A command on `r` got no reply in time: Redis stopped answering, so the connection goes. */
+  #timedOut(r: Redis): void {
+    this.#timeouts++;
+    if (r === this.#pub) this.#pubAnswering = false;
+    else this.#subscribed = false;
+    if (this.#closing || r.status !== 'ready' || this.#dropping.has(r)) return;
+    this.#dropping.add(r);
+    r.disconnect(true);
+  }
+
   /** Disconnects both connections; resolves when their sockets have ended (at most 1 s). */
   close(): Promise<void> {
-    this.#closing ??= Promise.all([this.#pub, this.#sub].map(end)).then(() => undefined);
+    this.#closing ??= (async () => {
+      this.#deadlines.close();
+      await this.#scope.close();
+      await Promise.all([this.#pub, this.#sub].map(end));
+    })();
     return this.#closing;
   }
 

@@ -37,7 +37,7 @@ export interface FanoutState {
 }
 
 export interface LiveHubOptions extends Partial<LiveLimits> {
-  /** Session lookup for `auth` messages, the `me` channel, and its re-check at each heartbeat. */
+  /** Session lookup for `auth` messages, the `me` channel, and its re-check before each delivery on it, at each heartbeat and on `sessionEnded`. */
   authenticate: (token: string) => LiveUser | undefined;
   /** Whether a topic may be subscribed. Default: every id. */
   topicExists?: (topicId: number) => boolean;

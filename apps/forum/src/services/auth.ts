@@ -4,6 +4,7 @@ import { isRateLimitedError, RateLimit } from 'keel/resilience';
 import type { Repositories } from '../db/index.ts';
 import type { PublicUser } from '../db/repositories/users.ts';
 import { HttpError, tooManyRequests, unauthorized } from '../http/errors.ts';
+import type { ForumEventBus } from './events.ts';
 import { LoginBudget } from './login-budget.ts';
 import { dummyHash, hashPassword, verifyPassword } from './passwords.ts';
 
@@ -14,6 +15,8 @@ export interface AuthOptions {
   now?: () => number;
   /** Session lookups cached by token hash (read synchronously; logout deletes everywhere). Default: none. */
   sessions?: TieredCache;
+  /** Gets `session.ended` after each logout. Default: none. */
+  events?: ForumEventBus;
 }
 
 interface CachedSession {
@@ -93,8 +96,11 @@ export function createAuthService(repos: Repositories, options: AuthOptions) {
     /** Ends the session here and in every instance's session cache. */
     async logout(token: string): Promise<boolean> {
       const hash = hashToken(token);
+      const user = options.events && repos.sessions.lookup(hash, now());
       const deleted = repos.sessions.delete(hash);
       await sessions?.delete(hash.toString('base64url'));
+      // After the cache delete: a listener that re-checks the session must find it gone.
+      if (deleted && user) options.events?.emit('session.ended', { userId: user.id });
       return deleted;
     },
     /** The user for a bearer token, or undefined (unknown or expired). */

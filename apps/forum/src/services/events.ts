@@ -9,6 +9,8 @@ export interface ForumEvents {
   'post.updated': [{ topicId: number; forumId: number; post: Post }];
   'post.deleted': [{ topicId: number; forumId: number; postId: number; authorId: number }];
   'page.updated': [{ namespace: string; title: string; pageId: number; revisionId: number }];
+  /** A session was logged out (expiry has no event); live closes the user's private channel at once. */
+  'session.ended': [{ userId: number }];
 }
 
 export class ForumEventBus extends EventEmitter<ForumEvents> {

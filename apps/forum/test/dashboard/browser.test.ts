@@ -24,6 +24,8 @@ declare global {
       last: DashboardSnapshot | null;
       plotted(): Record<string, number>;
       lengths(): Record<string, number>;
+      sloLines(): Record<string, number | null>;
+      hitRatios(l1: number, l2: number, misses: number): [number | null, number | null];
     };
   }
 }
@@ -112,7 +114,9 @@ describe('the dashboard in headless Chromium', () => {
           bannerHidden: (document.getElementById('banner') as HTMLElement).hidden,
         };
       });
-      for (const chart of ['rps', 'latency', 'errors', 'loop', 'memory', 'live']) expect(state.plotted[chart]).toBeGreaterThanOrEqual(4);
+      // The cache chart too: the mix's reads all go through the forum's caches.
+      for (const chart of ['rps', 'latency', 'errors', 'loop', 'memory', 'live', 'cache'])
+        expect(state.plotted[chart], chart).toBeGreaterThanOrEqual(4);
       expect(Number.parseFloat(state.rps)).toBeGreaterThan(0);
       expect(state.live).toBe('3');
       expect(state.routes).toBeGreaterThanOrEqual(3);
@@ -151,4 +155,46 @@ describe('the dashboard in headless Chromium', () => {
     }
     // ~18 s here on a quiet host; a busy host took it to 30 s and past (day 9).
   }, 60_000);
+});
+
+describe('the dashboard’s objective lines and cache ratios in headless Chromium', () => {
+  let forum: Awaited<ReturnType<typeof createTestApp>>;
+  let browser: Awaited<ReturnType<typeof launchBrowser>>;
+  let page: Awaited<ReturnType<typeof browser.newPage>>;
+  beforeAll(async () => {
+    forum = await createTestApp({ previews: { enabled: false }, dashboardToken: TOKEN }, { dashboardIntervalMs: 250 });
+    await forum.app.listen({ port: 0, host: '127.0.0.1' });
+    // One cached read, so the cache chart exists.
+    expect((await forum.app.inject({ url: '/api/v1/forums' })).statusCode).toBe(200);
+    browser = await launchBrowser();
+    page = await browser.newPage({ viewport: { width: 1280, height: 800 }, deviceScaleFactor: 1 });
+    await page.goto(`http://127.0.0.1:${(forum.app.server.address() as AddressInfo).port}/dashboard?token=${TOKEN}`);
+    await page.waitForFunction(() => (window.__dashboard?.events ?? 0) >= 2);
+  }, 30_000);
+  afterAll(async () => {
+    await browser?.close();
+    await forum?.close();
+  });
+
+  it('draws the SLO lines on the latency and the error-rate charts, at the objectives the snapshot carries', async () => {
+    const { lines, snap } = await page.evaluate(() => ({ lines: window.__dashboard!.sloLines(), snap: window.__dashboard!.last! }));
+    expect(snap).toMatchObject({ sloMs: 127, errorRateSlo: 0.01 });
+    // The errors chart is in %.
+    expect(lines).toEqual({ latency: 127, errors: 1 });
+  });
+
+  it('plots L2 hits over the lookups that reached L2, and says so in the legend', async () => {
+    const ratios = await page.evaluate(() => {
+      const r = window.__dashboard!.hitRatios;
+      return [r(50, 25, 25), r(0, 0, 10), r(10, 0, 0), r(0, 0, 0)];
+    });
+    // 50 of 100 lookups hit L1; of the 50 that reached L2, 25 hit: 50 %, not 25 % of all lookups.
+    expect(ratios).toEqual([
+      [50, 50],
+      [0, 0],
+      [100, null],
+      [null, null],
+    ]);
+    await page.locator('#chart-cache', { hasText: 'L2 (of L1 misses)' }).waitFor({ timeout: 5_000 });
+  });
 });

@@ -10,7 +10,7 @@ const degraded: HealthSummary = { status: 'degraded', checks: { redis: { status:
 function collector(health: () => Promise<HealthSummary>, clock = new FakeClock()) {
   return new Collector(
     { metrics: () => metricsSnapshot(), health },
-    { intervalMs: 1000, sloMs: 127, healthTimeoutMs: 500, clock, streams: () => 2 },
+    { intervalMs: 1000, sloMs: 127, errorRateSlo: 0.01, healthTimeoutMs: 500, clock, streams: () => 2 },
   );
 }
 

@@ -34,6 +34,8 @@ describe('dashboardRoutes options', () => {
     expect(() => dashboardRoutes({ token: TOKEN, sources: { ...sources, health: 1 as never } })).toThrow(/"sources.health"/);
     expect(() => dashboardRoutes({ token: TOKEN, sources, intervalMs: 0 })).toThrow(/"intervalMs"/);
     expect(() => dashboardRoutes({ token: TOKEN, sources, maxStreams: 1.5 })).toThrow(/"maxStreams"/);
+    for (const errorRateSlo of [0, 1.5, Number.NaN, '0.01' as never])
+      expect(() => dashboardRoutes({ token: TOKEN, sources, errorRateSlo })).toThrow(/"errorRateSlo"/);
   });
 });
 
@@ -144,6 +146,14 @@ describe('GET /dashboard/data', () => {
       errors: [],
     });
     expect(typeof body.at).toBe('number');
+  });
+
+  it('carries the error-rate objective, 1 % unless configured', async () => {
+    const byDefault = (await (await start()).inject({ url: '/dashboard/data', headers: bearer })).json() as DashboardSnapshot;
+    expect(byDefault.errorRateSlo).toBe(0.01);
+    await app?.close();
+    const configured = (await (await start({ errorRateSlo: 0.001 })).inject({ url: '/dashboard/data', headers: bearer })).json();
+    expect((configured as DashboardSnapshot).errorRateSlo).toBe(0.001);
   });
 
   it('reports a failing source instead of failing the snapshot', async () => {

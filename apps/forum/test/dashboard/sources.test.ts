@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { readSources, summariseHealth } from '../../src/dashboard/sources.ts';
 import { metricsSnapshot } from './fixtures.ts';
 
-const frame = { at: 1, intervalMs: 1000, sloMs: 127, viewers: 0 };
+const frame = { at: 1, intervalMs: 1000, sloMs: 127, errorRateSlo: 0.01, viewers: 0 };
 
 describe('summariseHealth', () => {
   it('turns each check detail into bounded text', () => {

@@ -74,20 +74,45 @@ describe('LiveHub heartbeats (fake time, real sockets)', () => {
     expect(hub.stats()).toMatchObject({ connections: 1, heartbeatTimeouts: 0 });
   });
 
-  it('closes the me channel at the next heartbeat once the session has ended', async () => {
+  it('closes the me channel of a session that expired silently at the next heartbeat, not before', async () => {
     const { clock, hub, connect } = await setup();
     users.set('t'.repeat(43), { id: 9, username: 'nine' });
     const c = await connect({ token: 't'.repeat(43) });
     expect(await c.request({ type: 'subscribe', channel: 'me' })).toMatchObject({ type: 'subscribed' });
-    hub.notifyUser(9, { type: 'reply', channel: 'me' });
-    await c.next((m) => m.type === 'reply');
     users.clear();
-    clock.advance(HEARTBEAT);
+    clock.advance(hub.limits.heartbeatMs - 1);
+    await c.request({ type: 'ping' });
+    expect(hub.stats().channels).toBe(1);
+    clock.advance(1);
     await c.next((m) => m.code === 'session_expired');
     expect(hub.stats()).toMatchObject({ connections: 1, channels: 0, subscriptions: 0 });
+  });
+});
+
+describe('LiveHub private me channel', () => {
+  it('withholds private data from a socket whose session ended since it subscribed, without waiting for a heartbeat', async () => {
+    // The fake clock never moves here, so no heartbeat runs.
+    const { hub, connect } = await setup();
+    users.set('t'.repeat(43), { id: 9, username: 'nine' });
+    const c = await connect({ token: 't'.repeat(43) });
+    expect(await c.request({ type: 'subscribe', channel: 'me' })).toMatchObject({ type: 'subscribed' });
+    users.clear();
     hub.notifyUser(9, { type: 'reply', channel: 'me' });
+    await c.next((m) => m.code === 'session_expired');
     await c.request({ type: 'ping' });
-    expect(c.count((m) => m.type === 'reply')).toBe(1);
+    expect(c.count((m) => m.type === 'reply')).toBe(0);
+    expect(hub.stats()).toMatchObject({ channels: 0, subscriptions: 0 });
+  });
+
+  it('closes the me channels of a user at once when told their session ended', async () => {
+    const { hub, connect } = await setup();
+    users.set('t'.repeat(43), { id: 9, username: 'nine' });
+    const c = await connect({ token: 't'.repeat(43) });
+    expect(await c.request({ type: 'subscribe', channel: 'me' })).toMatchObject({ type: 'subscribed' });
+    users.clear();
+    hub.sessionEnded(9);
+    expect(hub.stats()).toMatchObject({ channels: 0, subscriptions: 0 });
+    await c.next((m) => m.code === 'session_expired');
   });
 });
 

@@ -1,5 +1,7 @@
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { createFaultProxy } from 'keel/load';
+import { FakeClock } from 'keel/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RedisServer, startRedis } from '../../../../test-support/redis.ts';
 import { RedisFanout } from '../../src/live/redis-fanout.ts';
@@ -189,9 +191,134 @@ describe('an instance started while Redis is down', () => {
   });
 });
 
+/**
+ * Instance A reaches Redis through a keel chaos proxy, on fake time for its deadlines and
+ * probes; instance B is connected directly. The proxy's blackhole keeps connections open and
+ * drops every byte, so nothing ever answers nor closes: only A's deadlines notice.
+ */
+async function behindChaos() {
+  const proxy = await createFaultProxy({ target: { port: redis.port } });
+  const clock = new FakeClock();
+  const options = { maxInFlight: 10, timeoutMs: 1_000, probeMs: 5_000, clock };
+  const atA: string[] = [];
+  const atB: string[] = [];
+  const a = new RedisFanout({ url: `redis://127.0.0.1:${proxy.port}`, ...options }, (_t, p) => atA.push(p));
+  const b = new RedisFanout({ url: redis.url }, (_t, p) => atB.push(p));
+  await Promise.all([a.ready(), b.ready()]);
+  return {
+    proxy,
+    clock,
+    a,
+    b,
+    atA,
+    atB,
+    /** Blackholes Redis and publishes `maxInFlight` events into it; none can be answered. */
+    async swallow() {
+      await proxy.set({ blackhole: true });
+      for (let i = 0; i < options.maxInFlight; i++) a.publish('t1', `{"lost":${i}}`);
+    },
+    /**
+     * Lifts the blackhole and waits for `check`. Fake time moves only while it fails: a
+     * reconnect that raced the lift sent its first command into the blackhole, and that one
+     * has to time out too before the next connection works.
+     */
+    async recover(check: () => boolean, what: string) {
+      await proxy.set({ blackhole: false });
+      await waitFor(
+        () => {
+          if (check()) return true;
+          clock.advance(options.timeoutMs);
+          return false;
+        },
+        10_000,
+        what,
+      );
+    },
+    async close() {
+      await Promise.all([a.close(), b.close()]);
+      await proxy.close();
+    },
+  };
+}
+
+describe('RedisFanout against a Redis that stops answering (keel chaos blackhole)', () => {
+  it('keeps both connections while their probes are answered', async () => {
+    const x = await behindChaos();
+    try {
+      x.clock.advance(5_000);
+      // The subscriber's PING is answered too, in subscriber mode.
+      await waitFor(() => x.a.stats().probesAnswered === 2, 5_000, 'both probes answered');
+      x.clock.advance(1_000);
+      expect(x.a.stats()).toMatchObject({ timeouts: 0, subscribed: 1 });
+      expect(x.a.state()).toEqual({ subscribed: true, publishing: true });
+    } finally {
+      await x.close();
+    }
+  });
+
+  it('gives back the in-flight slot of each publish that gets no reply within timeoutMs', async () => {
+    const x = await behindChaos();
+    try {
+      await x.swallow();
+      expect(x.a.stats()).toMatchObject({ inFlight: 10 });
+      x.clock.advance(999);
+      expect(x.a.stats()).toMatchObject({ inFlight: 10 });
+      x.clock.advance(1);
+      expect(x.a.stats()).toMatchObject({ inFlight: 0, dropped: 10, timeouts: 10 });
+    } finally {
+      await x.close();
+    }
+  });
+
+  it('reports publishing false from a publish timeout until the reconnected publisher answers', async () => {
+    const x = await behindChaos();
+    try {
+      await x.swallow();
+      expect(x.a.state().publishing).toBe(true);
+      x.clock.advance(1_000);
+      expect(x.a.state()).toEqual({ subscribed: true, publishing: false });
+      // The timed-out connection was dropped; its successor answers a PING before it counts.
+      await x.recover(() => x.a.state().publishing, 'the publisher to answer again');
+    } finally {
+      await x.close();
+    }
+  });
+
+  it('fans out again after a blackhole swallowed maxInFlight publishes', async () => {
+    const x = await behindChaos();
+    try {
+      await x.swallow();
+      x.clock.advance(1_000);
+      await x.recover(() => x.a.state().publishing, 'the publisher to answer again');
+      x.a.publish('t1', '{"after":1}');
+      // Before the fix every slot stayed taken for good and this publish was dropped.
+      await waitFor(() => x.atB.includes('{"after":1}'), 10_000, 'the event on B');
+    } finally {
+      await x.close();
+    }
+  });
+
+  it('reports not subscribed when a probe of the subscriber gets no reply, then resubscribes on a new connection', async () => {
+    const x = await behindChaos();
+    try {
+      await x.proxy.set({ blackhole: true });
+      x.clock.advance(5_000); // the probe PINGs go out into the blackhole
+      x.clock.advance(1_000);
+      expect(x.a.state().subscribed).toBe(false);
+      await x.recover(() => x.a.state().subscribed, 'A to resubscribe');
+      x.b.publish('t2', '{"from":"B"}');
+      await waitFor(() => x.atA.includes('{"from":"B"}'), 10_000, "B's event on A");
+    } finally {
+      await x.close();
+    }
+  });
+});
+
 describe('RedisFanout options', () => {
   it('names a bad option in a TypeError', () => {
     expect(() => new RedisFanout({ url: 'http://nope' }, () => {})).toThrow(/"url"/);
     expect(() => new RedisFanout({ url: redis.url, maxInFlight: 0 }, () => {})).toThrow(/"maxInFlight"/);
+    expect(() => new RedisFanout({ url: redis.url, timeoutMs: 0.5 }, () => {})).toThrow(/"timeoutMs"/);
+    expect(() => new RedisFanout({ url: redis.url, probeMs: -1 }, () => {})).toThrow(/"probeMs"/);
   });
 });

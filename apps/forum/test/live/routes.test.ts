@@ -223,6 +223,23 @@ describe('GET /api/v1/live: sessions and the private me channel', () => {
   });
 });
 
+describe('GET /api/v1/live: a logout', () => {
+  it('closes the me channel at once, so a reply after the logout is never delivered', async () => {
+    const erin = await register(t.app, 'erin');
+    const c = await open('', bearer(erin.token));
+    expect(await c.request({ type: 'subscribe', channel: 'me' })).toMatchObject({ type: 'subscribed', channel: 'me' });
+    const root = await createPost(erin.token, 7, 'erin asks');
+    const out = await t.app.inject({ method: 'POST', url: '/api/v1/auth/logout', headers: bearer(erin.token) });
+    expect(out.statusCode).toBe(204);
+    // No heartbeat runs in this test (LIVE_DEFAULTS: 30 s): the logout itself closed the channel.
+    expect(t.app.services.live.stats().channels).toBe(0);
+    await c.next((m) => m.code === 'session_expired');
+    await createPost(alice.token, 7, 'a private reply after the logout', root.id);
+    await c.request({ type: 'ping' });
+    expect(c.count((m) => m.type === 'reply')).toBe(0);
+  });
+});
+
 describe('GET /api/v1/live: plain HTTP', () => {
   it('answers a GET without an upgrade with 426 in the error shape', async () => {
     const res = await t.app.inject({ url: '/api/v1/live' });

@@ -65,9 +65,13 @@
 
   const isPow10 = (v) => Math.abs(Math.log10(v) - Math.round(Math.log10(v))) < 1e-9;
 
-  /** Draws a dashed horizontal objective line with its label on scale `y`. */
+  /**
+   * Draws a dashed horizontal objective line with its label on scale `y`. The plugin's `drawn`
+   * is the value last drawn inside the plot (null before), so tests can see the line is there.
+   */
   function thresholdLine(getValue, label, color) {
-    return {
+    const plugin = {
+      drawn: null,
       hooks: {
         draw: [
           (u) => {
@@ -91,10 +95,12 @@
             ctx.textAlign = 'right';
             ctx.fillText(label(value), u.bbox.left + u.bbox.width - 6 * dpr, y - 5 * dpr);
             ctx.restore();
+            plugin.drawn = value;
           },
         ],
       },
     };
+    return plugin;
   }
 
   /**

@@ -9,6 +9,7 @@
 
   const state = {
     sloMs: 127,
+    errorRateSlo: 0.01,
     intervalMs: 1000,
     events: 0,
     last: null,
@@ -19,6 +20,19 @@
 
   const msAxis = (extra) => axis({ size: 60, values: (_u, vals) => vals.map((v) => fmt.ms(v)), ...extra });
   const logMsAxis = axis({ size: 60, values: (_u, vals) => vals.map((v) => (isPow10(v) ? fmt.ms(v) : '')) });
+  const sloLines = {
+    latency: thresholdLine(
+      () => state.sloMs,
+      (v) => `SLO ${v} ms`,
+      COLORS.red,
+    ),
+    // The errors chart is in %, the objective a fraction.
+    errors: thresholdLine(
+      () => state.errorRateSlo * 100,
+      (v) => `SLO ${fmt.pct(v, v < 1 ? 2 : 1)}`,
+      COLORS.red,
+    ),
+  };
 
   const charts = {
     rps: new TimeChart($('chart-rps'), {
@@ -44,18 +58,14 @@
         },
       },
       axes: [logMsAxis],
-      plugins: [
-        thresholdLine(
-          () => state.sloMs,
-          (v) => `SLO ${v} ms`,
-          COLORS.red,
-        ),
-      ],
+      plugins: [sloLines.latency],
     }),
     errors: new TimeChart($('chart-errors'), {
       series: [{ label: 'errors', color: COLORS.red, fmt: (v) => fmt.pct(v, 2), fill: 'rgba(248, 81, 73, 0.12)' }],
-      scales: { y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.2)] } },
+      // Room above the objective, so its line shows even while there are no errors.
+      scales: { y: { range: (_u, _min, max) => [0, Math.max(state.errorRateSlo * 100 * 1.6, max * 1.2)] } },
       axes: [axis({ size: 50, values: (_u, vals) => vals.map((v) => `${v}%`) })],
+      plugins: [sloLines.errors],
     }),
     loop: new TimeChart($('chart-loop'), {
       series: [
@@ -90,8 +100,19 @@
   const cacheHistory = new Map();
 
   /**
-   * Share of lookups answered by L1 and by L2 over the last CACHE_WINDOW_S seconds, in %, from
-   * the cumulative counters (the all-time ratio would hide an outage that began a minute ago).
+   * Each tier's own hit ratio, in %: L1 hits over all lookups, and L2 hits over the lookups that
+   * reached L2 (the L1 misses: L2 hits plus misses). L2 hits over all lookups would shrink as L1
+   * gets better while L2 answers just as well. null for a tier no lookup reached.
+   */
+  function hitRatios(l1, l2, misses) {
+    const lookups = l1 + l2 + misses;
+    const reachedL2 = l2 + misses;
+    return [lookups > 0 ? (100 * l1) / lookups : null, reachedL2 > 0 ? (100 * l2) / reachedL2 : null];
+  }
+
+  /**
+   * {@link hitRatios} over the last CACHE_WINDOW_S seconds, from the cumulative counters (the
+   * all-time ratio would hide an outage that began a minute ago).
    */
   function tierRatios(c, t) {
     let h = cacheHistory.get(c.name);
@@ -102,15 +123,9 @@
     h.push({ t, l1: c.l1Hits, l2: c.l2Hits, misses: c.misses });
     while (h.length > 2 && (t - h[0].t > CACHE_WINDOW_S || h.length > 64)) h.shift();
     const a = h[0];
-    let l1 = c.l1Hits - a.l1;
-    let l2 = c.l2Hits - a.l2;
-    let total = l1 + l2 + (c.misses - a.misses);
-    if (total <= 0) {
-      l1 = c.l1Hits;
-      l2 = c.l2Hits;
-      total = l1 + l2 + c.misses;
-    }
-    return total > 0 ? [(100 * l1) / total, (100 * l2) / total] : [null, null];
+    const [l1, l2, misses] = [c.l1Hits - a.l1, c.l2Hits - a.l2, c.misses - a.misses];
+    // No lookup in the window: the all-time ratios rather than a gap.
+    return l1 + l2 + misses > 0 ? hitRatios(l1, l2, misses) : hitRatios(c.l1Hits, c.l2Hits, c.misses);
   }
 
   /** The cache chart has one series per cache, so it is rebuilt (history kept) when the set changes. */
@@ -123,7 +138,7 @@
       series: [
         ...names.flatMap((name, i) => [
           { label: `${name} L1`, color: PALETTE[i % PALETTE.length], fmt: (v) => fmt.pct(v) },
-          { label: `${name} L2`, color: PALETTE[i % PALETTE.length], fmt: (v) => fmt.pct(v), dash: [2, 3] },
+          { label: `${name} L2 (of L1 misses)`, color: PALETTE[i % PALETTE.length], fmt: (v) => fmt.pct(v), dash: [2, 3] },
         ]),
         { label: 'stale/s', color: COLORS.amber, scale: 'rate', dash: [4, 3] },
       ],
@@ -147,6 +162,7 @@
     state.events++;
     state.last = snap;
     state.sloMs = snap.sloMs;
+    state.errorRateSlo = snap.errorRateSlo;
     state.intervalMs = snap.intervalMs;
     state.lastEventAt = Date.now();
     const t = snap.at / 1000;
@@ -201,11 +217,12 @@
     const over = w && w.p99Ms > snap.sloMs;
     D.setKpi('p99', w ? fmt.ms(w.p99Ms) : '—', w ? `SLO ${snap.sloMs} ms: ${over ? 'over' : 'ok'}` : '', over ? 'bad' : null);
     const err = w ? w.errorRate * 100 : null;
+    const errSlo = snap.errorRateSlo * 100;
     D.setKpi(
       'err',
       w ? fmt.pct(err, 2) : '—',
-      w1 ? `1 min: ${fmt.pct(w1.errorRate * 100, 2)}` : '',
-      err >= 1 ? 'bad' : err > 0.1 ? 'warn' : null,
+      w1 ? `SLO ${fmt.pct(errSlo, errSlo < 1 ? 2 : 1)} · 1 min: ${fmt.pct(w1.errorRate * 100, 2)}` : '',
+      err > errSlo ? 'bad' : err > errSlo / 10 ? 'warn' : null,
     );
     D.setKpi('shed', m ? fmt.int(m.shed.last10s) : '—', m ? `total ${fmt.int(m.shed.total)}` : '', m?.shed.last10s > 0 ? 'warn' : null);
     D.setKpi('inflight', p ? fmt.int(p.inFlight) : '—', p ? `${fmt.int(p.activeHandles)} active handles` : '');
@@ -308,5 +325,10 @@
     get source() {
       return source;
     },
+    /** The value each objective line was last drawn at (null: not drawn yet). */
+    sloLines() {
+      return Object.fromEntries(Object.entries(sloLines).map(([k, p]) => [k, p.drawn]));
+    },
+    hitRatios,
   };
 })();
