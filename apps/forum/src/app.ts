@@ -6,7 +6,7 @@ import { createServer, type ServerOptions as HttpServerOptions, type IncomingMes
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
 import { keelFastify } from 'keel/adapters/fastify';
 import { Scope } from 'keel/lifecycle';
-import { createLogger, Health, LoadShedder, Metrics, Tracing } from 'keel/observe';
+import { createLogger, Health, LoadShedder, Metrics, OtelBridge, Tracing } from 'keel/observe';
 import type { Config } from './config.ts';
 import { forumDashboard } from './dashboard/index.ts';
 import { Checkpointer } from './db/checkpointer.ts';
@@ -80,6 +80,9 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
 
   // Observability first, so every later part can report through it (and it closes last).
   const tracing = new Tracing();
+  // Requests and the preview policies become spans once the user registers an OpenTelemetry
+  // SDK; without one this is a global read per use.
+  const otel = new OtelBridge({ tracing });
   // Made before everything that logs (the shedder, the services); Fastify is handed the same
   // instance below. Every log line inside a request carries its trace_id, span_id and request_id.
   const logger =
@@ -177,7 +180,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   }
   scope.setInterval(() => services.auth.sweepExpired(), config.sessionSweepMs);
   if (config.previews.enabled) {
-    const previews = scope.add(new PreviewWorker(repos, { ...config.previews, tracing }));
+    const previews = scope.add(new PreviewWorker(repos, { ...config.previews, tracing, otel }));
     services.previews = previews;
     // A new post's previews start at once instead of at the next poll; never awaited by the post.
     events.on('post.created', () => previews.nudge());
@@ -252,6 +255,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   });
   await app.register(keelFastify, {
     tracing,
+    otel,
     metrics,
     health,
     shedder,

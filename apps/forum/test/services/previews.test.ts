@@ -1,8 +1,23 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { lookup } from 'node:dns/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
+import {
+  type Context,
+  type ContextManager,
+  context,
+  ROOT_CONTEXT,
+  type Span,
+  type SpanContext,
+  type SpanOptions,
+  type SpanStatus,
+  type Tracer,
+  trace,
+} from '@opentelemetry/api';
+import { OtelBridge, parseTraceparent } from 'keel/observe';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { PreviewWorker } from '../../src/services/previews/worker.ts';
 import { bearer, createTestApp, register, type TestApp, waitFor } from '../helpers.ts';
 
 type Mode = 'ok' | 'fail' | 'stall';
@@ -11,6 +26,8 @@ type Mode = 'ok' | 'fail' | 'stall';
 class Upstream {
   mode: Mode = 'ok';
   requests = 0;
+  /** The `traceparent` each path was last requested with. */
+  readonly traceparents = new Map<string, string | undefined>();
   readonly stalled: ServerResponse[] = [];
   readonly server: Server;
   constructor() {
@@ -19,6 +36,8 @@ class Upstream {
   #handle(req: IncomingMessage, res: ServerResponse): void {
     this.requests++;
     const path = req.url ?? '/';
+    const traceparent = req.headers.traceparent;
+    this.traceparents.set(path, typeof traceparent === 'string' ? traceparent : undefined);
     if (path === '/missing') return void res.writeHead(404).end();
     // A link that is gone for good, whatever the mode.
     if (path.startsWith('/dead')) return void res.writeHead(500).end('gone');
@@ -243,5 +262,222 @@ describe('link previews without private hosts allowed', () => {
     // resolves to loopback without DNS: the machine's own name does on Debian.
     expect(hostIsLoopback, `${hostname()} should resolve to 127.x through /etc/hosts`).toBe(true);
     expect(await refused(`http://${hostname()}:${upstream.port}/named`)).toMatch(/not allowed/);
+  });
+});
+
+/** A caller's trace context, as a client or a proxy in front of the forum would send it. */
+const CALLER_TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
+const CALLER_SPAN = '00f067aa0ba902b7';
+const storedTraceparent = (postId: number): string | null =>
+  t.app.services.repos.db.prepare('SELECT traceparent FROM link_previews WHERE post_id = ?').pluck().get(postId) as string | null;
+
+describe('link previews in the trace of the post that linked them', () => {
+  const tracedPost = async (body: string, flags = '01') => {
+    const res = await t.app.inject({
+      method: 'POST',
+      url: `/api/v1/topics/${topicId}/posts`,
+      headers: { ...bearer(token), traceparent: `00-${CALLER_TRACE}-${CALLER_SPAN}-${flags}` },
+      payload: { body },
+    });
+    expect(res.statusCode).toBe(201);
+    return (res.json() as { id: number }).id;
+  };
+
+  it("continues the posting request's trace in the upstream call, with a span id of its own", async () => {
+    const id = await tracedPost(`see ${upstream.url('/traced')}`);
+    await waitFor(async () => (await previewsOf(id))[0]?.status === 'ready', 10_000, 'preview ready');
+    const stored = parseTraceparent(storedTraceparent(id) ?? undefined);
+    const sent = parseTraceparent(upstream.traceparents.get('/traced'));
+    expect(stored?.traceId).toBe(CALLER_TRACE);
+    expect(sent).toMatchObject({ version: 0, traceId: CALLER_TRACE, flags: 1 });
+    // Not the caller's span nor the request's own (stored) one: the fetch is a span of its own.
+    expect([CALLER_SPAN, stored?.parentId]).not.toContain(sent?.parentId);
+  });
+
+  it("keeps an unsampled posting request's trace unsampled upstream", async () => {
+    const id = await tracedPost(`see ${upstream.url('/unsampled')}`, '00');
+    await waitFor(async () => (await previewsOf(id))[0]?.status === 'ready', 10_000, 'preview ready');
+    expect(parseTraceparent(upstream.traceparents.get('/unsampled'))).toMatchObject({ traceId: CALLER_TRACE, flags: 0 });
+  });
+
+  it("records the editing request's trace context on the previews an edit queues", async () => {
+    const created = await post('no links yet');
+    const res = await t.app.inject({
+      method: 'PATCH',
+      url: `/api/v1/posts/${created.id}`,
+      headers: { ...bearer(token), traceparent: `00-${CALLER_TRACE}-${CALLER_SPAN}-01` },
+      payload: { body: `now ${upstream.url('/edited-traced')}` },
+    });
+    expect(res.statusCode).toBe(200);
+    expect(parseTraceparent(storedTraceparent(created.id) ?? undefined)?.traceId).toBe(CALLER_TRACE);
+  });
+
+  it('starts a new trace for a preview queued without a trace context', async () => {
+    const created = await post('no links yet');
+    // Outside any request, as rows queued before migration 006 were: nothing to continue.
+    t.app.services.repos.previews.enqueue(created.id, [upstream.url('/untraced')], Date.now());
+    expect(storedTraceparent(created.id)).toBeNull();
+    t.app.services.previews?.nudge();
+    await waitFor(async () => (await previewsOf(created.id))[0]?.status === 'ready', 10_000, 'preview ready');
+    const sent = parseTraceparent(upstream.traceparents.get('/untraced'));
+    expect(sent).toMatchObject({ version: 0, flags: 1 });
+    expect(sent?.traceId).not.toBe(CALLER_TRACE);
+  });
+
+  it.each([
+    ['arbitrary text', 'not a trace context'],
+    ['an all-zero trace id', `00-${'0'.repeat(32)}-${CALLER_SPAN}-01`],
+    ['a traceparent with text after it', `00-${CALLER_TRACE}-${CALLER_SPAN}-01-${'x'.repeat(500)}`],
+  ])('stores no trace context for %s', async (_what, value) => {
+    const created = await post('no links yet');
+    t.app.services.repos.previews.traceFrom(() => value);
+    t.app.services.repos.previews.enqueue(created.id, [upstream.url('/bad-context')], Date.now());
+    expect(storedTraceparent(created.id)).toBeNull();
+  });
+
+  it('stores a well-formed trace context as version 00 with only the sampled flag', async () => {
+    const created = await post('no links yet');
+    t.app.services.repos.previews.traceFrom(() => `00-${CALLER_TRACE}-${CALLER_SPAN}-ff`);
+    t.app.services.repos.previews.enqueue(created.id, [upstream.url('/flags')], Date.now());
+    expect(storedTraceparent(created.id)).toBe(`00-${CALLER_TRACE}-${CALLER_SPAN}-01`);
+  });
+});
+
+/** The spans a minimal tracer provider, registered through @opentelemetry/api, was asked for. */
+class RecordingTracer implements Tracer {
+  readonly spans: Array<{ name: string; parent: SpanContext | undefined; attributes: SpanOptions['attributes']; ended: boolean }> = [];
+  startSpan(name: string, options?: SpanOptions, ctx?: Context): Span {
+    const record = { name, parent: trace.getSpanContext(ctx ?? context.active()), attributes: options?.attributes, ended: false };
+    this.spans.push(record);
+    const sc: SpanContext = { traceId: record.parent?.traceId ?? CALLER_TRACE, spanId: 'a1b2c3d4e5f60718', traceFlags: 1 };
+    const span: Span = {
+      spanContext: () => sc,
+      setAttribute: () => span,
+      setAttributes: () => span,
+      addEvent: () => span,
+      addLink: () => span,
+      addLinks: () => span,
+      setStatus: (_s: SpanStatus) => span,
+      updateName: () => span,
+      end: () => {
+        record.ended = true;
+      },
+      isRecording: () => !record.ended,
+      recordException: () => {},
+    };
+    return span;
+  }
+  startActiveSpan<F extends (span: Span) => unknown>(name: string, ...args: unknown[]): ReturnType<F> {
+    const fn = args[args.length - 1] as F;
+    const options = (args.length > 1 ? args[0] : undefined) as SpanOptions | undefined;
+    const ctx = (args.length > 2 ? args[1] : context.active()) as Context;
+    const span = this.startSpan(name, options, ctx);
+    return context.with(trace.setSpan(ctx, span), fn as unknown as (s: Span) => ReturnType<F>, undefined, span);
+  }
+}
+
+/** The SDK's kind of context manager, so an OpenTelemetry span can be active across awaits. */
+class AlsContextManager implements ContextManager {
+  #als = new AsyncLocalStorage<Context>();
+  active(): Context {
+    return this.#als.getStore() ?? ROOT_CONTEXT;
+  }
+  with<A extends unknown[], F extends (...args: A) => ReturnType<F>>(
+    ctx: Context,
+    fn: F,
+    thisArg?: ThisParameterType<F>,
+    ...args: A
+  ): ReturnType<F> {
+    return this.#als.run(ctx, () => fn.call(thisArg, ...args));
+  }
+  bind<T>(_ctx: Context, target: T): T {
+    return target;
+  }
+  enable(): this {
+    return this;
+  }
+  disable(): this {
+    this.#als.disable();
+    return this;
+  }
+}
+
+describe('link previews with OpenTelemetry', () => {
+  let tracer: RecordingTracer;
+  let otelApp: TestApp;
+  let worker: PreviewWorker;
+  beforeEach(async () => {
+    tracer = new RecordingTracer();
+    trace.setGlobalTracerProvider({ getTracer: () => tracer });
+    // Previews off in the app, so the only worker is this one, with the bridge.
+    otelApp = await createTestApp({ seedOnEmpty: 'small', previews: { enabled: false } });
+    const tracing = otelApp.app.keel.tracing;
+    worker = new PreviewWorker(otelApp.app.services.repos, {
+      tracing,
+      otel: new OtelBridge({ tracing }),
+      allowPrivateHosts: true,
+      pollMs: 60_000,
+    });
+  });
+  afterEach(async () => {
+    await worker.close();
+    await otelApp.close();
+    trace.disable();
+    context.disable();
+  });
+  /** Posts a link to `path` in a request that continues the caller's trace. */
+  const tracedLink = async (path: string) => {
+    const user = await register(otelApp.app, 'otel');
+    const res = await otelApp.app.inject({
+      method: 'POST',
+      url: `/api/v1/topics/${topicId}/posts`,
+      headers: { ...bearer(user.token), traceparent: `00-${CALLER_TRACE}-${CALLER_SPAN}-01` },
+      payload: { body: upstream.url(path) },
+    });
+    expect(res.statusCode).toBe(201);
+  };
+
+  it("makes each preview's run through the policies a span in the posting request's trace", async () => {
+    await tracedLink('/otel');
+    worker.nudge();
+    await worker.idle();
+    const sent = parseTraceparent(upstream.traceparents.get('/otel'));
+    // The app hands its bridge to the keel plugin too, so the POST itself is a span as well.
+    expect(tracer.spans.filter((span) => span.name === 'previews')).toEqual([
+      {
+        name: 'previews',
+        // The fetch's own span, the one the upstream call names as its parent.
+        parent: expect.objectContaining({ traceId: CALLER_TRACE, spanId: sent?.parentId }),
+        attributes: { 'keel.policy': 'previews' },
+        ended: true,
+      },
+    ]);
+  });
+
+  it("makes the posting request a span in the caller's trace, as the app passes its bridge to the keel plugin", async () => {
+    await tracedLink('/otel-request');
+    // Registering the poster was a request (a span) of its own, in a trace of its own.
+    const inCallerTrace = tracer.spans.filter((span) => span.name !== 'previews' && span.parent?.traceId === CALLER_TRACE);
+    expect(inCallerTrace).toEqual([
+      expect.objectContaining({ name: 'POST', parent: expect.objectContaining({ spanId: CALLER_SPAN }), ended: true }),
+    ]);
+  });
+
+  it("keeps a pass nudged inside another span out of that span's trace", async () => {
+    context.setGlobalContextManager(new AlsContextManager());
+    await tracedLink('/otel-nudged');
+    // As when a request that is itself an active span (another post's) nudges the worker.
+    const other = trace.wrapSpanContext({ traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), traceFlags: 1 });
+    context.with(trace.setSpan(ROOT_CONTEXT, other), () => worker.nudge());
+    await worker.idle();
+    expect(tracer.spans.filter((span) => span.name === 'previews').map((span) => span.parent?.traceId)).toEqual([CALLER_TRACE]);
+  });
+
+  it('names an otel option that is not an OtelBridge', () => {
+    expect(() => new PreviewWorker(t.app.services.repos, { otel: {} as never })).toThrow(/PreviewWorker option "otel"/);
+  });
+
+  it('names a tracing option that is not a Tracing', () => {
+    expect(() => new PreviewWorker(t.app.services.repos, { tracing: {} as never })).toThrow(/PreviewWorker option "tracing"/);
   });
 });

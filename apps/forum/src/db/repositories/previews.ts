@@ -1,3 +1,4 @@
+import { parseTraceparent } from 'keel/observe';
 import type { Statements } from '../connection.ts';
 
 export interface LinkPreview {
@@ -10,16 +11,28 @@ export interface DuePreview {
   id: number;
   url: string;
   attempts: number;
+  /** The trace context of the request that queued it (see {@link storableTraceparent}), or null. */
+  traceparent: string | null;
+}
+
+/**
+ * What the queue stores of a trace context: a well-formed `traceparent` rewritten as version 00
+ * with only the sampled flag (so always 55 characters), or null for anything else. The value
+ * comes from our own request context, but it is checked anyway: a row never holds arbitrary text.
+ */
+export function storableTraceparent(value: string | undefined): string | null {
+  const tp = parseTraceparent(value);
+  return tp ? `00-${tp.traceId}-${tp.parentId}-0${tp.flags & 1}` : null;
 }
 
 export function createPreviewsRepository(st: Statements) {
   const enqueue = st.prepare(
     'previews.enqueue',
-    "INSERT OR IGNORE INTO link_previews (post_id, url, status, next_attempt_at, updated_at) VALUES (?, ?, 'pending', ?, ?)",
+    "INSERT OR IGNORE INTO link_previews (post_id, url, status, traceparent, next_attempt_at, updated_at) VALUES (?, ?, 'pending', ?, ?, ?)",
   );
   const due = st.prepare(
     'previews.due',
-    "SELECT id, url, attempts FROM link_previews WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?",
+    "SELECT id, url, attempts, traceparent FROM link_previews WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?",
   );
   const ready = st.prepare(
     'previews.ready',
@@ -37,10 +50,25 @@ export function createPreviewsRepository(st: Statements) {
   const removeOne = st.prepare('previews.removeOne', 'DELETE FROM link_previews WHERE post_id = ? AND url = ?');
   const removeAll = st.prepare('previews.removeAll', 'DELETE FROM link_previews WHERE post_id = ?');
   const pendingCount = st.prepare('previews.pendingCount', "SELECT count(*) FROM link_previews WHERE status = 'pending'");
+  let traceSource: (() => string | undefined) | undefined;
   return {
-    /** Queues previews for a post's URLs; call inside the post's transaction. */
+    /**
+     * Where {@link enqueue} reads the `traceparent` of the request queuing previews. The preview
+     * worker sets it (it holds the `Tracing` whose context it continues), so the forum service
+     * queues its request's trace without knowing about tracing. `undefined` stops recording.
+     */
+    traceFrom(source: (() => string | undefined) | undefined): void {
+      traceSource = source;
+    },
+    /**
+     * Queues previews for a post's URLs, with the current request's trace context; call inside
+     * the post's transaction. A URL already queued for the post keeps its row (and its trace).
+     */
     enqueue(postId: number, urls: readonly string[], now: number): void {
-      for (const url of urls) enqueue.run(postId, url, now, now);
+      // Read only when there is something to queue: most posts have no links.
+      if (urls.length === 0) return;
+      const traceparent = traceSource ? storableTraceparent(traceSource()) : null;
+      for (const url of urls) enqueue.run(postId, url, traceparent, now, now);
     },
     due(now: number, limit: number): DuePreview[] {
       return due.all(now, limit) as DuePreview[];

@@ -1,7 +1,8 @@
+import { AsyncResource } from 'node:async_hooks';
 import { setMaxListeners } from 'node:events';
 import type { Clock } from 'keel/clock';
 import { Scope } from 'keel/lifecycle';
-import { type Tracing, traceInterceptor } from 'keel/observe';
+import { OtelBridge, parseTraceparent, TraceContext, Tracing, traced, traceInterceptor } from 'keel/observe';
 import {
   Bulkhead,
   CircuitBreaker,
@@ -15,6 +16,7 @@ import {
 } from 'keel/resilience';
 import { Agent, type Dispatcher } from 'undici';
 import type { Repositories } from '../../db/index.ts';
+import type { DuePreview } from '../../db/repositories/previews.ts';
 import { publicOnlyLookup } from './address-policy.ts';
 import { type FetchTitleOptions, fetchTitle, PermanentPreviewError } from './fetch-title.ts';
 
@@ -40,15 +42,26 @@ export interface PreviewWorkerOptions {
   maxRedirects?: number;
   /** Allow loopback/private hosts. Default false. */
   allowPrivateHosts?: boolean;
-  /** Trace context for the upstream calls: each fetch runs in a new trace and sends `traceparent`. Default: none. */
+  /**
+   * Trace context for the upstream calls, which send `traceparent`. A preview queued inside a
+   * request continues that request's trace (the queue stores its context); one queued outside
+   * a request, or before the queue stored contexts, runs in a new trace. Default: none.
+   */
   tracing?: Tracing;
+  /**
+   * Makes each preview's run through the policies an OpenTelemetry span (`previews`) when an
+   * SDK is registered. Give it the same `tracing`, so the span joins the preview's trace.
+   * Default: none.
+   */
+  otel?: OtelBridge;
   clock?: Clock;
 }
 
 /**
  * Fills link previews in the background. Posting never waits on it: posts only queue rows
  * (in their own transaction); this worker drains due rows through
- * `pipeline(bulkhead, rateLimit per host, retry, breaker, timeout)`. While the upstream is
+ * `pipeline(bulkhead, rateLimit per host, retry, breaker, timeout)` (inside an OpenTelemetry span when
+ * given `otel`), each in the trace of the request that queued it. While the upstream is
  * down the breaker fails attempts at once and rows stay `pending`, retried with a capped
  * backoff, so they fill soon after the upstream recovers; only permanent failures (4xx, not
  * HTML, no title, forbidden host, unknown host name, too many attempts) end as `failed`.
@@ -62,15 +75,29 @@ export class PreviewWorker implements AsyncDisposable {
   readonly #policies: Array<{ close(): Promise<void> }>;
   readonly #pipeline: Policy;
   readonly #abort = new AbortController();
-  readonly #o: Required<Omit<PreviewWorkerOptions, 'clock' | 'tracing'>>;
+  readonly #o: Required<Omit<PreviewWorkerOptions, 'clock' | 'tracing' | 'otel'>>;
   readonly #clock: Clock | undefined;
   readonly #tracing: Tracing | undefined;
   readonly #fetchOptions: FetchTitleOptions;
+  /**
+   * A pass, run in the async context the worker was made in. A nudge comes from inside a
+   * request (a new post): without this the pass, and every row's fetch in it, would run in that
+   * request's context, and an OpenTelemetry span active there would parent the `previews` spans
+   * of other posts' rows. Each row then runs in its own trace context (see {@link #contextOf}).
+   */
+  readonly #detachedDrain = AsyncResource.bind(() => this.#drain());
   #pass: Promise<void> | undefined;
   #again = false;
   #closing = false;
 
   constructor(repos: Repositories, options: PreviewWorkerOptions = {}) {
+    // Checked now: a wrong object would only fail inside the first pass, with every row retried.
+    if (options.tracing !== undefined && !(options.tracing instanceof Tracing)) {
+      throw new TypeError('PreviewWorker option "tracing" must be a keel Tracing');
+    }
+    if (options.otel !== undefined && !(options.otel instanceof OtelBridge)) {
+      throw new TypeError('PreviewWorker option "otel" must be a keel OtelBridge');
+    }
     this.#repos = repos;
     this.#clock = options.clock;
     this.#o = {
@@ -115,7 +142,10 @@ export class PreviewWorker implements AsyncDisposable {
     });
     const timeout = new Timeout(this.#o.timeoutMs, { name: 'previews', ...clock });
     this.#policies = [bulkhead, perHost, retry, timeout];
-    this.#pipeline = pipeline(bulkhead, perHost, retry, this.breaker, timeout);
+    const policies = [bulkhead, perHost, retry, this.breaker, timeout];
+    // Outermost, so one span covers a preview's whole try: a bulkhead, rate-limit or breaker
+    // refusal ends it as an error span, and retries happen inside it.
+    this.#pipeline = options.otel ? pipeline(traced(options.otel, 'previews'), ...policies) : pipeline(...policies);
     this.#scope = new Scope({ name: 'previews', ...clock });
     // Its own bounded connection pool, closed with the worker, so no keep-alive socket outlives it.
     // Names resolve through publicOnlyLookup, so the address checked is the one connected to
@@ -128,8 +158,14 @@ export class PreviewWorker implements AsyncDisposable {
         ...(this.#o.allowPrivateHosts ? {} : { connect: { lookup: publicOnlyLookup } }),
       }),
     );
-    this.#tracing = options.tracing;
-    const dispatcher: Dispatcher = this.#tracing ? agent.compose(traceInterceptor(this.#tracing)) : agent;
+    const tracing = options.tracing;
+    this.#tracing = tracing;
+    const dispatcher: Dispatcher = tracing ? agent.compose(traceInterceptor(tracing)) : agent;
+    if (tracing) {
+      // Rows queued from now on (inside a request) record that request's trace context.
+      repos.previews.traceFrom(() => tracing.current()?.traceparent());
+      this.#scope.add(() => repos.previews.traceFrom(undefined));
+    }
     this.#fetchOptions = { ...this.#o, dispatcher };
     this.#scope.setInterval(() => this.nudge(), this.#o.pollMs);
   }
@@ -145,7 +181,7 @@ export class PreviewWorker implements AsyncDisposable {
       this.#again = true;
       return;
     }
-    this.#pass = this.#drain().finally(() => {
+    this.#pass = this.#detachedDrain().finally(() => {
       this.#pass = undefined;
       if (this.#again) {
         this.#again = false;
@@ -162,11 +198,23 @@ export class PreviewWorker implements AsyncDisposable {
   async #drain(): Promise<void> {
     const due = this.#repos.previews.due(this.#now(), this.#o.batch);
     const tracing = this.#tracing;
-    // Each preview is its own trace: its upstream call carries a traceparent and its log lines the ids.
-    await Promise.all(due.map((row) => (tracing ? tracing.run(tracing.create(), () => this.#one(row)) : this.#one(row))));
+    await Promise.all(due.map((row) => (tracing ? tracing.run(this.#contextOf(tracing, row), () => this.#one(row)) : this.#one(row))));
   }
 
-  async #one(row: { id: number; url: string; attempts: number }): Promise<void> {
+  /**
+   * The context a preview's fetch runs in: its upstream call carries the context's traceparent
+   * and its log lines the ids. A row that stored the queuing request's context continues that
+   * trace (same trace id and sampled flag; the request's span is the parent, the fetch gets a
+   * span id of its own), so the fetch shows up in the trace of the post that linked it.
+   * Without one (queued outside a request, or before migration 006) it is a new trace.
+   */
+  #contextOf(tracing: Tracing, row: DuePreview): TraceContext {
+    // Parsed again: the column is only length-checked, and a bad value must not fail the row.
+    const parent = row.traceparent ? parseTraceparent(row.traceparent) : undefined;
+    return parent ? new TraceContext(tracing.ids, parent, undefined, undefined, parent.flags) : tracing.create();
+  }
+
+  async #one(row: DuePreview): Promise<void> {
     // Requests this pass sent for the row: the innermost function runs only when no policy
     // (bulkhead, rate limit, open breaker) turned the call away.
     let sent = 0;
