@@ -8,7 +8,10 @@ let topicId: number;
 let rootId: number;
 
 beforeAll(async () => {
-  t = await createTestApp({ seedOnEmpty: 'small' });
+  // No preview worker: these tests check which previews are queued and dropped, and a worker
+  // would try to fetch their example.com links from the internet (the leak check caught its
+  // TLS sockets still connecting after the test).
+  t = await createTestApp({ seedOnEmpty: 'small', previews: { enabled: false } });
   alice = (await register(t.app, 'alice')).token;
   bob = (await register(t.app, 'bob')).token;
   const res = await t.app.inject({
