@@ -30,7 +30,18 @@ export async function soakForum(
   try {
     const before = (await sampler.sample()).handles;
     const ws = await runSoak({
-      action: { ws: { url: `${base.replace('http', 'ws')}/api/v1/live`, message: '{"type":"subscribe","topicId":1}' } },
+      action: {
+        ws: {
+          url: `${base.replace('http', 'ws')}/api/v1/live`,
+          message: '{"type":"subscribe","topicId":1}',
+          // A cycle counts only when the subscribe was acknowledged (presence may come first):
+          // an error reply would exercise no room and leak nothing.
+          reply: (text) => {
+            const m = JSON.parse(text) as { type?: string; topicId?: number };
+            return m.type === 'presence' ? undefined : m.type === 'subscribed' && m.topicId === 1;
+          },
+        },
+      },
       sampler,
       cycles: wsCycles,
       sampleEvery: Math.max(100, Math.floor(wsCycles / 40)),

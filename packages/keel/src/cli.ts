@@ -5,6 +5,7 @@
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { createFaultProxy, type Faults } from './load/chaos.ts';
+import { CHAOS, type CommandSpec, commandHelp, LOAD, SOAK } from './load/cli-flags.ts';
 import { type HeapSampler, httpHeapSampler, inspectorHeapSampler } from './load/heap-sampler.ts';
 import { renderHtmlReport } from './load/html-report.ts';
 import { createProgress } from './load/progress.ts';
@@ -27,63 +28,30 @@ class UsageError extends Error {}
 const USAGE = `usage: keel <command> [options]
 
   keel load <url> [options]     drive HTTP load (closed model, or open with --rate/--stages)
-  keel soak <url> [options]     run N cycles and fail on heap growth per cycle
+  keel soak <url> [options]     run N cycles and fail on memory growth per cycle
   keel chaos --target host:port  TCP fault proxy with an HTTP control API
-  keel help                     this text
+  keel help [command]           this text, or a command's flags and defaults
 
-See docs/load.md for every flag and its default.
+\`keel <command> --help\` lists every flag with its default; docs/load.md has the details.
 `;
 
-const LOAD_FLAGS = {
-  connections: { type: 'string', short: 'c', default: '10' },
-  pipelining: { type: 'string', short: 'p', default: '1' },
-  duration: { type: 'string', short: 'd', default: '10s' },
-  rate: { type: 'string', short: 'r' },
-  stages: { type: 'string' },
-  timeout: { type: 'string', default: '10s' },
-  scenario: { type: 'string', short: 's' },
-  method: { type: 'string', short: 'm', default: 'GET' },
-  header: { type: 'string', short: 'H', multiple: true },
-  body: { type: 'string', short: 'b' },
-  threshold: { type: 'string', short: 't', multiple: true },
-  'abort-on-fail': { type: 'boolean', default: false },
-  window: { type: 'string', default: '1s' },
-  seed: { type: 'string', default: '1' },
-  json: { type: 'boolean', default: false },
-  html: { type: 'string' },
-  quiet: { type: 'boolean', short: 'q', default: false },
-} as const;
+const COMMANDS: Record<string, CommandSpec> = { load: LOAD, soak: SOAK, chaos: CHAOS };
 
-const SOAK_FLAGS = {
-  cycles: { type: 'string', short: 'n', default: '1000' },
-  'sample-every': { type: 'string', short: 'k', default: '100' },
-  warmup: { type: 'string' },
-  concurrency: { type: 'string', short: 'c', default: '1' },
-  'max-slope': { type: 'string', default: '64B' },
-  admin: { type: 'string' },
-  inspect: { type: 'string' },
-  'snapshot-dir': { type: 'string' },
-  method: { type: 'string', short: 'm', default: 'GET' },
-  message: { type: 'string' },
-  json: { type: 'boolean', default: false },
-} as const;
+/** True when the arguments ask for the command's help; lenient, so `--help` wins over a bad flag. */
+function wantsHelp(spec: CommandSpec, args: string[]): boolean {
+  try {
+    return parseArgs({ args, options: spec.flags, allowPositionals: true, strict: false }).values.help === true;
+  } catch {
+    return false;
+  }
+}
 
-const CHAOS_FLAGS = {
-  target: { type: 'string' },
-  host: { type: 'string', default: '127.0.0.1' },
-  port: { type: 'string', default: '0' },
-  control: { type: 'string' },
-  latency: { type: 'string' },
-  jitter: { type: 'string' },
-  bandwidth: { type: 'string' },
-  blackhole: { type: 'boolean', default: false },
-  refuse: { type: 'boolean', default: false },
-  reset: { type: 'boolean', default: false },
-} as const;
-
-function int(name: string, text: string, min: number): number {
+function int(name: string, text: string, min: number, max = Number.POSITIVE_INFINITY): number {
   const n = Number(text);
-  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min} (got "${text}")`);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    const range = max === Number.POSITIVE_INFINITY ? `>= ${min}` : `from ${min} to ${max}`;
+    throw new UsageError(`--${name} must be an integer ${range} (got "${text}")`);
+  }
   return n;
 }
 
@@ -123,7 +91,7 @@ function hostPort(name: string, text: string): { host: string; port: number } {
 }
 
 async function load(args: string[], io: CliIo): Promise<number> {
-  const { values: v, positionals } = parseArgs({ args, options: LOAD_FLAGS, allowPositionals: true });
+  const { values: v, positionals } = parseArgs({ args, options: LOAD.flags, allowPositionals: true });
   let scenario: Awaited<ReturnType<typeof loadScenario>> | undefined;
   try {
     scenario = v.scenario ? await loadScenario(v.scenario) : undefined;
@@ -159,8 +127,8 @@ async function load(args: string[], io: CliIo): Promise<number> {
       method: v.method,
       headers,
       body: v.body,
-      connections: int('connections', v.connections, 1),
-      pipelining: int('pipelining', v.pipelining, 1),
+      connections: int('connections', v.connections, 1, 10_000),
+      pipelining: int('pipelining', v.pipelining, 1, 1000),
       durationMs: duration('duration', v.duration),
       rate: v.rate === undefined ? undefined : positive('rate', v.rate),
       stages,
@@ -184,7 +152,7 @@ async function load(args: string[], io: CliIo): Promise<number> {
 }
 
 async function soak(args: string[], io: CliIo): Promise<number> {
-  const { values: v, positionals } = parseArgs({ args, options: SOAK_FLAGS, allowPositionals: true });
+  const { values: v, positionals } = parseArgs({ args, options: SOAK.flags, allowPositionals: true });
   const url = positionals[0];
   if (!url || !/^(https?|wss?):\/\//.test(url)) throw new UsageError('keel soak needs an http:// or ws:// URL to drive');
   let maxSlope: number;
@@ -198,7 +166,17 @@ async function soak(args: string[], io: CliIo): Promise<number> {
   if (cycles < 2 * sampleEvery) {
     throw new UsageError(`--cycles must be >= 2 × --sample-every (${2 * sampleEvery}) for a slope (got "${v.cycles}")`);
   }
-  const action = url.startsWith('ws') ? { ws: { url, message: v.message } } : { http: { url, method: v.method } };
+  const fit = v.fit;
+  if (fit !== 'heapUsed+arrayBuffers' && fit !== 'heapUsed')
+    throw new UsageError(`--fit must be heapUsed+arrayBuffers or heapUsed (got "${fit}")`);
+  const expectStatus = v['expect-status']?.split(',').map((code) => {
+    const n = Number(code.trim());
+    if (!Number.isInteger(n) || n < 100 || n > 599)
+      throw new UsageError(`--expect-status must be HTTP statuses like 200,404 (got "${v['expect-status']}")`);
+    return n;
+  });
+  const action = url.startsWith('ws') ? { ws: { url, message: v.message } } : { http: { url, method: v.method, expectStatus } };
+  const cycleTimeoutMs = duration('cycle-timeout', v['cycle-timeout']);
   const sampler: HeapSampler = v.inspect
     ? await inspectorHeapSampler(v.inspect)
     : httpHeapSampler(v.admin ?? new URL(url.replace(/^ws/, 'http')).origin);
@@ -209,20 +187,30 @@ async function soak(args: string[], io: CliIo): Promise<number> {
       cycles,
       sampleEvery,
       warmup: v.warmup === undefined ? undefined : int('warmup', v.warmup, 0),
-      concurrency: int('concurrency', v.concurrency, 1),
+      concurrency: int('concurrency', v.concurrency, 1, 1000),
       maxSlope,
+      fit,
+      cycleTimeoutMs,
       snapshotDir: v['snapshot-dir'],
       onSample: v.json
         ? undefined
-        : (s) => io.stderr.write(`cycle ${s.cycle}: heap ${(s.heapUsed / 1e6).toFixed(2)} MB, ${s.handles} handles\n`),
+        : (s) =>
+            io.stderr.write(
+              `cycle ${s.cycle}: heap ${(s.heapUsed / 1e6).toFixed(2)} MB${s.arrayBuffers === undefined ? '' : `, buffers ${(s.arrayBuffers / 1e6).toFixed(2)} MB`}, ${s.handles} handles\n`,
+            ),
     }).catch((err: unknown) => {
       throw usage(err);
     });
     if (v.json) io.stdout.write(`${JSON.stringify(r)}\n`);
     else {
-      io.stdout.write(
-        `${r.ok ? 'ok' : 'FAIL'}: heap grows ${r.slope.toFixed(1)} B/cycle (R² ${r.r2.toFixed(3)}; limit ${r.maxSlope} B/cycle), handles ${r.handleSlope.toFixed(4)}/cycle, ${r.errors} failed cycles\n`,
-      );
+      if (Number.isNaN(r.slope)) io.stdout.write('FAIL: no verdict\n');
+      else {
+        const parts =
+          r.arrayBuffersSlope === undefined ? '' : ` (heapUsed ${r.heapSlope.toFixed(1)}, arrayBuffers ${r.arrayBuffersSlope.toFixed(1)})`;
+        io.stdout.write(
+          `${r.ok ? 'ok' : 'FAIL'}: ${r.fit} grows ${r.slope.toFixed(1)} B/cycle${parts} (R² ${r.r2.toFixed(3)}; limit ${r.maxSlope} B/cycle), handles ${r.handleSlope.toFixed(4)}/cycle, ${r.errors} failed cycles\n`,
+        );
+      }
       for (const reason of r.reasons) io.stdout.write(`  ${reason}\n`);
       if (r.snapshots) io.stdout.write(`snapshots: ${r.snapshots.join(' ')}\n`);
       // A type can grow in bytes while its count shrinks: print "-1 objects", not "+-1".
@@ -236,7 +224,7 @@ async function soak(args: string[], io: CliIo): Promise<number> {
 }
 
 async function chaos(args: string[], io: CliIo): Promise<number> {
-  const { values: v, positionals } = parseArgs({ args, options: CHAOS_FLAGS, allowPositionals: true });
+  const { values: v, positionals } = parseArgs({ args, options: CHAOS.flags, allowPositionals: true });
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   if (!v.target) throw new UsageError('keel chaos needs --target host:port');
   const target = hostPort('target', v.target);
@@ -291,6 +279,11 @@ async function chaos(args: string[], io: CliIo): Promise<number> {
  */
 export async function main(argv: string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   const [command, ...rest] = argv;
+  const spec = command === undefined ? undefined : COMMANDS[command];
+  if (spec && wantsHelp(spec, rest)) {
+    io.stdout.write(commandHelp(spec));
+    return 0;
+  }
   try {
     switch (command) {
       case 'load':
@@ -301,9 +294,11 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
         return await chaos(rest, io);
       case 'help':
       case '--help':
-      case '-h':
-        io.stdout.write(USAGE);
+      case '-h': {
+        const topic = rest[0] === undefined ? undefined : COMMANDS[rest[0]];
+        io.stdout.write(topic ? commandHelp(topic) : USAGE);
         return 0;
+      }
       default:
         io.stderr.write(`${command ? `unknown command "${command}"\n` : ''}${USAGE}`);
         return 2;

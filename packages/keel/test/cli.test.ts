@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { main } from '../src/cli.ts';
+import { CHAOS, type CommandSpec, LOAD, SOAK, shownDefault } from '../src/load/cli-flags.ts';
 import { startServer, type TestServer } from './load/servers.ts';
 
 let server: TestServer | undefined;
@@ -78,6 +79,71 @@ describe('keel CLI', () => {
     expect(await main(['load', 'http://127.0.0.1:1/', '-t', 'p95<1'], d.io)).toBe(2);
     expect(d.err.join('')).toMatch(/invalid threshold/);
     expect(await main(['frobnicate'], capture().io)).toBe(2);
+  });
+
+  it("prints each command's flags with their defaults on --help, -h and help <command>, exiting 0", async () => {
+    const commands: [string, CommandSpec][] = [
+      ['load', LOAD],
+      ['soak', SOAK],
+      ['chaos', CHAOS],
+    ];
+    for (const [name, spec] of commands) {
+      for (const argv of [
+        [name, '--help'],
+        [name, '-h'],
+        ['help', name],
+      ]) {
+        const c = capture();
+        expect(await main(argv, c.io), argv.join(' ')).toBe(0);
+        const text = c.out.join('');
+        for (const [flag, f] of Object.entries(spec.flags)) {
+          const line = text.split('\n').find((l) => new RegExp(`^ +(-\\w, )? *--${flag} `).test(l));
+          expect(line, `${name} --${flag}`).toBeDefined();
+          expect(line).toContain(shownDefault(f) === 'required' ? '[required]' : `[default: ${shownDefault(f)}]`);
+        }
+      }
+    }
+  });
+
+  it('documents in docs/load.md every flag the help lists, with the same default', async () => {
+    const docs = await readFile(join(import.meta.dirname, '..', 'docs', 'load.md'), 'utf8');
+    const table = (heading: string): Map<string, string> => {
+      const section = docs.slice(docs.indexOf(heading)).split('\n### ')[0]!;
+      const rows = new Map<string, string>();
+      for (const line of section.split('\n').filter((l) => l.startsWith('| `-'))) {
+        const cells = line.split('|').map((c) => c.trim());
+        for (const [flag] of cells[1]!.matchAll(/--[a-z-]+/g)) rows.set(flag.slice(2), cells[3]!.replaceAll('`', ''));
+      }
+      return rows;
+    };
+    const cases: [string, CommandSpec][] = [
+      ['### `keel load <url> [options]`', LOAD],
+      ['### `keel soak <url> [options]`', SOAK],
+      ['### `keel chaos --target host:port [options]`', CHAOS],
+    ];
+    for (const [heading, spec] of cases) {
+      const documented = table(heading);
+      const expected = new Map(Object.entries(spec.flags).map(([flag, f]) => [flag, shownDefault(f)]));
+      expect(documented, heading).toEqual(expected);
+    }
+  });
+
+  it('exits 2 when --connections or --pipelining is above its bound', async () => {
+    const a = capture();
+    expect(await main(['load', 'http://127.0.0.1:1/', '-c', '10001'], a.io)).toBe(2);
+    expect(a.err.join('')).toMatch(/--connections must be an integer from 1 to 10000/);
+    const b = capture();
+    expect(await main(['load', 'http://127.0.0.1:1/', '-p', '1001'], b.io)).toBe(2);
+    expect(b.err.join('')).toMatch(/--pipelining must be an integer from 1 to 1000/);
+  });
+
+  it('exits 2 on a bad --fit or --expect-status', async () => {
+    const a = capture();
+    expect(await main(['soak', 'http://127.0.0.1:1/', '--fit', 'rss'], a.io)).toBe(2);
+    expect(a.err.join('')).toMatch(/--fit must be heapUsed\+arrayBuffers or heapUsed/);
+    const b = capture();
+    expect(await main(['soak', 'http://127.0.0.1:1/', '--expect-status', 'ok'], b.io)).toBe(2);
+    expect(b.err.join('')).toMatch(/--expect-status must be HTTP statuses/);
   });
 
   it('prints help and exits 0', async () => {
@@ -155,7 +221,7 @@ describe('keel CLI', () => {
     server = await startServer((req, res) => {
       if (req.url === '/__keel/heap') {
         heap += 100_000;
-        return void res.end(JSON.stringify({ heapUsed: heap, handles: 1 }));
+        return void res.end(JSON.stringify({ heapUsed: heap, handles: 1, gc: true }));
       }
       if (req.url === '/__keel/heap-snapshot') return void res.end(snapshots.shift());
       res.end('ok');

@@ -6,7 +6,11 @@
  *   trip), order preserved;
  * - `bandwidthBps`: bytes per second per connection and direction (0 = unlimited);
  * - `reset`: resets every open connection and each new one (TCP RST) while set;
- * - `blackhole`: connections are accepted (and kept) but nothing passes either way;
+ * - `blackhole`: connections are accepted (and kept) but nothing passes either way until it
+ *   is lifted; the bytes are held (up to `maxQueuedBytes`, then the sender is paused) and
+ *   delivered in order once it is. A network that stops delivering does not drop bytes from
+ *   the middle of a TCP stream: dropping them left a surviving connection out of step (a
+ *   request sent during the outage was never answered, so the next answer went to it);
  * - `refuse`: the listener closes, so new connections are refused (ECONNREFUSED); open ones stay.
  */
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
@@ -74,7 +78,7 @@ function validFaults(input: unknown): Partial<Faults> {
   return out as Partial<Faults>;
 }
 
-/** One direction of one connection: delays, throttles or drops chunks, in order. */
+/** One direction of one connection: delays, throttles or holds chunks, in order. */
 class Pipe {
   #queue: { at: number; chunk: Buffer }[] = [];
   #queued = 0;
@@ -98,22 +102,26 @@ class Pipe {
     });
   }
 
-  /** The source ended: end the destination once queued (delayed) chunks are delivered. */
+  /** The source ended: end the destination once queued (delayed or held) chunks are delivered. */
   end(): void {
     this.#ending = true;
     if (this.#queue.length === 0 && !this.proxy.current.blackhole) this.to.end();
   }
 
+  /** The blackhole was lifted: deliver what it held. */
+  release(): void {
+    this.#flush();
+  }
+
   #push(chunk: Buffer): void {
     const f = this.proxy.current;
-    if (f.blackhole) return;
     const now = performance.now();
     let at = now;
     if (this.delayed && f.latencyMs + f.jitterMs > 0) at += Math.max(0, f.latencyMs + (Math.random() * 2 - 1) * f.jitterMs);
     at = Math.max(at, this.#last);
     if (f.bandwidthBps > 0) at = Math.max(at, this.#last) + (chunk.length * 1000) / f.bandwidthBps;
     this.#last = at;
-    if (at <= now && this.#queue.length === 0 && !this.#blocked) {
+    if (at <= now && this.#queue.length === 0 && !this.#blocked && !f.blackhole) {
       this.#write(chunk);
       return;
     }
@@ -131,7 +139,8 @@ class Pipe {
   }
 
   #arm(): void {
-    if (this.#timer || this.#blocked || this.#queue.length === 0) return;
+    // Under a blackhole nothing is due: release() flushes when it is lifted.
+    if (this.#timer || this.#blocked || this.#queue.length === 0 || this.proxy.current.blackhole) return;
     // Node's timers count from the loop's cached millisecond and can fire up to ~1 ms early, so
     // the flush re-checks the due time against the monotonic clock: a chunk is never early, and a
     // 20 ms fault is at least 20 ms (it was ~19.9 at the median with Date.now and a 1 ms slack).
@@ -141,13 +150,15 @@ class Pipe {
   #flush(): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
+    // Held, not dropped: the queue (bounded by maxQueuedBytes, which pauses the source) waits.
+    if (this.proxy.current.blackhole) return;
     const now = performance.now();
     // A full destination stops the flush: writing on regardless buffered everything the
     // source sent in the proxy's memory (200 MiB in 2.5 s to a client that read nothing).
     while (this.#queue.length > 0 && this.#queue[0]!.at <= now && !this.#blocked) {
       const { chunk } = this.#queue.shift()!;
       this.#queued -= chunk.length;
-      if (!this.proxy.current.blackhole) this.#write(chunk);
+      this.#write(chunk);
     }
     // Resume only when both the queue has room and the destination drained; resuming on the
     // queue alone cancelled the pause a full write asked for. 'drain' flushes again.
@@ -245,9 +256,11 @@ class ProxyState {
   }
 
   async #apply(update: Partial<Faults>): Promise<Faults> {
+    const lifted = this.current.blackhole && update.blackhole === false;
     this.current = Object.freeze({ ...this.current, ...update });
     if (this.#closed) return this.current;
     if (this.current.reset) for (const p of this.pairs) p.client.resetAndDestroy();
+    if (lifted) for (const p of this.pairs) for (const pipe of p.pipes) pipe.release();
     if (this.current.refuse && this.listening) this.#stopListening();
     else if (!this.current.refuse && !this.listening) {
       this.server = createServer((client) => this.#accept(client));

@@ -71,7 +71,11 @@ function scanHead(buf: Buffer, start: number, end: number): typeof head {
 export interface ConnectionSink {
   /** A response completed; `bytes` counts the response's bytes. */
   response(conn: HttpConnection, status: number, bytes: number): void;
-  /** The connection failed; `lost` requests in flight were lost. */
+  /**
+   * The connection failed; `lost` requests in flight were lost. `lost` is 0 when it failed
+   * with nothing in flight: the connect was refused or failed, or the connection was dropped
+   * before its first response.
+   */
   failed(conn: HttpConnection, lost: number, err: Error): void;
   /** The connection is usable (connected, or reconnected). */
   ready(conn: HttpConnection): void;
@@ -97,6 +101,10 @@ export class HttpConnection {
   #bytes = 0;
   #close = false;
   #noBody: boolean[] = [];
+  /** The requests in flight, kept to write them again when the server closes before answering them. */
+  #bufs: Buffer[] = [];
+  /** Responses completed on the current socket. */
+  #served = 0;
   #closed = false;
   #retry: NodeJS.Timeout | undefined;
 
@@ -113,13 +121,16 @@ export class HttpConnection {
     this.#socket = socket;
     this.#pending = null;
     this.#state = State.Head;
+    this.#served = 0;
     socket.on('connect', () => {
       this.connected = true;
       this.#sink.ready(this);
     });
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('data', (chunk: Buffer) => {
+      if (socket === this.#socket) this.#onData(socket, chunk);
+    });
     socket.on('error', () => {});
-    socket.on('close', () => this.#onClose(socket));
+    socket.on('close', (hadError) => this.#onClose(socket, hadError));
   }
 
   /** Writes one request. `head` marks a HEAD request, whose response has no body. */
@@ -128,6 +139,8 @@ export class HttpConnection {
     this.intended.push(intended);
     this.sent.push(sent);
     this.#noBody.push(head);
+    this.#bufs.push(buf);
+    // Before 'connect' (a reconnect after Connection: close) the socket queues the write.
     this.#socket!.write(buf);
   }
 
@@ -160,17 +173,27 @@ export class HttpConnection {
     this.intended.length = 0;
     this.sent.length = 0;
     this.#noBody.length = 0;
+    this.#bufs.length = 0;
     this.connected = false;
     this.#sink.failed(this, lost, err);
   }
 
-  #onClose(socket: Socket): void {
+  #onClose(socket: Socket, hadError: boolean): void {
     if (socket !== this.#socket) return;
-    if (this.#state === State.UntilClose && this.inFlight > 0) {
-      this.#close = false;
+    if (this.#state === State.UntilClose && this.inFlight > 0 && !hadError) {
+      // The close ends a body delimited by it: a complete response, then a new connection.
+      this.#close = true;
       this.#complete();
+      return;
     }
     this.#socket = undefined;
+    if (this.#served > 0 && this.inFlight === 0 && !hadError && !this.#closed) {
+      // The server closed an idle keep-alive connection, as it may (RFC 9112 §9.6): not an
+      // error. It served this one, so reconnecting at once cannot spin on a dead target.
+      this.connected = false;
+      this.#open();
+      return;
+    }
     if (this.inFlight > 0 || !this.#closed) this.#fail(new Error('socket closed'));
     // Reconnect after a short pause so a refusing target does not make a hot loop.
     if (!this.#closed) {
@@ -184,17 +207,37 @@ export class HttpConnection {
   #complete(): void {
     this.inFlight--;
     this.#noBody.shift();
+    this.#bufs.shift();
+    this.#served++;
     const status = this.#status;
     const bytes = this.#bytes;
     this.#state = State.Head;
-    this.#sink.response(this, status, bytes);
+    // The server closes after this response (Connection: close, or a body ended by the
+    // close), so the next request must not go on this socket: written there, it was lost and
+    // every such response was followed by a socket error (3,299 in 3,300 responses).
     if (this.#close) {
       this.#close = false;
-      this.abort(new Error('server closed the connection'));
+      this.#reconnect();
     }
+    this.#sink.response(this, status, bytes);
   }
 
-  #onData(chunk: Buffer): void {
+  /**
+   * Leaves a socket the server is closing after a complete response and opens another.
+   * Requests pipelined behind that response were never answered, so they are written again
+   * on the new socket (RFC 9112 §9.3.2), keeping their intended and sent times.
+   */
+  #reconnect(): void {
+    const old = this.#socket;
+    this.#socket = undefined;
+    this.connected = false;
+    old?.destroy();
+    if (this.#closed) return;
+    this.#open();
+    for (const buf of this.#bufs) this.#socket!.write(buf);
+  }
+
+  #onData(socket: Socket, chunk: Buffer): void {
     let buf = chunk;
     if (this.#pending !== null) {
       buf = Buffer.concat([this.#pending, chunk]);
@@ -202,7 +245,9 @@ export class HttpConnection {
     }
     const len = buf.length;
     let i = 0;
-    while (i < len && this.#socket !== undefined) {
+    // A response that closes the connection swaps the socket: the rest of this chunk is not
+    // the new socket's.
+    while (i < len && this.#socket === socket) {
       const state = this.#state;
       if (state === State.Head) {
         const end = buf.indexOf(CRLFCRLF, i);

@@ -1,9 +1,11 @@
 /**
- * A self-contained HTML report: inline SVG charts (latency over time, throughput) with the
- * thresholds drawn as dashed lines, and the summary tables. No script, no CDN: the file
- * opens anywhere, offline, and can be attached to a CI run.
+ * A self-contained HTML report: inline SVG charts (latency over time, throughput, error
+ * rate) with every threshold drawn as a dashed line on the chart of its metric, and the
+ * summary tables. No script, no CDN: the file opens anywhere, offline, and can be attached
+ * to a CI run.
  */
 import type { LoadResult } from './runner.ts';
+import { parseThreshold, type Threshold } from './thresholds.ts';
 
 const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
 
@@ -61,14 +63,17 @@ function chart(title: string, unit: string, xs: number[], series: Series[], line
  */
 export function renderHtmlReport(r: LoadResult): string {
   const xs = r.windows.map((w) => w.t);
-  const latencyLines = r.thresholds.flatMap((t) => {
-    const m = /^(p\([\d.]+\)|med|avg|max)\s*[<>=]+\s*([\d.]+)$/.exec(t.source);
-    return m ? [{ label: t.source, value: Number(m[2]) }] : [];
+  // Parsed with the thresholds' own parser: the regexes before it missed min and rate and
+  // any threshold written with spaces (`p( 99 ) < 500`), so those lines were never drawn.
+  const parsed = r.thresholds.flatMap((t) => {
+    try {
+      return [parseThreshold(t.source)];
+    } catch {
+      return [];
+    }
   });
-  const rpsLines = r.thresholds.flatMap((t) => {
-    const m = /^rps\s*[<>=]+\s*([\d.]+)$/.exec(t.source);
-    return m ? [{ label: t.source, value: Number(m[1]) }] : [];
-  });
+  const linesFor = (metrics: Threshold['metric'][], scale = 1) =>
+    parsed.filter((t) => metrics.includes(t.metric)).map((t) => ({ label: t.source, value: t.value * scale }));
   const latency = chart(
     'Latency over time (corrected, per window)',
     'ms',
@@ -78,24 +83,30 @@ export function renderHtmlReport(r: LoadResult): string {
       { name: 'p99', color: '#ff7f0e', values: r.windows.map((w) => w.p99) },
       { name: 'max', color: '#999', values: r.windows.map((w) => w.max) },
     ],
-    latencyLines,
+    linesFor(['p', 'med', 'avg', 'min', 'max']),
   );
   const throughput = chart(
     'Throughput',
     'req/s',
     xs,
-    [
-      { name: 'req/s', color: '#2ca02c', values: r.windows.map((w) => w.rps) },
-      { name: 'errors/window', color: '#d62728', values: r.windows.map((w) => w.errors) },
-    ],
-    rpsLines,
+    [{ name: 'req/s', color: '#2ca02c', values: r.windows.map((w) => w.rps) }],
+    linesFor(['rps']),
+  );
+  // The error rate has a chart of its own: a count per window on the req/s axis was neither
+  // a rate nor comparable with the req/s beside it.
+  const errors = chart(
+    'Error rate (errors / attempts, per window)',
+    '% of attempts',
+    xs,
+    [{ name: 'error rate', color: '#d62728', values: r.windows.map((w) => (w.attempts === 0 ? 0 : (100 * w.errors) / w.attempts)) }],
+    linesFor(['rate'], 100),
   );
   const row = (name: string, h: LoadResult['latency']): string =>
     `<tr><th>${name}</th>${[h.p50, h.p90, h.p95, h.p99, h.p999, h.max].map((v) => `<td>${v.toFixed(2)}</td>`).join('')}</tr>`;
   const thresholds = r.thresholds
     .map(
       (t) =>
-        `<tr class="${t.ok ? 'ok' : 'fail'}"><td>${t.ok ? 'ok' : 'FAIL'}</td><td>${esc(t.source)}</td><td>${t.actual.toFixed(3)}</td><td>${t.failedWindows}/${t.windows}</td></tr>`,
+        `<tr class="${t.ok ? 'ok' : 'fail'}"><td>${t.ok ? 'ok' : 'FAIL'}</td><td>${esc(t.source)}</td><td>${t.actual === null ? esc(`not measured (${t.note})`) : t.actual.toFixed(3)}</td><td>${t.failedWindows}/${t.windows}</td></tr>`,
     )
     .join('');
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>keel load ${esc(r.url)}</title>
@@ -105,8 +116,8 @@ export function renderHtmlReport(r: LoadResult): string {
 ${r.warnings.map((w) => `<p class="warn">⚠ ${esc(w)}</p>`).join('')}
 <table><tr><th>latency (ms)</th><th>p50</th><th>p90</th><th>p95</th><th>p99</th><th>p99.9</th><th>max</th></tr>${row(r.model === 'open' ? 'corrected' : 'latency', r.latency)}${r.model === 'open' ? row('uncorrected', r.uncorrected) : ''}</table>
 ${r.thresholds.length ? `<table><tr><th></th><th>threshold</th><th>actual</th><th>failed windows</th></tr>${thresholds}</table>` : ''}
-${latency}${throughput}
-<p>Status codes: ${esc(JSON.stringify(r.statusCodes))}; timeouts ${r.errors.timeouts}; socket errors ${r.errors.socket}; connection errors ${r.errors.connections}.</p>
+${latency}${throughput}${errors}
+<p>Status codes: ${esc(JSON.stringify(r.statusCodes))}; timeouts ${r.errors.timeouts}; socket errors ${r.errors.socket}; unsent ${r.errors.unsent}; connection errors ${r.errors.connections}.</p>
 </body></html>
 `;
 }

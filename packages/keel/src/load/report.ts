@@ -36,15 +36,14 @@ export function formatReport(r: LoadResult): string {
   lines.push(`status     ${codes || 'none'}`);
   const e = r.errors;
   lines.push(
-    `errors     ${e.total} (${(e.rate * 100).toFixed(2)}%): ${e.non2xx} non-2xx, ${e.timeouts} timeouts, ${e.socket} socket, ${e.connections} connection errors`,
+    `errors     ${e.total} (${(e.rate * 100).toFixed(2)}%): ${e.non2xx} non-2xx, ${e.timeouts} timeouts, ${e.socket} socket, ${e.unsent} unsent; ${e.connections} connection errors`,
   );
   if (r.thresholds.length > 0) {
     lines.push('');
     lines.push('thresholds');
     for (const t of r.thresholds) {
-      lines.push(
-        `  ${t.ok ? 'ok  ' : 'FAIL'} ${t.source.padEnd(16)} actual ${t.actual.toFixed(3)}; failed in ${t.failedWindows}/${t.windows} windows`,
-      );
+      const actual = t.actual === null ? `not measured (${t.note})` : `actual ${t.actual.toFixed(3)}`;
+      lines.push(`  ${t.ok ? 'ok  ' : 'FAIL'} ${t.source.padEnd(16)} ${actual}; failed in ${t.failedWindows}/${t.windows} windows`);
     }
   }
   for (const w of r.warnings) lines.push(`warning: ${w}`);

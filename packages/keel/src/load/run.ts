@@ -31,9 +31,9 @@ export interface RunConfig {
 }
 
 /**
- * A window's figures as threshold input. Timeouts and socket errors have no latency but are
- * attempts: `rate` divides by attempts (dividing by responses gave rates above 1, and a window
- * where everything timed out had no responses and was never judged).
+ * A window's figures as threshold input. Timeouts, socket errors and unsent requests have no
+ * latency but are attempts: `rate` divides by attempts (dividing by responses gave rates
+ * above 1, and a window where everything timed out had no responses and was never judged).
  */
 export function windowInput(w: WindowStats): ThresholdInput {
   return {
@@ -44,6 +44,8 @@ export function windowInput(w: WindowStats): ThresholdInput {
     max: w.max,
     rate: w.attempts === 0 ? 0 : w.errors / w.attempts,
     rps: w.rps,
+    count: w.count,
+    attempts: w.attempts,
   };
 }
 
@@ -67,7 +69,11 @@ export class Run implements ConnectionSink {
   #timeouts = 0;
   #socket = 0;
   #connErrors = 0;
+  /** Requests that failed without being sent: their connection could not be made. */
+  #unsent = 0;
   #errors = 0;
+  /** Whether the last closed window was judged (a folded end re-judges it). */
+  #lastJudged = false;
   #delayed = 0;
   #starved = false;
   #next = 0;
@@ -109,7 +115,7 @@ export class Run implements ConnectionSink {
     const c = this.#c;
     this.#t0 = performance.now();
     this.#startedAt = Date.now();
-    this.#timers.push(setInterval(() => this.#roll(), c.windowMs));
+    this.#timers.push(setInterval(() => this.#tickWindow(), c.windowMs));
     this.#timers.push(setInterval(() => this.#checkTimeouts(), Math.min(250, Math.max(10, c.timeoutMs / 4))));
     this.#timers.push(setTimeout(() => this.#stopSending(), this.#endAt));
     if (c.schedule) this.#pump();
@@ -151,7 +157,26 @@ export class Run implements ConnectionSink {
     if (this.#sending) this.#connErrors++;
     this.#errors += lost;
     for (let i = 0; i < lost; i++) this.#rec.recordError();
+    if (lost === 0 && this.#started && this.#sending) this.#failUnsent();
     if (!this.#sending && !this.#finished && this.#inFlight() === 0) this.#finish();
+  }
+
+  /**
+   * A connection failed with nothing in flight (refused, or dropped before answering). Only
+   * counting the connection let a dead target pass: 0 sent, 580 connection errors, `rate` 0/0
+   * = 0. Closed model: the request the connection was there to send fails (one attempt).
+   * Open model, where attempts are the scheduled requests: the oldest request due and waiting
+   * for a connection fails; with none waiting, no request was hurt and only the connection counts.
+   */
+  #failUnsent(): void {
+    const schedule = this.#c.schedule;
+    if (schedule) {
+      if (this.#next > performance.now() - this.#t0) return;
+      this.#next = schedule.next(this.#next);
+    }
+    this.#unsent++;
+    this.#errors++;
+    this.#rec.recordError();
   }
 
   #send(conn: HttpConnection, intended: number): void {
@@ -224,8 +249,8 @@ export class Run implements ConnectionSink {
   }
 
   #input(h: LatencySummary, count: number, elapsedMs: number, pct: (p: number) => number): ThresholdInput {
-    // Failures without a response (timeouts, socket errors) count as attempts too.
-    const attempts = count + this.#timeouts + this.#socket;
+    // Failures without a response (timeouts, socket errors, unsent) count as attempts too.
+    const attempts = count + this.#timeouts + this.#socket + this.#unsent;
     return {
       percentile: pct,
       med: h.p50,
@@ -234,25 +259,39 @@ export class Run implements ConnectionSink {
       max: h.max,
       rate: attempts === 0 ? 0 : this.#errors / attempts,
       rps: (count * 1000) / Math.max(1, elapsedMs),
+      count,
+      attempts,
     };
   }
 
-  #roll(partial = false): void {
+  /** The window timer: closes a window while sending (the drain belongs to the last window). */
+  #tickWindow(): void {
+    if (this.#sending) this.#roll();
+  }
+
+  /**
+   * Closes the open window and judges it. A failed window fails the run; with abort-on-fail
+   * it stops the run at once (k6's abortOnFail: stop as soon as a threshold is crossed; the
+   * cumulative figures used before skipped rps and let a 1 s outage in a 4 s run pass).
+   */
+  #roll(last = false): void {
     const elapsed = performance.now() - this.#t0;
-    const w = this.#rec.roll(elapsed, partial);
+    // A last window under half a window long is folded into the one before (see fold).
+    const fold = last && this.#rec.windows.length > 0 && elapsed - this.#rec.windowStart < this.#c.windowMs / 2;
+    const w = fold ? this.#rec.fold(elapsed) : this.#rec.roll(elapsed, last);
     const th = this.#c.thresholds;
-    if (th.thresholds.length > 0 && w.attempts > 0) {
-      th.window(windowInput(w));
-      if (this.#c.abortOnFail && this.#sending) {
-        const h = this.#rec.corrected;
-        const input = this.#input(summarize(h), h.totalCount, elapsed, (p) => h.getValueAtPercentile(p) / 1000);
-        if (th.failing(input).length > 0) {
-          this.#aborted = true;
-          this.#stopSending();
-        }
+    // A window where requests ended, or where they were in flight and none ended (a stall:
+    // its 0 req/s is judged), is judged; one with nothing going on is not.
+    const judged = th.thresholds.length > 0 && (w.attempts > 0 || this.#inFlight() > 0);
+    if (judged) {
+      const failed = th.window(windowInput(w), fold && this.#lastJudged);
+      if (failed.length > 0 && this.#c.abortOnFail && this.#sending) {
+        this.#aborted = true;
+        this.#stopSending();
       }
     }
-    this.#c.onWindow?.(w, elapsed);
+    this.#lastJudged = judged;
+    if (!fold) this.#c.onWindow?.(w, elapsed);
   }
 
   #stopSending(): void {
@@ -269,7 +308,7 @@ export class Run implements ConnectionSink {
     const elapsed = Math.min(performance.now() - this.#t0, this.#aborted ? Number.POSITIVE_INFINITY : this.#endAt);
     for (const t of this.#timers) clearTimeout(t);
     // The last window is cut short by the end: dropping it lost up to a window of responses
-    // (a 900 ms run with 1 s windows had none), so it is rolled and marked partial.
+    // (a 900 ms run with 1 s windows had none), so it is rolled (or folded) and marked partial.
     if (this.#rec.pending > 0) this.#roll(true);
     this.#c.signal?.removeEventListener('abort', this.#onAbort);
     await Promise.all(this.#conns.map((c) => c.close()));
@@ -298,7 +337,7 @@ export class Run implements ConnectionSink {
     if (c.schedule) {
       expected = c.schedule.expectedCount();
       targetRate = Math.round((expected * 1000) / c.schedule.durationMs);
-      missed = Math.max(0, expected - this.#sent);
+      missed = Math.max(0, expected - this.#sent - this.#unsent);
       if (this.#sent < 0.95 * expected) {
         warnings.push(
           `target rate not reached: sent ${this.#sent} of ${expected} scheduled requests (${Math.round((100 * this.#sent) / expected)}%); add connections (-c) or check the generator's CPU`,
@@ -314,6 +353,11 @@ export class Run implements ConnectionSink {
           `coordinated omission: corrected p99 ${latency.p99} ms vs uncorrected ${uncorrected.p99} ms; the server stalled and requests queued behind the stall`,
         );
       }
+    }
+    if (this.#completed === 0 && input.attempts > 0) {
+      warnings.push(
+        `no responses: all ${input.attempts} attempts failed (${this.#unsent} unsent because no connection could be made, ${this.#timeouts} timeouts, ${this.#socket} socket errors); latency thresholds fail with nothing to measure`,
+      );
     }
     if (this.#aborted)
       warnings.push(c.signal?.aborted ? 'stopped early by the caller' : 'aborted early: a threshold failed (abort-on-fail)');
@@ -338,6 +382,7 @@ export class Run implements ConnectionSink {
         non2xx,
         timeouts: this.#timeouts,
         socket: this.#socket,
+        unsent: this.#unsent,
         connections: this.#connErrors,
         rate: input.rate,
       },

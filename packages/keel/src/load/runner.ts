@@ -29,9 +29,9 @@ export interface LoadOptions {
    */
   headers?: Record<string, string>;
   body?: string;
-  /** Connections. Default 10. */
+  /** Connections, 1 to 10,000. Default 10. */
   connections?: number;
-  /** Requests in flight per connection (HTTP/1.1 pipelining). Default 1. */
+  /** Requests in flight per connection (HTTP/1.1 pipelining), 1 to 1,000. Default 1. */
   pipelining?: number;
   /** Run length in ms (closed model and constant rate). Default 10000. */
   durationMs?: number;
@@ -41,11 +41,11 @@ export interface LoadOptions {
   stages?: Stage[];
   /** Per-request timeout in ms. Default 10000. */
   timeoutMs?: number;
-  /** Thresholds, e.g. `['p(99)<500', 'rate<0.01']`. */
+  /** Thresholds, e.g. `['p(99)<500', 'rate<0.01']`; each must hold over the run and in every window. */
   thresholds?: string[];
-  /** Stop early when a threshold fails mid-run. Default false. */
+  /** Stop as soon as a window fails a threshold. Default false. */
   abortOnFail?: boolean;
-  /** Window length in ms. Default 1000. */
+  /** Window length in ms, at least 10. Default 1000. */
   windowMs?: number;
   /** Windows kept (oldest dropped beyond). Default 3600. */
   maxWindows?: number;
@@ -81,10 +81,21 @@ export interface LoadResult {
   bytes: number;
   statusCodes: Record<string, number>;
   /**
-   * `timeouts` and `socket` count requests lost that way; `connections` counts connections
-   * lost or refused (a refused target shows here even with nothing in flight).
+   * `timeouts` and `socket` count requests lost that way; `unsent` counts requests that
+   * failed because their connection could not be made (closed model: each failed connection
+   * attempt; open model: a due request waiting for a connection when one failed);
+   * `connections` counts connections lost or refused. `rate` is `total` over attempts
+   * (responses + timeouts + socket + unsent).
    */
-  errors: { total: number; non2xx: number; timeouts: number; socket: number; connections: number; rate: number };
+  errors: {
+    total: number;
+    non2xx: number;
+    timeouts: number;
+    socket: number;
+    unsent: number;
+    connections: number;
+    rate: number;
+  };
   /** From the intended send time (open model) or the send time (closed model, equal). */
   latency: LatencySummary;
   uncorrected: LatencySummary;

@@ -10,8 +10,11 @@ export interface WsSocket {
   once(event: 'error', fn: (err: Error) => void): void;
   once(event: 'message', fn: (data: unknown) => void): void;
   on(event: 'message', fn: (data: unknown) => void): void;
+  off(event: 'message', fn: (data: unknown) => void): void;
   send(data: string): void;
   close(): void;
+  /** Destroys the socket at once, without the closing handshake. */
+  terminate(): void;
 }
 
 /** The `ws` WebSocket constructor. */

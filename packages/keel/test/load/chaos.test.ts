@@ -122,13 +122,51 @@ describe('createFaultProxy', () => {
     expect(performance.now() - t0).toBeGreaterThanOrEqual(390);
   });
 
-  it('blackholes open connections until the fault is cleared', async () => {
+  it('blackholes open connections until the fault is cleared, then delivers the held bytes in order', async () => {
     proxy = await createFaultProxy({ target: { port: await startEcho() } });
     const s = await open(proxy.port);
     await proxy.set({ blackhole: true });
-    expect(await roundTrip(s, 'lost', 300)).toBe('timeout');
+    expect(await roundTrip(s, 'held', 300)).toBe('timeout');
     await proxy.reset();
-    expect(await roundTrip(s, 'back')).toBe('back');
+    // The bytes sent during the outage come first: dropping them put the stream out of step.
+    expect(await roundTrip(s, 'back')).toBe('heldback');
+  });
+
+  it('holds at most maxQueuedBytes under a blackhole, pausing the sender', async () => {
+    let received = 0;
+    echo = createServer((s) => {
+      s.on('data', (c: Buffer) => {
+        received += c.length;
+      });
+      s.on('error', () => {});
+    });
+    await new Promise<void>((r) => echo!.listen(0, '127.0.0.1', r));
+    proxy = await createFaultProxy({ target: { port: (echo.address() as AddressInfo).port }, maxQueuedBytes: 1024 * 1024 });
+    const s = await open(proxy.port);
+    await proxy.set({ blackhole: true });
+    const chunk = Buffer.alloc(64 * 1024, 97);
+    const limit = 64 * 1024 * 1024;
+    let written = 0;
+    // Write until the socket stops taking bytes (the proxy paused reading) or all were taken.
+    while (written < limit) {
+      written += chunk.length;
+      if (!s.write(chunk)) {
+        const drained = await new Promise<boolean>((resolve) => {
+          const t = setTimeout(() => resolve(false), 500);
+          s.once('drain', () => {
+            clearTimeout(t);
+            resolve(true);
+          });
+        });
+        if (!drained) break;
+      }
+    }
+    expect(received).toBe(0);
+    // Socket buffers hold a few MiB; without the pause the proxy would have taken all 64 MiB.
+    expect(written).toBeLessThan(limit / 2);
+    await proxy.reset();
+    for (let i = 0; i < 100 && received < written; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(received).toBeGreaterThan(0);
   });
 
   it('resets open connections and new ones while reset is set', async () => {
@@ -343,6 +381,23 @@ describe('createFaultProxy in front of a real PostgreSQL server', () => {
     const err = await failure(timeout(200, { strategy: 'aggressive' }).execute(() => c.query('SELECT 1')));
     expect(isTimeoutError(err)).toBe(true);
     expect(classify(err).transient).toBe(true);
+  });
+
+  it('answers a query sent during a blackhole once the fault is lifted', async () => {
+    const p = await startProxy();
+    const c = await client(p);
+    await p.set({ blackhole: true });
+    let answered = false;
+    const query = c.query('SELECT 9 AS n').then((r) => {
+      answered = true;
+      return r;
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(answered).toBe(false);
+    await p.reset();
+    expect((await query).rows).toEqual([{ n: 9 }]);
+    // The connection is still in step: the next query gets its own answer.
+    expect((await c.query('SELECT 10 AS n')).rows).toEqual([{ n: 10 }]);
   });
 
   it("blackholes new connections until pg's connect timeout, which classifies as transient", async () => {

@@ -102,4 +102,38 @@ describe('HttpConnection', () => {
     });
     expect(lost).toBe(1);
   });
+
+  it('writes requests pipelined behind a Connection: close response again on a new connection', async () => {
+    let connections = 0;
+    server = createServer((s) => {
+      peers.push(s);
+      connections++;
+      // Answers the first request of each connection, then closes it (as node:http does).
+      s.once('data', () => s.end('HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok'));
+    });
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    const failures: number[] = [];
+    const intended = await new Promise<number[]>((resolve) => {
+      const got: number[] = [];
+      const req = Buffer.from('GET / HTTP/1.1\r\nhost: x\r\n\r\n');
+      let first = true;
+      new HttpConnection(0, '127.0.0.1', port, {
+        ready: (c) => {
+          if (!first) return;
+          first = false;
+          for (let i = 0; i < 3; i++) c.write(req, i, i);
+        },
+        response: (c) => {
+          got.push(c.intended.shift()!);
+          c.sent.shift();
+          if (got.length === 3) void c.close().then(() => resolve(got));
+        },
+        failed: (_c, lost) => failures.push(lost),
+      });
+    });
+    expect(intended).toEqual([0, 1, 2]);
+    expect(failures).toEqual([]);
+    expect(connections).toBe(3);
+  });
 });

@@ -49,4 +49,17 @@ describe('LatencyRecorder', () => {
     expect(w).toMatchObject({ count: 4, attempts: 5, errors: 1, partial: false });
     rec.destroy();
   });
+
+  it('folds a sliver at the end into the last window, over the real span of both', () => {
+    const rec = new LatencyRecorder();
+    for (let i = 0; i < 1000; i++) rec.record(0, 0, 10, false);
+    rec.roll(1000);
+    for (let i = 0; i < 4; i++) rec.record(990, 990, 1000, i === 0); // drained in the last millisecond
+    rec.recordError();
+    const w = rec.fold(1001);
+    expect(rec.windows).toEqual([w]);
+    expect(w).toMatchObject({ t: 0, count: 1004, attempts: 1005, errors: 2, rps: 1003, partial: true });
+    expect(w.max).toBeCloseTo(10, 1);
+    rec.destroy();
+  });
 });

@@ -21,6 +21,18 @@ describe('formatReport', () => {
   });
 });
 
+describe('formatReport without responses', () => {
+  it('says a latency threshold had nothing to measure instead of printing an actual of 0', () => {
+    const text = formatReport({
+      ...stalledResult,
+      thresholds: [
+        { source: 'p(99)<500', ok: false, actual: null, note: 'no responses, so no latency to measure', failedWindows: 1, windows: 1 },
+      ],
+    });
+    expect(text).toMatch(/FAIL p\(99\)<500\s+not measured \(no responses, so no latency to measure\); failed in 1\/1 windows/);
+  });
+});
+
 describe('formatJson', () => {
   it('round-trips the result as one JSON line', () => {
     const line = formatJson(stalledResult);

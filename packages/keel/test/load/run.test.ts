@@ -1,4 +1,6 @@
 /** The run's connection handling, counting and early stops, driven through runLoad. */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { WindowStats } from '../../src/load/histogram.ts';
 import { windowInput } from '../../src/load/run.ts';
@@ -10,6 +12,18 @@ afterEach(async () => {
   await server?.close();
   server = undefined;
 });
+
+/** Answers at once, except that requests arriving `from`..`to` ms after the first are held until `to`. */
+function stallingBetween(from: number, to: number): (req: IncomingMessage, res: ServerResponse) => void {
+  let t0: number | undefined;
+  return (_req, res) => {
+    t0 ??= performance.now();
+    const t = performance.now() - t0;
+    if (t < from || t >= to) return void res.end('ok');
+    const timer = setTimeout(() => res.end('ok'), to - t);
+    res.on('close', () => clearTimeout(timer));
+  };
+}
 
 describe('runLoad, closed model', () => {
   it('keeps every connection busy and counts status codes separately', async () => {
@@ -52,6 +66,90 @@ describe('runLoad, closed model', () => {
     expect(r.completed).toBe(0);
     expect(r.errors.connections).toBeGreaterThan(0);
     expect(r.errors.timeouts).toBe(0);
+  });
+
+  it('fails rate and latency thresholds against a target that refuses every connection, judging its windows', async () => {
+    const s = await startServer(() => {});
+    const url = s.url;
+    await s.close();
+    const r = await runLoad({
+      url,
+      connections: 2,
+      durationMs: 300,
+      timeoutMs: 200,
+      windowMs: 100,
+      thresholds: ['rate<0.01', 'p(99)<500'],
+    });
+    expect(r.sent).toBe(0);
+    expect(r.errors.unsent).toBeGreaterThan(0);
+    expect(r.errors.rate).toBe(1);
+    expect(r.ok).toBe(false);
+    expect(r.thresholds[0]).toMatchObject({ ok: false, actual: 1 });
+    expect(r.thresholds[0]!.failedWindows).toBeGreaterThan(0);
+    expect(r.thresholds[1]).toMatchObject({ ok: false, actual: null });
+    expect(r.warnings.join('\n')).toMatch(/no responses/);
+  });
+
+  it('reconnects after each Connection: close response without counting an error', async () => {
+    server = await startServer((_req, res) => {
+      res.writeHead(200, { connection: 'close', 'content-length': '2' });
+      res.end('ok');
+    });
+    const r = await runLoad({ url: server.url, connections: 2, durationMs: 300 });
+    expect(r.completed).toBeGreaterThan(10);
+    expect(r.errors).toMatchObject({ total: 0, socket: 0, unsent: 0, connections: 0 });
+  });
+
+  it('completes bodies delimited by the close and reconnects without counting an error', async () => {
+    server = await startServer((req, res) => {
+      // No content-length, no chunking (HTTP/1.0 framing): the body ends when the server closes.
+      res.socket!.end('HTTP/1.1 200 OK\r\n\r\nbody');
+      req.resume();
+    });
+    const r = await runLoad({ url: server.url, connections: 2, durationMs: 300 });
+    expect(r.completed).toBeGreaterThan(10);
+    expect(r.statusCodes).toEqual({ '200': r.completed });
+    expect(r.errors).toMatchObject({ total: 0, socket: 0, unsent: 0, connections: 0 });
+  });
+
+  it('fails the run when one window fails a threshold the whole run passes', async () => {
+    // 400 ms held in 100 ms windows: whatever the windows' offset, some lie wholly inside the stall.
+    server = await startServer(stallingBetween(200, 600));
+    const r = await runLoad({ url: server.url, connections: 2, durationMs: 1000, windowMs: 100, thresholds: ['rps>200'] });
+    expect(r.thresholds[0]!.actual).toBeGreaterThan(200);
+    expect(r.thresholds[0]!.failedWindows).toBeGreaterThan(0);
+    expect(r.thresholds[0]!.ok).toBe(false);
+    expect(r.ok).toBe(false);
+  });
+
+  it('aborts at the first window that fails with abortOnFail, rps included', async () => {
+    server = await startServer(stallingBetween(200, 600));
+    const r = await runLoad({
+      url: server.url,
+      connections: 2,
+      durationMs: 5000,
+      windowMs: 100,
+      thresholds: ['rps>200'],
+      abortOnFail: true,
+    });
+    expect(r.aborted).toBe(true);
+    expect(r.warnings).toContain('aborted early: a threshold failed (abort-on-fail)');
+  });
+
+  it('folds the responses drained after an abort into the window that failed, not a sliver window of its own', async () => {
+    server = await startServer((_req, res) => res.end('ok'));
+    const r = await runLoad({
+      url: server.url,
+      connections: 4,
+      durationMs: 5000,
+      windowMs: 200,
+      thresholds: ['p(50)<0'],
+      abortOnFail: true,
+    });
+    expect(r.aborted).toBe(true);
+    expect(r.windows).toHaveLength(1);
+    expect(r.windows[0]).toMatchObject({ t: 0, partial: true, count: r.completed });
+    expect(r.thresholds[0]).toMatchObject({ failedWindows: 1, windows: 1 });
   });
 
   it('fails its thresholds and stops early with abortOnFail', async () => {
@@ -117,6 +215,31 @@ describe('runLoad, closed model', () => {
     expect(r.completed).toBeGreaterThan(0);
     expect(r.windows.reduce((n, w) => n + w.count, 0)).toBe(r.completed);
     expect(r.windows.at(-1)!.partial).toBe(true);
+  });
+});
+
+describe('runLoad, open model failures', () => {
+  it('fails the requests that come due while no connection can be made', async () => {
+    const s = await startServer(() => {});
+    const url = s.url;
+    await s.close();
+    const r = await runLoad({ url, connections: 4, rate: 50, durationMs: 300, timeoutMs: 200, thresholds: ['rate<0.01'] });
+    expect(r.sent).toBe(0);
+    expect(r.errors.unsent).toBeGreaterThan(0);
+    expect(r.errors.unsent + r.missed).toBe(r.expected);
+    expect(r.errors.rate).toBe(1);
+    expect(r.ok).toBe(false);
+  });
+
+  it('reconnects after each Connection: close response without counting an error', async () => {
+    server = await startServer((_req, res) => {
+      res.writeHead(200, { connection: 'close', 'content-length': '2' });
+      res.end('ok');
+    });
+    const r = await runLoad({ url: server.url, connections: 2, rate: 100, durationMs: 500 });
+    expect(r.completed).toBe(r.sent);
+    expect(r.completed).toBeGreaterThan(10);
+    expect(r.errors).toMatchObject({ total: 0, socket: 0, unsent: 0, connections: 0 });
   });
 });
 

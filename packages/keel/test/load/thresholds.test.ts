@@ -9,6 +9,8 @@ const input = (over: Partial<ThresholdInput> = {}): ThresholdInput => ({
   max: 100,
   rate: 0.005,
   rps: 2500,
+  count: 1000,
+  attempts: 1005,
   ...over,
 });
 
@@ -38,18 +40,50 @@ describe('checkThreshold', () => {
 });
 
 describe('ThresholdSet', () => {
-  it('counts failing windows apart from the run-wide verdict', () => {
+  it('fails a threshold that one window failed although the run-wide value passes', () => {
     const set = new ThresholdSet(['p(99)<120', 'rate<0.01']);
     set.window(input({ percentile: () => 200 }));
     set.window(input());
     const [p99, rate] = set.finish(input());
-    expect(p99).toMatchObject({ ok: true, actual: 99, failedWindows: 1, windows: 2 });
+    expect(p99).toMatchObject({ ok: false, actual: 99, failedWindows: 1, windows: 2 });
     expect(rate).toMatchObject({ ok: true, failedWindows: 0 });
   });
 
-  it('skips rps when deciding abort-on-fail mid-run', () => {
-    const set = new ThresholdSet(['rps>1000000', 'p(50)<10']);
-    expect(set.failing(input())).toEqual(['p(50)<10']);
+  it('returns the thresholds a window failed, rps included', () => {
+    const set = new ThresholdSet(['rps>1000000', 'p(50)<10', 'rate<0.01']);
+    expect(set.window(input())).toEqual(['rps>1000000', 'p(50)<10']);
+  });
+
+  it('re-judges the last window in place when a window is folded into it', () => {
+    const set = new ThresholdSet(['p(99)<120']);
+    set.window(input());
+    set.window(input({ percentile: () => 200 }));
+    set.window(input(), true);
+    expect(set.finish(input())[0]).toMatchObject({ ok: true, failedWindows: 0, windows: 2 });
+  });
+
+  it('fails latency thresholds over zero responses instead of passing on a zero, and says why', () => {
+    const set = new ThresholdSet(['p(99)<500', 'max<1000', 'rps>=0']);
+    const [p99, max, rps] = set.finish(input({ percentile: () => 0, max: 0, rps: 0, count: 0, rate: 1, attempts: 580 }));
+    expect(p99).toMatchObject({ ok: false, actual: null, note: 'no responses, so no latency to measure' });
+    expect(max).toMatchObject({ ok: false, actual: null });
+    expect(rps).toMatchObject({ ok: true, actual: 0 });
+  });
+
+  it('judges only rps in a window where requests were in flight and none ended', () => {
+    const set = new ThresholdSet(['p(99)<500', 'rate<0.01', 'rps>100']);
+    const stalled = input({ percentile: () => 0, rps: 0, rate: 0, count: 0, attempts: 0 });
+    expect(set.window(stalled)).toEqual(['rps>100']);
+    expect(set.finish(input()).map((r) => [r.failedWindows, r.windows])).toEqual([
+      [0, 0],
+      [0, 0],
+      [1, 1],
+    ]);
+  });
+
+  it('fails a rate threshold when nothing was attempted', () => {
+    const set = new ThresholdSet(['rate<0.01']);
+    expect(set.finish(input({ rate: 0, count: 0, attempts: 0 }))[0]).toMatchObject({ ok: false, actual: null });
   });
 
   it('lists the percentiles windows must keep', () => {
