@@ -41,9 +41,19 @@ if (missing.length > 0) {
   }
 }
 
+// #6's proofs of the load generator's timing (a 20 ms server's p50 within 2 ms, 1,000 req/s
+// sent evenly, a stall seen in the corrected p99) measure real time. Beside another test
+// worker on two cores they measured that worker's CPU instead (CI: p50 22.7 ms), so the full
+// run gives them the machine to themselves, after everything else.
+const ALONE = ['packages/keel/test/load/runner.test.ts'];
+
+const vitest = (extra) => run(process.execPath, ['node_modules/vitest/vitest.mjs', 'run', ...extra]);
 const args = process.argv.slice(2);
 if (args.length === 0) {
   run('npm', ['run', '--silent', 'typecheck']);
   run('npm', ['run', '--silent', 'lint']);
+  vitest(ALONE.flatMap((file) => ['--exclude', file]));
+  vitest(['--maxWorkers=1', ...ALONE]);
+} else {
+  vitest(args);
 }
-run(process.execPath, ['node_modules/vitest/vitest.mjs', 'run', ...args]);
