@@ -1,11 +1,9 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { lookup } from 'node:dns/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import {
   type Context,
-  type ContextManager,
   context,
   ROOT_CONTEXT,
   type Span,
@@ -17,6 +15,7 @@ import {
 } from '@opentelemetry/api';
 import { OtelBridge, parseTraceparent } from 'keel/observe';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { AlsContextManager } from '../../../../test-support/otel-context.ts';
 import { PreviewWorker } from '../../src/services/previews/worker.ts';
 import { bearer, createTestApp, register, type TestApp, waitFor } from '../helpers.ts';
 
@@ -373,32 +372,6 @@ class RecordingTracer implements Tracer {
     const ctx = (args.length > 2 ? args[1] : context.active()) as Context;
     const span = this.startSpan(name, options, ctx);
     return context.with(trace.setSpan(ctx, span), fn as unknown as (s: Span) => ReturnType<F>, undefined, span);
-  }
-}
-
-/** The SDK's kind of context manager, so an OpenTelemetry span can be active across awaits. */
-class AlsContextManager implements ContextManager {
-  #als = new AsyncLocalStorage<Context>();
-  active(): Context {
-    return this.#als.getStore() ?? ROOT_CONTEXT;
-  }
-  with<A extends unknown[], F extends (...args: A) => ReturnType<F>>(
-    ctx: Context,
-    fn: F,
-    thisArg?: ThisParameterType<F>,
-    ...args: A
-  ): ReturnType<F> {
-    return this.#als.run(ctx, () => fn.call(thisArg, ...args));
-  }
-  bind<T>(_ctx: Context, target: T): T {
-    return target;
-  }
-  enable(): this {
-    return this;
-  }
-  disable(): this {
-    this.#als.disable();
-    return this;
   }
 }
 

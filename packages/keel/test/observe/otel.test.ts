@@ -1,17 +1,9 @@
-/**
- * No OpenTelemetry SDK is installed, so these tests register a minimal in-memory tracer
- * provider (and an AsyncLocalStorage context manager) through the public API, and unregister
- * them after each test.
- */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import { channel } from 'node:diagnostics_channel';
 import {
   type Attributes,
   type Context,
-  type ContextManager,
   context,
-  ROOT_CONTEXT,
   type Span,
   type SpanContext,
   type SpanOptions,
@@ -20,6 +12,7 @@ import {
   trace,
 } from '@opentelemetry/api';
 import { afterEach, describe, expect, it } from 'vitest';
+import { AlsContextManager } from '../../../../test-support/otel-context.ts';
 import { CHANNELS } from '../../src/channels.ts';
 import { OtelBridge, Tracing, traced } from '../../src/observe/index.ts';
 
@@ -95,31 +88,6 @@ class MemoryTracer implements Tracer {
     const ctx = (args.length > 2 ? args[1] : context.active()) as Context;
     const span = this.startSpan(name, options, ctx);
     return context.with(trace.setSpan(ctx, span), fn as unknown as (s: Span) => ReturnType<F>, undefined, span);
-  }
-}
-
-class AlsContextManager implements ContextManager {
-  #als = new AsyncLocalStorage<Context>();
-  active(): Context {
-    return this.#als.getStore() ?? ROOT_CONTEXT;
-  }
-  with<A extends unknown[], F extends (...args: A) => ReturnType<F>>(
-    ctx: Context,
-    fn: F,
-    thisArg?: ThisParameterType<F>,
-    ...args: A
-  ): ReturnType<F> {
-    return this.#als.run(ctx, () => fn.call(thisArg, ...args));
-  }
-  bind<T>(_ctx: Context, target: T): T {
-    return target;
-  }
-  enable(): this {
-    return this;
-  }
-  disable(): this {
-    this.#als.disable();
-    return this;
   }
 }
 
