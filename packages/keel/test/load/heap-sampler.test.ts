@@ -1,10 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocketServer } from 'ws';
 import { heapAdminHandler, httpHeapSampler, inspectorHeapSampler } from '../../src/load/heap-sampler.ts';
 import { FakeClock } from '../../src/testing/fake-clock.ts';
 import { startServer, type TestServer } from './servers.ts';
@@ -72,24 +72,13 @@ describe('inspectorHeapSampler', () => {
   });
 
   it('fails a call the inspector does not answer within timeoutMs', async () => {
-    const { WebSocketServer } = createRequire(import.meta.url)('ws') as {
-      WebSocketServer: new (o: {
-        port: number;
-        host: string;
-      }) => {
-        on(e: string, f: (...a: never[]) => void): void;
-        address(): AddressInfo;
-        clients: Set<{ terminate(): void }>;
-        close(cb: () => void): void;
-      };
-    };
     const clock = new FakeClock();
     // An inspector that accepts the connection and never answers a call.
     const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
     await new Promise<void>((r) => wss.on('listening', r));
     wss.on('connection', (ws: { on(e: string, f: () => void): void }) => ws.on('message', () => setImmediate(() => clock.advance(10_000))));
     server = await startServer((_req, res) =>
-      res.end(JSON.stringify([{ webSocketDebuggerUrl: `ws://127.0.0.1:${wss.address().port}/x` }])),
+      res.end(JSON.stringify([{ webSocketDebuggerUrl: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}/x` }])),
     );
     try {
       const sampler = await inspectorHeapSampler(`127.0.0.1:${server.port}`, { clock });
@@ -97,7 +86,7 @@ describe('inspectorHeapSampler', () => {
       await sampler.close();
     } finally {
       for (const c of wss.clients) c.terminate();
-      await new Promise<void>((r) => wss.close(r));
+      await new Promise<void>((r) => wss.close(() => r()));
     }
   });
 });

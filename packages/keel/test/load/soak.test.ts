@@ -1,10 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocketServer } from 'ws';
 import { type HeapSample, heapAdminHandler, httpHeapSampler } from '../../src/load/heap-sampler.ts';
 import { runSoak } from '../../src/load/soak.ts';
 import { FakeClock } from '../../src/testing/fake-clock.ts';
@@ -30,25 +30,18 @@ function scripted(...samples: HeapSample[]) {
   };
 }
 
-type Wss = {
-  on(e: string, f: (...a: never[]) => void): void;
-  address(): AddressInfo;
-  clients: Set<{ terminate(): void }>;
-  close(cb: () => void): void;
-};
 type WsPeer = { on(e: string, f: (d: unknown) => void): void; send(s: string): void };
 
 /** A WebSocket server on a free port; `onMessage` handles each message of each peer. */
 async function startWss(onMessage: (ws: WsPeer, data: unknown) => void): Promise<{ url: string; close(): Promise<void> }> {
-  const { WebSocketServer } = createRequire(import.meta.url)('ws') as { WebSocketServer: new (o: { port: number; host: string }) => Wss };
   const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
   await new Promise<void>((r) => wss.on('listening', r));
   wss.on('connection', (ws: WsPeer) => ws.on('message', (d) => onMessage(ws, d)));
   return {
-    url: `ws://127.0.0.1:${wss.address().port}`,
+    url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`,
     close: async () => {
       for (const c of wss.clients) c.terminate();
-      await new Promise<void>((r) => wss.close(r));
+      await new Promise<void>((r) => wss.close(() => r()));
     },
   };
 }
@@ -78,20 +71,31 @@ async function startTarget(leak: boolean | 'buffer', flags = ['--expose-gc']): P
   return `http://127.0.0.1:${port}`;
 }
 
+/** 2,000 HTTP cycles against a target started with `leak`, sampled every 200, judged at 64 B. */
+async function soakLeakingTarget(leak: Parameters<typeof startTarget>[0]) {
+  const url = await startTarget(leak);
+  dir = await mkdtemp(join(tmpdir(), 'keel-soak-test-'));
+  const sampler = httpHeapSampler(url);
+  try {
+    const r = await runSoak({
+      action: { http: { url: `${url}/` } },
+      sampler,
+      cycles: 2000,
+      sampleEvery: 200,
+      maxSlope: 64,
+      snapshotDir: dir,
+    });
+    return { r, sampler };
+  } catch (err) {
+    await sampler.close();
+    throw err;
+  }
+}
+
 describe('runSoak', () => {
   it('fails a server that leaks 1 KB per request and names the type that grew', async () => {
-    const url = await startTarget(true);
-    dir = await mkdtemp(join(tmpdir(), 'keel-soak-test-'));
-    const sampler = httpHeapSampler(url);
+    const { r, sampler } = await soakLeakingTarget(true);
     try {
-      const r = await runSoak({
-        action: { http: { url: `${url}/` } },
-        sampler,
-        cycles: 2000,
-        sampleEvery: 200,
-        maxSlope: 64,
-        snapshotDir: dir,
-      });
       expect(r.ok).toBe(false);
       expect(r.slope).toBeGreaterThan(900);
       expect(r.r2).toBeGreaterThan(0.9);
@@ -127,17 +131,6 @@ describe('runSoak', () => {
   });
 
   it('drives WebSocket connect/subscribe/disconnect cycles', async () => {
-    const { WebSocketServer } = createRequire(import.meta.url)('ws') as {
-      WebSocketServer: new (o: {
-        port: number;
-        host: string;
-      }) => {
-        on(e: string, f: (...a: never[]) => void): void;
-        address(): AddressInfo;
-        clients: Set<{ terminate(): void }>;
-        close(cb: () => void): void;
-      };
-    };
     const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
     await new Promise<void>((r) => wss.on('listening', r));
     let subscribed = 0;
@@ -150,7 +143,7 @@ describe('runSoak', () => {
     const sampler = { sample: async () => ({ heapUsed: 1, handles: 1 }), snapshot: async () => {}, close: async () => {} };
     try {
       const r = await runSoak({
-        action: { ws: { url: `ws://127.0.0.1:${wss.address().port}`, message: 'subscribe' } },
+        action: { ws: { url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`, message: 'subscribe' } },
         sampler,
         cycles: 20,
         sampleEvery: 10,
@@ -160,7 +153,7 @@ describe('runSoak', () => {
       expect(subscribed).toBe(20);
     } finally {
       for (const c of wss.clients) c.terminate();
-      await new Promise<void>((r) => wss.close(r));
+      await new Promise<void>((r) => wss.close(() => r()));
     }
   });
 
@@ -204,18 +197,8 @@ describe('runSoak', () => {
   });
 
   it('fails a server that leaks a 1 KB Buffer per request, counting the memory outside the V8 heap', async () => {
-    const url = await startTarget('buffer');
-    dir = await mkdtemp(join(tmpdir(), 'keel-soak-test-'));
-    const sampler = httpHeapSampler(url);
+    const { r, sampler } = await soakLeakingTarget('buffer');
     try {
-      const r = await runSoak({
-        action: { http: { url: `${url}/` } },
-        sampler,
-        cycles: 2000,
-        sampleEvery: 200,
-        maxSlope: 64,
-        snapshotDir: dir,
-      });
       expect(r.fit).toBe('heapUsed+arrayBuffers');
       expect(r.ok).toBe(false);
       expect(r.arrayBuffersSlope).toBeGreaterThan(900);
