@@ -51,7 +51,8 @@ export interface Config {
   /**
    * Live updates (`/api/v1/live`). Env `LIVE_HEARTBEAT_MS` (30,000), `LIVE_MAX_CONNECTIONS` (10,000),
    * `LIVE_MAX_SUBSCRIPTIONS` (50), `LIVE_MAX_BUFFERED_BYTES` (1 MiB), `LIVE_MAX_PAYLOAD` (4 KiB),
-   * `LIVE_MAX_BAD_MESSAGES` (5), `LIVE_PRESENCE_MS` (100), `LIVE_CLOSE_GRACE_MS` (1,000); see {@link LiveLimits}.
+   * `LIVE_MAX_BAD_MESSAGES` (5), `LIVE_PRESENCE_MS` (100), `LIVE_CLOSE_GRACE_MS` (1,000),
+   * `LIVE_PRESENCE_REFRESH_MS` (5,000), `LIVE_MAX_REMOTE_PRESENCE` (100,000); see {@link LiveLimits}.
    */
   live: LiveLimits;
   /**
@@ -158,6 +159,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       maxBadMessages: int(env, 'LIVE_MAX_BAD_MESSAGES', LIVE_DEFAULTS.maxBadMessages, 1, 1000),
       presenceMs: int(env, 'LIVE_PRESENCE_MS', LIVE_DEFAULTS.presenceMs, 0, 60_000),
       closeGraceMs: int(env, 'LIVE_CLOSE_GRACE_MS', LIVE_DEFAULTS.closeGraceMs, 0, 60_000),
+      presenceRefreshMs: int(env, 'LIVE_PRESENCE_REFRESH_MS', LIVE_DEFAULTS.presenceRefreshMs, 100, 3_600_000),
+      maxRemotePresence: int(env, 'LIVE_MAX_REMOTE_PRESENCE', LIVE_DEFAULTS.maxRemotePresence, 1, 10_000_000),
     },
     cache: {
       ttlMs: int(env, 'CACHE_TTL_MS', 60_000, 1, 86_400_000),

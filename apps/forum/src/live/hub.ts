@@ -6,13 +6,14 @@
 import { realClock } from 'keel/clock';
 import { type Resource, Scope } from 'keel/lifecycle';
 import { type LiveLimits, liveLimits } from './limits.ts';
+import { BYE, countMessages, HELLO, PRESENCE_TARGET, RemotePresence } from './presence.ts';
 import { type ClientMessage, ClientProtocol, CloseCode, type ErrorCode, type MessageId, serverMessage } from './protocol.ts';
 import { Rooms } from './rooms.ts';
 import type { Fanout, FanoutState, LiveHubOptions, LiveSocket, LiveStats, LiveUser } from './types.ts';
 
 export type { LiveLimits } from './limits.ts';
 export { LIVE_DEFAULTS } from './limits.ts';
-export type { Fanout, FanoutState, LiveHubOptions, LiveSocket, LiveStats, LiveUser } from './types.ts';
+export type { Fanout, FanoutDeliver, FanoutState, LiveHubOptions, LiveSocket, LiveStats, LiveUser } from './types.ts';
 
 interface Connection {
   readonly socket: LiveSocket;
@@ -50,7 +51,12 @@ export class LiveHub implements AsyncDisposable {
   readonly #rooms = new Rooms<Connection>();
   /** Closing sockets and the cancel of each one's grace timer. */
   readonly #closing = new Map<LiveSocket, () => void>();
+  /** Topics whose presence members must be told (a local or a remote count changed). */
   readonly #dirty = new Set<number>();
+  /** Topics whose local count changed and is not yet announced to the other instances. */
+  readonly #announce = new Set<number>();
+  /** The other instances' counts; undefined without a fan-out. */
+  readonly #remote: RemotePresence | undefined;
   #presenceTimer: (() => void) | undefined;
   #slow = 0;
   #timeouts = 0;
@@ -65,7 +71,21 @@ export class LiveHub implements AsyncDisposable {
     this.#scope = new Scope({ name: 'live-hub', clock: options.clock ?? realClock });
     // One interval for every socket: a timer per socket would cost ~460 ns per tick each (DESIGN.md).
     this.#scope.setInterval(() => this.#heartbeat(), this.limits.heartbeatMs);
-    if (options.fanout) this.#fanout = this.#scope.add(options.fanout((target, payload) => this.#deliver(target, payload)));
+    const clock = options.clock ?? realClock;
+    if (options.fanout) {
+      this.#remote = new RemotePresence({
+        ttlMs: 3 * this.limits.presenceRefreshMs,
+        maxEntries: this.limits.maxRemotePresence,
+        clock,
+      });
+      this.#fanout = this.#scope.add(
+        options.fanout(
+          (target, payload, origin) => (target === PRESENCE_TARGET ? this.#onPresence(origin, payload) : this.#deliver(target, payload)),
+          () => this.#joinedCluster(),
+        ),
+      );
+      this.#scope.setInterval(() => this.#refreshPresence(), this.limits.presenceRefreshMs);
+    }
   }
 
   /** True when a new socket would be refused. */
@@ -127,8 +147,12 @@ export class LiveHub implements AsyncDisposable {
     this.#publish(`u${userId}`, JSON.stringify(message));
   }
 
-  /** Local subscribers of a topic (presence is per instance). */
+  /** Subscribers of a topic: this instance's, plus what the other instances announced (presence.ts). */
   presence(topicId: number): number {
+    return this.#localPresence(topicId) + (this.#remote?.count(topicId) ?? 0);
+  }
+
+  #localPresence(topicId: number): number {
     return this.#rooms.topic(topicId)?.size ?? 0;
   }
 
@@ -143,6 +167,7 @@ export class LiveHub implements AsyncDisposable {
       heartbeatTimeouts: this.#timeouts,
     };
     if (this.#fanout) s.fanout = this.#fanout.stats();
+    if (this.#remote) s.presence = this.#remote.stats();
     return s;
   }
 
@@ -318,26 +343,63 @@ export class LiveHub implements AsyncDisposable {
     this.#leaveMe(conn);
   }
 
-  #presenceChanged(topicId: number): void {
+  /** `local`: this instance's count changed, so the other instances are told too. */
+  #presenceChanged(topicId: number, local = true): void {
     if (this.#scope.closed) return;
+    this.#dirty.add(topicId);
+    if (local && this.#fanout) this.#announce.add(topicId);
     if (this.limits.presenceMs === 0) {
-      this.#broadcastPresence(topicId);
+      this.#flushPresence();
       return;
     }
-    // Coalesced: a burst of n joins costs each member one presence message, not n.
-    this.#dirty.add(topicId);
+    // Coalesced: a burst of n joins costs each member one presence message, not n, and the
+    // other instances one announcement.
     this.#presenceTimer ??= this.#scope.setTimeout(() => {
       this.#presenceTimer = undefined;
-      const topics = [...this.#dirty];
-      this.#dirty.clear();
-      for (const t of topics) this.#broadcastPresence(t);
+      this.#flushPresence();
     }, this.limits.presenceMs);
+  }
+
+  #flushPresence(): void {
+    const topics = [...this.#dirty];
+    this.#dirty.clear();
+    for (const t of topics) this.#broadcastPresence(t);
+    if (this.#announce.size === 0) return;
+    const announce = [...this.#announce].map((t) => [t, this.#localPresence(t)] as const);
+    this.#announce.clear();
+    for (const m of countMessages(announce)) this.#fanout?.publish(PRESENCE_TARGET, m);
+  }
+
+  /** Another instance's presence message: members of the topics it changed are told. */
+  #onPresence(origin: string, payload: string): void {
+    const effect = this.#remote?.apply(origin, payload);
+    if (effect?.kind === 'hello') this.#announceAll();
+    else if (effect?.kind === 'changed') for (const t of effect.topics) if (this.#rooms.topic(t)) this.#presenceChanged(t, false);
+  }
+
+  /** Subscribed to the channel (at start, after a reconnect): ask for the others' counts, give ours. */
+  #joinedCluster(): void {
+    if (this.#scope.closed) return;
+    this.#fanout?.publish(PRESENCE_TARGET, HELLO);
+    this.#announceAll();
+  }
+
+  /** Every refresh: forget what crashed instances announced, and re-announce every local room. */
+  #refreshPresence(): void {
+    for (const t of this.#remote?.sweep() ?? []) if (this.#rooms.topic(t)) this.#presenceChanged(t, false);
+    this.#announceAll();
+  }
+
+  #announceAll(): void {
+    const counts: Array<readonly [number, number]> = [];
+    for (const [topicId, members] of this.#rooms.topics()) counts.push([topicId, members.size]);
+    for (const m of countMessages(counts)) this.#fanout?.publish(PRESENCE_TARGET, m);
   }
 
   #broadcastPresence(topicId: number): void {
     const room = this.#rooms.topic(topicId);
     if (!room) return;
-    const payload = serverMessage.presence(topicId, room.size);
+    const payload = serverMessage.presence(topicId, this.presence(topicId));
     const bytes = Buffer.byteLength(payload);
     for (const conn of room) this.#send(conn, payload, bytes);
   }
@@ -397,6 +459,9 @@ export class LiveHub implements AsyncDisposable {
     for (const conn of [...this.#connections]) this.#drop(conn, CloseCode.goingAway, 'server shutdown');
     if (this.#closing.size > 0) await new Promise<void>((resolve) => (this.#drained = resolve));
     this.#dirty.clear();
+    this.#announce.clear();
+    // The others stop counting this instance's subscribers now, not when the counts expire.
+    this.#fanout?.publish(PRESENCE_TARGET, BYE);
     await this.#scope.close();
   }
 

@@ -6,7 +6,7 @@
 import type { Repositories } from '../db/index.ts';
 import type { AuthService } from '../services/auth.ts';
 import type { ForumEventBus, ForumEvents } from '../services/events.ts';
-import { LiveHub, type LiveLimits } from './hub.ts';
+import { type FanoutDeliver, LiveHub, type LiveLimits } from './hub.ts';
 import { RedisFanout } from './redis-fanout.ts';
 
 export type { LiveSocket, LiveStats, LiveUser } from './hub.ts';
@@ -41,7 +41,11 @@ export function createLive({ events, auth, repos, config }: LiveDeps): LiveHub {
     ...config.live,
     authenticate: (token) => auth.authenticate(token),
     topicExists: (topicId) => repos.topics.byId(topicId) !== undefined,
-    ...(redisUrl ? { fanout: (deliver: (t: string, p: string) => void) => new RedisFanout({ url: redisUrl }, deliver) } : {}),
+    ...(redisUrl
+      ? {
+          fanout: (deliver: FanoutDeliver, subscribed: () => void) => new RedisFanout({ url: redisUrl, onSubscribed: subscribed }, deliver),
+        }
+      : {}),
   });
   // A listener runs inside the service's emit, after the commit: it must never throw into the
   // request that made the write, so a failure here costs only the live message.

@@ -18,6 +18,13 @@ export interface LiveLimits {
   presenceMs: number;
   /** Time a closing socket gets to finish the close handshake before it is terminated. Default 1,000 ms. */
   closeGraceMs: number;
+  /**
+   * With a fan-out: how often this instance re-announces its rooms' counts to the others. A count
+   * not re-announced for three intervals (a crashed instance's) stops counting. Default 5,000 ms.
+   */
+  presenceRefreshMs: number;
+  /** With a fan-out: other instances' (topic, instance) counts held at most. Default 100,000. */
+  maxRemotePresence: number;
 }
 
 /**
@@ -35,6 +42,8 @@ export const LIVE_DEFAULTS: Readonly<LiveLimits> = Object.freeze({
   maxBadMessages: 5,
   presenceMs: 100,
   closeGraceMs: 1_000,
+  presenceRefreshMs: 5_000,
+  maxRemotePresence: 100_000,
 });
 
 const MIN: Record<keyof LiveLimits, number> = {
@@ -46,6 +55,8 @@ const MIN: Record<keyof LiveLimits, number> = {
   maxBadMessages: 1,
   presenceMs: 0,
   closeGraceMs: 0,
+  presenceRefreshMs: 100,
+  maxRemotePresence: 1,
 };
 
 /** The limits with defaults filled in; throws a TypeError naming a bad option. */

@@ -29,7 +29,7 @@ import { once } from 'node:events';
 import { Redis, type RedisOptions } from 'ioredis';
 import { type Clock, realClock } from 'keel/clock';
 import { Scope } from 'keel/lifecycle';
-import type { Fanout, FanoutState } from './hub.ts';
+import type { Fanout, FanoutDeliver, FanoutState } from './hub.ts';
 import { ReplyDeadlines } from './reply-deadlines.ts';
 
 export interface RedisFanoutOptions {
@@ -50,9 +50,14 @@ export interface RedisFanoutOptions {
   probeMs?: number;
   /** Clock of the deadlines and the probe. Default: the real clock. */
   clock?: Clock;
+  /** Called each time the subscriber's SUBSCRIBE is acknowledged (at start and after each reconnect). Default: nothing. */
+  onSubscribed?: () => void;
 }
 
-const TARGET = /^[tu][1-9][0-9]{0,15}$/;
+/** `t<topicId>`, `u<userId>`, or `p` (presence announcements). */
+const TARGET = /^(?:[tu][1-9][0-9]{0,15}|p)$/;
+/** How long close() waits for publishes in flight (a presence `bye`, say) before it disconnects. */
+const CLOSE_DRAIN_MS = 500;
 
 function positive(options: RedisFanoutOptions, name: 'maxInFlight' | 'timeoutMs' | 'probeMs', fallback: number): number {
   const v = options[name] ?? fallback;
@@ -76,8 +81,11 @@ export class RedisFanout implements Fanout {
   readonly #scope: Scope;
   readonly #deadlines: ReplyDeadlines;
   #inFlight = 0;
+  /** Events (`t…`/`u…` targets) and presence announcements (`p`), counted apart. */
   #published = 0;
   #received = 0;
+  #presencePublished = 0;
+  #presenceReceived = 0;
   #ownSkipped = 0;
   #dropped = 0;
   #errors = 0;
@@ -93,7 +101,7 @@ export class RedisFanout implements Fanout {
   readonly #subscribedWaiters: Array<() => void> = [];
   #closing: Promise<void> | undefined;
 
-  constructor(options: RedisFanoutOptions, deliver: (target: string, payload: string) => void) {
+  constructor(options: RedisFanoutOptions, deliver: FanoutDeliver) {
     if (typeof options?.url !== 'string' || !/^rediss?:\/\//.test(options.url))
       throw new TypeError('live: RedisFanout option "url" must be a redis:// URL');
     if (typeof deliver !== 'function') throw new TypeError('live: RedisFanout needs a deliver function');
@@ -103,6 +111,9 @@ export class RedisFanout implements Fanout {
     const timeoutMs = positive(options, 'timeoutMs', 1_000);
     const probeMs = positive(options, 'probeMs', 5_000);
     const clock = options.clock ?? realClock;
+    if (options.onSubscribed !== undefined && typeof options.onSubscribed !== 'function')
+      throw new TypeError('live: RedisFanout option "onSubscribed" must be a function');
+    const onSubscribed = options.onSubscribed ?? (() => {});
     this.#scope = new Scope({ name: 'live-fanout', clock });
     this.#deadlines = new ReplyDeadlines(clock, timeoutMs);
     const common: RedisOptions = {
@@ -142,6 +153,7 @@ export class RedisFanout implements Fanout {
           // Replies arrive only on a live connection, so this one is subscribed.
           this.#subscribed = true;
           for (const wake of this.#subscribedWaiters.splice(0)) wake();
+          onSubscribed();
         },
         () => {
           settle();
@@ -162,8 +174,9 @@ export class RedisFanout implements Fanout {
       }
       const target = message.slice(a + 1, b);
       if (!TARGET.test(target)) return;
-      this.#received++;
-      deliver(target, message.slice(b + 1));
+      if (target === 'p') this.#presenceReceived++;
+      else this.#received++;
+      deliver(target, message.slice(b + 1), message.slice(0, a));
     });
     this.#scope.setInterval(() => {
       this.#probe(this.#pub);
@@ -202,7 +215,8 @@ export class RedisFanout implements Fanout {
       () => {
         if (!settle()) return;
         this.#inFlight--;
-        this.#published++;
+        if (target === 'p') this.#presencePublished++;
+        else this.#published++;
         this.#pubAnswering = true;
       },
       () => {
@@ -217,6 +231,8 @@ export class RedisFanout implements Fanout {
     return {
       published: this.#published,
       received: this.#received,
+      presencePublished: this.#presencePublished,
+      presenceReceived: this.#presenceReceived,
       ownSkipped: this.#ownSkipped,
       dropped: this.#dropped,
       connectionErrors: this.#errors,
@@ -258,9 +274,15 @@ export class RedisFanout implements Fanout {
     r.disconnect(true);
   }
 
-  /** Disconnects both connections; resolves when their sockets have ended (at most 1 s). */
+  /**
+   * Lets the publishes in flight get their replies (at most 500 ms), then disconnects both
+   * connections; resolves when their sockets have ended (at most 1 s more).
+   */
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      // What was published just before close (the hub's presence `bye`) still reaches the others.
+      for (const start = performance.now(); this.#inFlight > 0 && performance.now() - start < CLOSE_DRAIN_MS; )
+        await new Promise((resolve) => setTimeout(resolve, 5));
       this.#deadlines.close();
       await this.#scope.close();
       await Promise.all([this.#pub, this.#sub].map(end));

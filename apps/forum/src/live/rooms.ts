@@ -26,6 +26,11 @@ export class Rooms<M> {
     return this.#topics.get(topicId);
   }
 
+  /** Every topic room with its members. */
+  topics(): IterableIterator<[number, ReadonlySet<M>]> {
+    return this.#topics.entries();
+  }
+
   user(userId: number): ReadonlySet<M> | undefined {
     return this.#users.get(userId);
   }

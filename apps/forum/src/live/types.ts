@@ -21,7 +21,10 @@ export interface LiveUser {
   username: string;
 }
 
-/** Cross-instance delivery (see redis-fanout.ts); `target` is `t<topicId>` or `u<userId>`. */
+/**
+ * Cross-instance delivery (see redis-fanout.ts); `target` is `t<topicId>`, `u<userId>`, or `p`
+ * for presence announcements (presence.ts).
+ */
 export interface Fanout {
   publish(target: string, payload: string): void;
   stats(): Record<string, number>;
@@ -29,6 +32,9 @@ export interface Fanout {
   state(): FanoutState;
   close(): Promise<void>;
 }
+
+/** Hands a message another instance published to this one's hub. */
+export type FanoutDeliver = (target: string, payload: string, origin: string) => void;
 
 /** `subscribed`: other instances' events reach this one; `publishing`: this one's reach them. */
 export interface FanoutState {
@@ -41,8 +47,12 @@ export interface LiveHubOptions extends Partial<LiveLimits> {
   authenticate: (token: string) => LiveUser | undefined;
   /** Whether a topic may be subscribed. Default: every id. */
   topicExists?: (topicId: number) => boolean;
-  /** Builds the fan-out; `deliver` hands other instances' events to local sockets. Default: none. */
-  fanout?: (deliver: (target: string, payload: string) => void) => Fanout;
+  /**
+   * Builds the fan-out. `deliver` hands another instance's message to the hub, with that
+   * instance's id; the fan-out calls `subscribed` each time it (re)joins the channel, so the hub
+   * can ask the others for their presence counts. Default: none (one instance).
+   */
+  fanout?: (deliver: FanoutDeliver, subscribed: () => void) => Fanout;
   /** Clock of the heartbeat, presence and close-grace timers. Default: the real clock. */
   clock?: Clock;
 }
@@ -62,4 +72,6 @@ export interface LiveStats {
   slowConsumers: number;
   heartbeatTimeouts: number;
   fanout?: Record<string, number>;
+  /** With a fan-out: other instances' counts held, those dropped at `maxRemotePresence`, and malformed announcements. */
+  presence?: { remotePresence: number; presenceDropped: number; presenceBad: number };
 }

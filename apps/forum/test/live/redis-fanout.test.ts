@@ -73,6 +73,19 @@ describe('live fan-out over Redis', () => {
     }
   });
 
+  it('counts the subscribers on both instances in a topic’s presence', async () => {
+    const x = await twoInstances();
+    try {
+      const [onA, onB] = [await x.open(0), await x.open(1)];
+      await onA.request({ type: 'subscribe', topicId: 4 });
+      await waitFor(() => x.b.app.services.live.presence(4) === 1, 5_000, 'B to learn A’s count');
+      expect(await onB.request({ type: 'subscribe', topicId: 4 })).toMatchObject({ type: 'subscribed', count: 2 });
+      await onA.next((m) => m.type === 'presence' && m.topicId === 4 && m.count === 2, 0, 'presence 2 on A');
+    } finally {
+      await x.close();
+    }
+  });
+
   it('delivers a reply to the me channel of its parent’s author on the other instance', async () => {
     const x = await twoInstances();
     try {
