@@ -156,6 +156,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       new SearchIndexer(repos, events, {
         delayMs: config.search.indexDelayMs,
         writable,
+        // Each batch writes a new segment; the worker merges them, off the event loop.
+        onIndexed: () => checkpointer?.requestMerge(),
         onError: (err) => logger?.warn({ err }, 'search indexing failed; retrying'),
       }),
     ),

@@ -7,6 +7,10 @@
  * the whole WAL and the next commit rewinds it. Writers that can wait (the HTTP routes that
  * write, the search indexer) await {@link Checkpointer.writable} first; reads never wait, and
  * nothing on the event loop ever blocks on the worker's locks.
+ *
+ * The worker also merges the search index's segments (migration 007), in the same pauses:
+ * {@link Checkpointer.requestMerge} after writing new segments, and the next tick pauses writes
+ * for at most `mergeBudgetMs` of merge steps.
  */
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -24,6 +28,13 @@ export interface CheckpointerOptions {
   pauseMaxMs?: number;
   /** Pauses in a row that may fail to catch up (a writer ignored them) before a RESTART, which blocks writers, is used instead. Default 3. */
   maxFailedPauses?: number;
+  /**
+   * Longest the worker merges the search index's segments in one pause, ms (migration 007; each
+   * step writes ≤ 32 pages and took ≤ ~25 ms on `large`, so a pause can run past this by one
+   * step). 0: the worker never merges, and the index's own crisis merges bound its segments.
+   * Default 10.
+   */
+  mergeBudgetMs?: number;
   /** Where a checkpoint failure is reported. Default: ignored. */
   onError?: (message: string) => void;
 }
@@ -40,6 +51,12 @@ export interface CheckpointerStats {
   maxPauseMs: number;
   /** All pauses together, ms. */
   pausedMs: number;
+  /** Pauses in which the worker merged the search index (at least one step did work). */
+  merges: number;
+  /** Merge steps that did work, in all. */
+  mergeSteps: number;
+  /** Time spent merging, ms. */
+  mergeMs: number;
 }
 
 export class Checkpointer implements AsyncDisposable {
@@ -48,7 +65,18 @@ export class Checkpointer implements AsyncDisposable {
   #closed: Promise<void> | undefined;
   /** The current pause: writers await `promise`; undefined while writes may go ahead. */
   #pause: { promise: Promise<void>; resolve: () => void; timer: NodeJS.Timeout; startedAt: number } | undefined;
-  readonly #stats: CheckpointerStats = { pauses: 0, caughtUp: 0, timedOut: 0, maxPauseMs: 0, pausedMs: 0 };
+  readonly #stats: CheckpointerStats = {
+    pauses: 0,
+    caughtUp: 0,
+    timedOut: 0,
+    maxPauseMs: 0,
+    pausedMs: 0,
+    merges: 0,
+    mergeSteps: 0,
+    mergeMs: 0,
+  };
+  /** A merge was asked for since the worker's last pause (so one message per pause at most). */
+  #mergeAsked = false;
   readonly #ready: Promise<void>;
   /** Settles when the worker thread has ended, however it ended. */
   readonly #exited: Promise<void>;
@@ -66,6 +94,7 @@ export class Checkpointer implements AsyncDisposable {
         restartBytes: intOption('Checkpointer', 'restartBytes', options.restartBytes, 4 * 1024 * 1024),
         truncateBytes: intOption('Checkpointer', 'truncateBytes', options.truncateBytes, 64 * 1024 * 1024),
         maxFailedPauses,
+        mergeBudgetMs: intOption('Checkpointer', 'mergeBudgetMs', options.mergeBudgetMs, 10),
       },
     });
     this.#worker.unref();
@@ -78,11 +107,27 @@ export class Checkpointer implements AsyncDisposable {
     });
     // Settled either way; only a caller of ready() sees the rejection.
     this.#ready.catch(() => {});
-    this.#worker.on('message', (m: { error?: string; ready?: boolean; pause?: boolean; resume?: boolean; complete?: boolean }) => {
+    type Message = {
+      error?: string;
+      ready?: boolean;
+      pause?: boolean;
+      resume?: boolean;
+      complete?: boolean;
+      merged?: number;
+      mergeMs?: number;
+    };
+    this.#worker.on('message', (m: Message) => {
       if (m.error) onError?.(m.error);
       else if (m.ready) markReady();
       else if (m.pause) this.#startPause();
-      else if (m.resume) this.#endPause(m.complete === true);
+      else if (m.resume) {
+        if ((m.merged ?? 0) > 0) {
+          this.#stats.merges++;
+          this.#stats.mergeSteps += m.merged ?? 0;
+        }
+        this.#stats.mergeMs += m.mergeMs ?? 0;
+        this.#endPause(m.complete === true);
+      }
     });
     this.#worker.on('error', (thrown: unknown) => {
       // A worker's uncaught error arrives structured-cloned: not always an Error with a message.
@@ -119,6 +164,16 @@ export class Checkpointer implements AsyncDisposable {
     return this.#pause?.promise;
   }
 
+  /**
+   * New search-index segments were written (the indexer calls it after each batch): the worker
+   * merges them in its next pause. Cheap to call often: one message per pause at most.
+   */
+  requestMerge(): void {
+    if (this.#mergeAsked || this.#closed !== undefined) return;
+    this.#mergeAsked = true;
+    this.#worker.postMessage('merge');
+  }
+
   stats(): CheckpointerStats {
     return { ...this.#stats };
   }
@@ -135,7 +190,9 @@ export class Checkpointer implements AsyncDisposable {
     }, this.#pauseMaxMs);
     this.#pause = { promise, resolve, timer, startedAt: performance.now() };
     this.#stats.pauses++;
-    // Writes are synchronous on this thread, so none is open now: the worker may copy.
+    // Writes are synchronous on this thread, so none is open now: the worker may copy. A merge
+    // asked for before this point is done in this pause; one asked for after it, in the next.
+    this.#mergeAsked = false;
     this.#worker.postMessage('paused');
   }
 

@@ -12,6 +12,8 @@ export interface SearchIndexerOptions {
   onError?: (err: unknown) => void;
   /** A promise while writes are paused for a checkpoint (Checkpointer.writable); a batch waits for it. Default: never paused. */
   writable?: () => Promise<void> | undefined;
+  /** Called after a batch indexed posts, with how many (the app asks the checkpoint worker to merge the new segment). Default: nothing. */
+  onIndexed?: (posts: number) => void;
   clock?: Clock;
 }
 
@@ -29,6 +31,7 @@ export class SearchIndexer implements AsyncDisposable {
   readonly #onError: (err: unknown) => void;
   readonly #clock: Clock;
   readonly #writable: () => Promise<void> | undefined;
+  readonly #onIndexed: (posts: number) => void;
   #timer: ReturnType<Clock['setTimeout']> | undefined;
   #closed = false;
   readonly #onPost = (): void => this.#schedule(this.#delayMs);
@@ -45,6 +48,9 @@ export class SearchIndexer implements AsyncDisposable {
     if (options.writable !== undefined && typeof options.writable !== 'function')
       throw new TypeError(`SearchIndexer: writable must be a function, got ${typeof options.writable}`);
     this.#writable = options.writable ?? (() => undefined);
+    if (options.onIndexed !== undefined && typeof options.onIndexed !== 'function')
+      throw new TypeError(`SearchIndexer: onIndexed must be a function, got ${typeof options.onIndexed}`);
+    this.#onIndexed = options.onIndexed ?? (() => {});
     events.on('post.created', this.#onPost);
     // Catch up whatever the last process committed and did not index.
     this.#schedule(0);
@@ -77,7 +83,9 @@ export class SearchIndexer implements AsyncDisposable {
   }
 
   #indexOnce(): number {
-    return this.#repos.transaction(() => this.#repos.postIndex.indexPending(this.#batch));
+    const n = this.#repos.transaction(() => this.#repos.postIndex.indexPending(this.#batch));
+    if (n > 0) this.#onIndexed(n);
+    return n;
   }
 
   /** Indexes every committed post now (synchronously). Throws what SQLite throws (a busy database). */

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Checkpointer, type CheckpointerOptions } from '../../src/db/checkpointer.ts';
 import { openRepositories } from '../../src/db/index.ts';
+import { seed } from '../../src/db/seed.ts';
 import { waitFor } from '../helpers.ts';
 
 const dirs: string[] = [];
@@ -113,7 +114,8 @@ describe('Checkpointer', () => {
 
   it('falls back to a RESTART when writers ignore the pauses, so the WAL is still rewound', async () => {
     const db = openDb();
-    const options = { intervalMs: 5, restartBytes: 0, truncateBytes: Number.MAX_SAFE_INTEGER, maxFailedPauses: 0 };
+    // No merges either: a merge's pause (one is due at start) is not a checkpoint's.
+    const options = { intervalMs: 5, restartBytes: 0, truncateBytes: Number.MAX_SAFE_INTEGER, maxFailedPauses: 0, mergeBudgetMs: 0 };
     await withCheckpointer(db, options, async (checkpointer) => {
       await checkpointer.ready();
       const before = walRewinds(db.path);
@@ -141,6 +143,72 @@ describe('Checkpointer', () => {
     });
   });
 
+  /** Writes `n` posts, each indexed in its own batch: one new search-index segment each. */
+  function newSegments(repos: ReturnType<typeof openDb>['repos'], n: number): void {
+    const topic = repos.db.prepare('SELECT id FROM topics LIMIT 1').pluck().get() as number;
+    for (let i = 0; i < n; i++) {
+      repos.transaction(() => repos.posts.insert(topic, null, 1, `wombat burrow ${i}`, Date.now()));
+      repos.transaction(() => repos.postIndex.indexPending(1_000));
+    }
+  }
+
+  /** Whether an FTS5 'merge' would find segments to merge (tried in a transaction that is rolled back). */
+  function mergeWouldWork(repos: ReturnType<typeof openDb>['repos']): boolean {
+    const changes = repos.db.prepare('SELECT total_changes()').pluck();
+    repos.db.exec('BEGIN IMMEDIATE');
+    try {
+      const before = changes.get() as number;
+      repos.db.prepare("INSERT INTO posts_fts (posts_fts, rank) VALUES ('merge', 32)").run();
+      return (changes.get() as number) - before >= 2;
+    } finally {
+      repos.db.exec('ROLLBACK');
+    }
+  }
+
+  const wombats = (repos: ReturnType<typeof openDb>['repos']) =>
+    repos.db.prepare("SELECT count(*) FROM posts_fts WHERE posts_fts MATCH 'wombat'").pluck().get();
+
+  it('merges the search index in its worker, in a pause in writes, where no writer merges it', async () => {
+    const db = openDb();
+    seed(db.repos.db, 'small', 'scrypt$test');
+    // Migration 007: the writers' own transactions never merge (automerge 0).
+    const config = db.repos.db.prepare("SELECT v FROM posts_fts_config WHERE k = 'automerge'").pluck().get();
+    expect(config).toBe(0);
+    newSegments(db.repos, 20);
+    expect(mergeWouldWork(db.repos)).toBe(true);
+    await withCheckpointer(db, { intervalMs: 5 }, async (checkpointer) => {
+      // Due at start: what the last process left is merged.
+      await waitFor(() => checkpointer.stats().merges > 0 && !mergeWouldWork(db.repos), 10_000, 'the start-up merge');
+      const after = checkpointer.stats();
+      expect(after.pauses).toBeGreaterThanOrEqual(after.merges);
+      expect(after.mergeSteps).toBeGreaterThanOrEqual(after.merges);
+      // New segments are merged once the indexer says it wrote them.
+      newSegments(db.repos, 20);
+      expect(mergeWouldWork(db.repos)).toBe(true);
+      checkpointer.requestMerge();
+      await waitFor(() => checkpointer.stats().merges > after.merges && !mergeWouldWork(db.repos), 10_000, 'the requested merge');
+      // Merged, not lost: every post is found, and FTS5 finds the index consistent.
+      expect(wombats(db.repos)).toBe(40);
+      db.repos.db.prepare("INSERT INTO posts_fts (posts_fts, rank) VALUES ('integrity-check', 1)").run();
+    });
+  });
+
+  it('never merges with mergeBudgetMs 0', async () => {
+    const db = openDb();
+    seed(db.repos.db, 'small', 'scrypt$test');
+    newSegments(db.repos, 20);
+    for (let i = 0; i < 2_000; i++) db.insert.run(`user-${i}`, 'x', i);
+    const wal = `${db.path}-wal`;
+    await withCheckpointer(db, { intervalMs: 5, truncateBytes: 0, mergeBudgetMs: 0 }, async (checkpointer) => {
+      checkpointer.requestMerge();
+      // The worker has ticked (it truncated the WAL), and merged nothing.
+      await waitFor(() => statSync(wal).size === 0, 10_000, 'the WAL to be truncated');
+      expect(checkpointer.stats().merges).toBe(0);
+      expect(mergeWouldWork(db.repos)).toBe(true);
+      expect(wombats(db.repos)).toBe(20);
+    });
+  });
+
   it('rejects bad options with a TypeError naming the option', () => {
     const { path, repos } = openDb();
     try {
@@ -148,6 +216,7 @@ describe('Checkpointer', () => {
       expect(() => new Checkpointer(path, { restartBytes: Number.NaN })).toThrow(/restartBytes/);
       expect(() => new Checkpointer(path, { maxFailedPauses: 1.5 })).toThrow(/maxFailedPauses/);
       expect(() => new Checkpointer(path, { intervalMs: -5 })).toThrow(TypeError);
+      expect(() => new Checkpointer(path, { mergeBudgetMs: -1 })).toThrow(/mergeBudgetMs/);
     } finally {
       repos.close();
     }

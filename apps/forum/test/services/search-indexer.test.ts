@@ -35,7 +35,9 @@ const post = (body: string): number => repos.transaction(() => repos.posts.inser
 /** FTS5 checks the index against the posts table; throws when they disagree. */
 const integrity = () => repos.db.prepare("INSERT INTO posts_fts(posts_fts, rank) VALUES ('integrity-check', 1)").run();
 
-function start(options: { delayMs?: number; batch?: number; writable?: () => Promise<void> | undefined } = {}) {
+function start(
+  options: { delayMs?: number; batch?: number; writable?: () => Promise<void> | undefined; onIndexed?: (n: number) => void } = {},
+) {
   const clock = new FakeClock();
   const events = new ForumEventBus();
   const errors: unknown[] = [];
@@ -128,6 +130,20 @@ describe('SearchIndexer', () => {
     integrity();
   });
 
+  it('tells onIndexed how many posts each batch indexed, and only when it indexed some', () => {
+    const indexed: number[] = [];
+    const { clock, created, indexer } = start({ onIndexed: (n) => indexed.push(n) });
+    clock.advance(100);
+    expect(indexed).toEqual([]);
+    created(post('numbat one'));
+    created(post('numbat two'));
+    clock.advance(100);
+    expect(indexed).toEqual([2]);
+    created(post('numbat three'));
+    indexer.flush();
+    expect(indexed).toEqual([2, 1]);
+  });
+
   it('indexes what is pending on close and stops listening', () => {
     const { created, indexer, clock } = start();
     const id = post('platypus');
@@ -142,6 +158,7 @@ describe('SearchIndexer', () => {
     expect(() => new SearchIndexer(repos, events, { delayMs: -1 })).toThrow(/delayMs/);
     expect(() => new SearchIndexer(repos, events, { batch: 0 })).toThrow(/batch/);
     expect(() => new SearchIndexer(repos, events, { writable: 'soon' as never })).toThrow(/writable/);
+    expect(() => new SearchIndexer(repos, events, { onIndexed: 1 as never })).toThrow(/onIndexed/);
     expect(events.listenerCount('post.created')).toBe(0);
   });
 });
