@@ -10,7 +10,9 @@
  * It also merges the search index's segments (migration 007): FTS5 would merge them inside the
  * transaction that indexes new posts, on the event loop, and a merge there took up to 150-210 ms
  * of CPU at the bench's reply rate on `large`. Here each merge is a few bounded steps under a
- * pause in writes, so no commit of the main thread ever waits on the worker's lock.
+ * pause in writes, so no commit of the main thread ever waits on the worker's lock. (A step
+ * that ran past the main thread's pauseMaxMs would: the budget, 10 ms, plus one step, ≤ ~25 ms,
+ * stays under its 50 ms.)
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
@@ -61,7 +63,7 @@ let pausedFor = 'checkpoint';
 let failedPauses = 0;
 /** New segments may wait to be merged: set at start and by the main thread after it indexes. */
 let mergeDue = mergeBudgetMs > 0;
-/** The merge statements, prepared on the first merge; undefined once merging failed for good. */
+/** The merge statements, prepared on the first merge. */
 let merger;
 const timer = setInterval(() => {
   if (paused) return;
