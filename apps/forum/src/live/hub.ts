@@ -68,10 +68,10 @@ export class LiveHub implements AsyncDisposable {
     this.limits = liveLimits(options);
     this.#authenticate = options.authenticate;
     this.#topicExists = options.topicExists ?? (() => true);
-    this.#scope = new Scope({ name: 'live-hub', clock: options.clock ?? realClock });
+    const clock = options.clock ?? realClock;
+    this.#scope = new Scope({ name: 'live-hub', clock });
     // One interval for every socket: a timer per socket would cost ~460 ns per tick each (DESIGN.md).
     this.#scope.setInterval(() => this.#heartbeat(), this.limits.heartbeatMs);
-    const clock = options.clock ?? realClock;
     if (options.fanout) {
       this.#remote = new RemotePresence({
         ttlMs: 3 * this.limits.presenceRefreshMs,
@@ -367,14 +367,14 @@ export class LiveHub implements AsyncDisposable {
     if (this.#announce.size === 0) return;
     const announce = [...this.#announce].map((t) => [t, this.#localPresence(t)] as const);
     this.#announce.clear();
-    for (const m of countMessages(announce)) this.#fanout?.publish(PRESENCE_TARGET, m);
+    this.#publishCounts(announce);
   }
 
   /** Another instance's presence message: members of the topics it changed are told. */
   #onPresence(origin: string, payload: string): void {
     const effect = this.#remote?.apply(origin, payload);
     if (effect?.kind === 'hello') this.#announceAll();
-    else if (effect?.kind === 'changed') for (const t of effect.topics) if (this.#rooms.topic(t)) this.#presenceChanged(t, false);
+    else if (effect?.kind === 'changed') this.#remoteChanged(effect.topics);
   }
 
   /** Subscribed to the channel (at start, after a reconnect): ask for the others' counts, give ours. */
@@ -386,13 +386,22 @@ export class LiveHub implements AsyncDisposable {
 
   /** Every refresh: forget what crashed instances announced, and re-announce every local room. */
   #refreshPresence(): void {
-    for (const t of this.#remote?.sweep() ?? []) if (this.#rooms.topic(t)) this.#presenceChanged(t, false);
+    this.#remoteChanged(this.#remote?.sweep() ?? []);
     this.#announceAll();
   }
 
   #announceAll(): void {
     const counts: Array<readonly [number, number]> = [];
     for (const [topicId, members] of this.#rooms.topics()) counts.push([topicId, members.size]);
+    this.#publishCounts(counts);
+  }
+
+  /** Other instances' counts changed for `topics`: the local members of those rooms are told. */
+  #remoteChanged(topics: Iterable<number>): void {
+    for (const t of topics) if (this.#rooms.topic(t)) this.#presenceChanged(t, false);
+  }
+
+  #publishCounts(counts: Iterable<readonly [number, number]>): void {
     for (const m of countMessages(counts)) this.#fanout?.publish(PRESENCE_TARGET, m);
   }
 
