@@ -203,8 +203,12 @@ describe('the forum with the link-preview upstream failing', () => {
     // Recovery within 10 s by design: the breaker probes 1 s after opening, a pending preview
     // waits at most 1 s between tries, the worker polls every 100 ms, and the per-host limit
     // (5/s) fills the ~15 previews queued during the outage in ~3 s: about 5 s in all.
+    // Time runs 5x fast here (a 1 s breaker and retry cap against the defaults' 5 s), so the
+    // rows' attempt budget is 5x the default 10 too: every failed probe is a row's attempt, and
+    // at 1 s probes the first rows of a 30 s outage spent 5, 7 and once all 10 of the default's
+    // tries (CI, day 13), where at 5 s probes they spend about a fifth of that.
     const t = await createTestApp({
-      previews: { enabled: true, allowPrivateHosts: true, pollMs: 100, breakerOpenMs: 1_000, maxRetryDelayMs: 1_000 },
+      previews: { enabled: true, allowPrivateHosts: true, pollMs: 100, breakerOpenMs: 1_000, maxRetryDelayMs: 1_000, maxAttempts: 50 },
     });
     const worker = t.app.services.previews;
     const agent = new Agent({ connections: 2 });
