@@ -12,6 +12,7 @@ import { forumDashboard } from './dashboard/index.ts';
 import { Checkpointer } from './db/checkpointer.ts';
 import { openRepositories } from './db/index.ts';
 import { DEMO_PASSWORD, seedOnStart } from './db/seed.ts';
+import { createSqliteStore } from './db/sqlite-store.ts';
 import { bearerToken } from './http/auth.ts';
 import { frameworkErrors, installErrorHandling, StorageFailures } from './http/error-handler.ts';
 import { FastReads } from './http/fast-reads.ts';
@@ -62,7 +63,8 @@ export interface BuildOptions {
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
   const scope = new Scope({ name: 'forum' });
   const repos = openRepositories(config.databasePath, { busyTimeoutMs: config.dbBusyTimeoutMs });
-  scope.add(() => repos.close());
+  const store = createSqliteStore(repos);
+  scope.add(() => store.close());
   let checkpointer: Checkpointer | undefined;
   if (config.databasePath !== ':memory:') {
     // WAL checkpoints (a copy and an fsync) run in a worker, never on the event loop.
@@ -89,11 +91,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     options.logger === false ? undefined : (createLogger({ tracing, level: config.logLevel }, options.logStream) as FastifyBaseLogger);
   const metrics = scope.add(new Metrics());
   const health = scope.add(new Health({ timeoutMs: 1_000, ttlMs: 1_000 }));
-  // Reads a real page of the file (SELECT 1 touches none, so it passed with the file gone bad).
-  const sqlitePing = repos.db.prepare('SELECT id FROM forums LIMIT 1').pluck();
-  health.register('sqlite', () => {
-    sqlitePing.get();
-  });
+  // Reads a real row (SELECT 1 touches no page of the file, so it passed with the file gone bad).
+  health.register(store.kind, () => store.ping());
   // A full disk still answers reads: writes refused for lack of storage in the last 30 s
   // degrade the report (reads go on, so readiness stays up).
   const storageFailures = new StorageFailures(30_000);
@@ -137,16 +136,17 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       { kind: 'optional' },
     );
   }
-  const auth = createAuthService(repos, { ...config, sessions: caches.sessions, events });
+  const auth = createAuthService(store, { ...config, sessions: caches.sessions, events });
   scope.add(auth);
   const services: Services = {
+    store,
     repos,
     events,
     auth,
-    forum: createForumService(repos, events, { maxDepth: config.threadMaxDepth, maxRows: config.threadMaxRows }),
-    wiki: createWikiService(repos, events),
+    forum: createForumService(store, events, { maxDepth: config.threadMaxDepth, maxRows: config.threadMaxRows }),
+    wiki: createWikiService(store, events),
     search: scope.add(
-      createSearchService(repos, config.databasePath, config.search, {
+      createSearchService(store, config.databasePath, config.search, {
         onError: (err) =>
           logger?.error({ err }, 'search failed in its worker (a waiting request gets 503; a cache refresh keeps the stale results)'),
       }),
@@ -163,7 +163,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     ),
     caches,
     // Added to the scope after auth and repos, so it closes (1001 to every socket) before them.
-    live: scope.add(createLive({ events, auth, repos, config })),
+    live: scope.add(createLive({ events, auth, store, config })),
     ...(checkpointer ? { checkpointer } : {}),
   };
   if (config.redisUrl) {
@@ -182,7 +182,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   }
   scope.setInterval(() => services.auth.sweepExpired(), config.sessionSweepMs);
   if (config.previews.enabled) {
-    const previews = scope.add(new PreviewWorker(repos, { ...config.previews, tracing, otel }));
+    const previews = scope.add(new PreviewWorker(store, { ...config.previews, tracing, otel }));
     services.previews = previews;
     // A new post's previews start at once instead of at the next poll; never awaited by the post.
     events.on('post.created', () => previews.nudge());
@@ -271,7 +271,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   });
   const dashboard = forumDashboard(
     config,
-    { metrics, health, statements: repos.statements, live: services.live },
+    { metrics, health, statements: store, live: services.live },
     { onStreams: (end) => longLived.push(end), ...(options.dashboardIntervalMs ? { intervalMs: options.dashboardIntervalMs } : {}) },
   );
   if (dashboard) await app.register(dashboard);

@@ -10,8 +10,15 @@ export interface Config {
   port: number;
   /** Listen address. Env `HOST`. Default `'127.0.0.1'`. */
   host: string;
-  /** SQLite file. Env `DATABASE_PATH`. Default `apps/forum/data/forum.db`. */
+  /** SQLite file (unused when `databaseUrl` is set). Env `DATABASE_PATH`. Default `apps/forum/data/forum.db`. */
   databasePath: string;
+  /**
+   * A PostgreSQL server to use instead of the SQLite file (`postgres://user:pass@host:5432/db`),
+   * so several instances can share one database. Env `DATABASE_URL`. Default: none (SQLite).
+   */
+  databaseUrl: string | undefined;
+  /** Connections each instance opens to PostgreSQL at most. Env `DATABASE_POOL_MAX`. Default 10. */
+  databasePoolMax: number;
   /** How long a write waits for a SQLite lock held by another connection, ms; past it the request gets a 503. Env `DB_BUSY_TIMEOUT_MS`. Default 5,000. */
   dbBusyTimeoutMs: number;
   /** pino level. Env `LOG_LEVEL`. Default `'info'` (`'warn'` when `NODE_ENV=production`). */
@@ -113,6 +120,20 @@ function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, allowed: 
   return raw as T;
 }
 
+function databaseUrl(env: NodeJS.ProcessEnv): string | undefined {
+  const raw = env.DATABASE_URL;
+  if (raw === undefined || raw === '') return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new Error('config: DATABASE_URL must be a URL like postgres://user:password@host:5432/forum');
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:')
+    throw new Error(`config: DATABASE_URL must be a postgres:// URL (got ${url.protocol}//); for SQLite set DATABASE_PATH`);
+  return raw;
+}
+
 function token(env: NodeJS.ProcessEnv, name: string): string | undefined {
   const raw = env[name];
   if (raw === undefined || raw === '') return undefined;
@@ -132,6 +153,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
         ? ':memory:'
         : resolve(env.DATABASE_PATH)
       : join(APP_DIR, 'data', 'forum.db'),
+    databaseUrl: databaseUrl(env),
+    databasePoolMax: int(env, 'DATABASE_POOL_MAX', 10, 1, 1_000),
     dbBusyTimeoutMs: int(env, 'DB_BUSY_TIMEOUT_MS', 5_000, 0, 60_000),
     logLevel: oneOf(env, 'LOG_LEVEL', LEVELS, production ? 'warn' : 'info'),
     sessionTtlMs: int(env, 'SESSION_TTL_MS', 7 * 86_400_000, 60_000, 365 * 86_400_000),
@@ -161,6 +184,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       closeGraceMs: int(env, 'LIVE_CLOSE_GRACE_MS', LIVE_DEFAULTS.closeGraceMs, 0, 60_000),
       presenceRefreshMs: int(env, 'LIVE_PRESENCE_REFRESH_MS', LIVE_DEFAULTS.presenceRefreshMs, 100, 3_600_000),
       maxRemotePresence: int(env, 'LIVE_MAX_REMOTE_PRESENCE', LIVE_DEFAULTS.maxRemotePresence, 1, 10_000_000),
+      maxPending: int(env, 'LIVE_MAX_PENDING', LIVE_DEFAULTS.maxPending, 1, 10_000),
     },
     cache: {
       ttlMs: int(env, 'CACHE_TTL_MS', 60_000, 1, 86_400_000),

@@ -20,7 +20,7 @@ export interface ForumDashboardParts {
  *
  * @example
  * ```ts
- * const dashboard = forumDashboard(config, { metrics, health, statements: repos.statements, live: services.live });
+ * const dashboard = forumDashboard(config, { metrics, health, statements: store, live: services.live });
  * if (dashboard) await app.register(dashboard);
  * ```
  */

@@ -24,7 +24,18 @@ interface Connection {
   alive: boolean;
   bad: number;
   open: boolean;
+  /**
+   * Work waiting behind a lookup that answered with a promise (see #serial); undefined when
+   * nothing is in progress. Keeps the socket's messages and private deliveries in order.
+   */
+  pending: Array<() => Step> | undefined;
 }
+
+/** One message's or delivery's handling: done at once, or when the promise settles (it never rejects). */
+type Step = void | Promise<void>;
+type Lookup<T> = T | Promise<T>;
+
+const isPromise = <T>(v: Lookup<T>): v is Promise<T> => typeof (v as { then?: unknown } | undefined)?.then === 'function';
 
 const OPEN = 1;
 
@@ -44,8 +55,8 @@ export class LiveHub implements AsyncDisposable {
   readonly limits: Readonly<LiveLimits>;
   readonly #scope: Scope;
   readonly #protocol = new ClientProtocol();
-  readonly #authenticate: (token: string) => LiveUser | undefined;
-  readonly #topicExists: (topicId: number) => boolean;
+  readonly #authenticate: (token: string) => Lookup<LiveUser | undefined>;
+  readonly #topicExists: (topicId: number) => Lookup<boolean>;
   readonly #fanout: Fanout | undefined;
   readonly #connections = new Set<Connection>();
   readonly #rooms = new Rooms<Connection>();
@@ -121,7 +132,17 @@ export class LiveHub implements AsyncDisposable {
       return false;
     }
     const user = auth.user;
-    const conn: Connection = { socket, user, token: user && auth.token, topics: new Set(), me: false, alive: true, bad: 0, open: true };
+    const conn: Connection = {
+      socket,
+      user,
+      token: user && auth.token,
+      topics: new Set(),
+      me: false,
+      alive: true,
+      bad: 0,
+      open: true,
+      pending: undefined,
+    };
     this.#connections.add(conn);
     socket.on('message', (data, isBinary) => this.#onMessage(conn, data, isBinary));
     socket.on('pong', () => {
@@ -185,7 +206,7 @@ export class LiveHub implements AsyncDisposable {
     const members = this.#rooms.user(userId);
     if (!members) return;
     // A copy: #forget removes members from the set being iterated.
-    for (const conn of [...members]) this.#stillAuthorized(conn);
+    for (const conn of [...members]) this.#serial(conn, () => this.#stillAuthorized(conn, undefined));
   }
 
   #deliver(target: string, payload: string): void {
@@ -200,15 +221,71 @@ export class LiveHub implements AsyncDisposable {
     // Private data: the session is checked before each delivery, since it may have ended on
     // another instance or expired since the last heartbeat (a lookup per reply, and a `me`
     // channel has a handful of sockets, not a room's thousands).
-    for (const conn of [...members]) if (this.#stillAuthorized(conn)) this.#send(conn, payload, bytes);
+    for (const conn of [...members]) this.#serial(conn, () => this.#stillAuthorized(conn, () => this.#send(conn, payload, bytes)));
   }
 
-  /** False (and the `me` channel closed, the socket told) when the socket's session has ended. */
-  #stillAuthorized(conn: Connection): boolean {
-    if (conn.token && this.#authenticate(conn.token)) return true;
-    this.#forget(conn);
-    this.#reply(conn, 'session_expired', 'the session ended; the me channel is closed', undefined);
-    return false;
+  /**
+   * Runs `then` if the socket's session is still valid; otherwise closes its `me` channel and
+   * tells the socket. A store that answers asynchronously makes this a promise.
+   */
+  #stillAuthorized(conn: Connection, then: (() => void) | undefined): Step {
+    const verdict = (user: LiveUser | undefined): void => {
+      if (!conn.open) return;
+      if (user) {
+        then?.();
+        return;
+      }
+      this.#forget(conn);
+      this.#reply(conn, 'session_expired', 'the session ended; the me channel is closed', undefined);
+    };
+    if (!conn.token) return verdict(undefined);
+    return this.#look(this.#authenticate, conn.token, verdict);
+  }
+
+  /**
+   * Calls `fn(lookup(arg))` at once when the lookup answers synchronously (SQLite, a cached
+   * session), or when its promise settles; a failed lookup counts as "no" (a database outage
+   * must not let a socket past a session check).
+   */
+  #look<A, T>(lookup: (arg: A) => Lookup<T | undefined>, arg: A, fn: (value: T | undefined) => void): Step {
+    let value: Lookup<T | undefined>;
+    try {
+      value = lookup(arg);
+    } catch {
+      value = undefined;
+    }
+    if (!isPromise(value)) return fn(value);
+    return value.then(fn, () => fn(undefined));
+  }
+
+  /**
+   * Runs a socket's steps one after another: at once while nothing waits, else after the step in
+   * progress. Only a step that returned a promise holds the ones behind it, so with synchronous
+   * lookups this is a plain call. At most `maxPending` wait; one more closes the socket (1008).
+   */
+  #serial(conn: Connection, step: () => Step): void {
+    if (conn.pending) {
+      if (conn.pending.length >= this.limits.maxPending) this.#drop(conn, CloseCode.policyViolation, 'too many messages in flight');
+      else conn.pending.push(step);
+      return;
+    }
+    const result = step();
+    if (!isPromise(result)) return;
+    const queue: Array<() => Step> = [];
+    conn.pending = queue;
+    const next = (): void => {
+      while (conn.open) {
+        const following = queue.shift();
+        if (!following) break;
+        const r = following();
+        if (isPromise(r)) {
+          void r.then(next);
+          return;
+        }
+      }
+      conn.pending = undefined;
+    };
+    void result.then(next);
   }
 
   /**
@@ -238,8 +315,8 @@ export class LiveHub implements AsyncDisposable {
       return;
     }
     const parsed = this.#protocol.parse(String(data));
-    if (parsed.ok) this.#handle(conn, parsed.message);
-    else this.#bad(conn, parsed.code, parsed.reason, parsed.id);
+    if (parsed.ok) this.#serial(conn, () => this.#handle(conn, parsed.message));
+    else this.#serial(conn, () => this.#bad(conn, parsed.code, parsed.reason, parsed.id));
   }
 
   #bad(conn: Connection, code: 'bad_json' | 'bad_message' | 'unauthorized', reason: string, id: MessageId | undefined): void {
@@ -248,12 +325,13 @@ export class LiveHub implements AsyncDisposable {
     this.#drop(conn, code === 'bad_json' ? CloseCode.invalidPayload : CloseCode.policyViolation, 'too many bad messages');
   }
 
-  #handle(conn: Connection, m: ClientMessage): void {
+  #handle(conn: Connection, m: ClientMessage): Step {
+    if (!conn.open) return;
     if (m.type === 'ping') this.#send(conn, serverMessage.pong(m.id));
-    else if (m.type === 'auth') this.#auth(conn, m.token, m.id);
+    else if (m.type === 'auth') return this.#auth(conn, m.token, m.id);
     else if (m.type === 'subscribe') {
-      if ('topicId' in m) this.#joinTopic(conn, m.topicId, m.id);
-      else this.#joinMe(conn, m.id);
+      if ('topicId' in m) return this.#joinTopic(conn, m.topicId, m.id);
+      return this.#joinMe(conn, m.id);
     } else if ('topicId' in m) {
       this.#leaveTopic(conn, m.topicId);
       this.#send(conn, serverMessage.unsubscribed({ topicId: m.topicId }, m.id));
@@ -263,19 +341,21 @@ export class LiveHub implements AsyncDisposable {
     }
   }
 
-  #auth(conn: Connection, token: string, id: MessageId | undefined): void {
+  #auth(conn: Connection, token: string, id: MessageId | undefined): Step {
     if (conn.user) {
       this.#reply(conn, 'already_authenticated', 'this socket has a session', id);
       return;
     }
-    const user = this.#authenticate(token);
-    if (!user) {
-      this.#bad(conn, 'unauthorized', 'unknown or expired session', id);
-      return;
-    }
-    conn.user = user;
-    conn.token = token;
-    this.#send(conn, serverMessage.authenticated(user, id));
+    return this.#look(this.#authenticate, token, (user) => {
+      if (!conn.open) return;
+      if (!user) {
+        this.#bad(conn, 'unauthorized', 'unknown or expired session', id);
+        return;
+      }
+      conn.user = user;
+      conn.token = token;
+      this.#send(conn, serverMessage.authenticated(user, id));
+    });
   }
 
   #atLimit(conn: Connection, id: MessageId | undefined): boolean {
@@ -284,35 +364,43 @@ export class LiveHub implements AsyncDisposable {
     return true;
   }
 
-  #joinTopic(conn: Connection, topicId: number, id: MessageId | undefined): void {
-    if (!conn.topics.has(topicId)) {
-      if (this.#atLimit(conn, id)) return;
-      if (!this.#topicExists(topicId)) {
+  #joinTopic(conn: Connection, topicId: number, id: MessageId | undefined): Step {
+    const subscribed = (): void => this.#send(conn, serverMessage.subscribed({ topicId }, this.presence(topicId), id));
+    if (conn.topics.has(topicId)) return subscribed();
+    if (this.#atLimit(conn, id)) return;
+    return this.#look(this.#topicExists, topicId, (exists) => {
+      // A socket that closed while the lookup ran must not join a room: nothing would leave it.
+      if (!conn.open) return;
+      if (!exists) {
         this.#reply(conn, 'not_found', `topic ${topicId} not found`, id);
         return;
       }
       conn.topics.add(topicId);
       this.#rooms.joinTopic(topicId, conn);
       this.#presenceChanged(topicId);
-    }
-    this.#send(conn, serverMessage.subscribed({ topicId }, this.presence(topicId), id));
+      subscribed();
+    });
   }
 
-  #joinMe(conn: Connection, id: MessageId | undefined): void {
+  #joinMe(conn: Connection, id: MessageId | undefined): Step {
     // The channel carries replies to the user's posts, which is private data: the session is
     // checked again now, since it may have expired or been logged out after the upgrade.
-    const user = conn.token ? this.#authenticate(conn.token) : undefined;
-    if (!user) {
-      this.#forget(conn);
-      this.#reply(conn, 'unauthorized', 'the me channel needs a valid session', id);
-      return;
-    }
-    if (!conn.me) {
-      if (this.#atLimit(conn, id)) return;
-      conn.me = true;
-      this.#rooms.joinUser(user.id, conn);
-    }
-    this.#send(conn, serverMessage.subscribed({ channel: 'me' }, undefined, id));
+    const join = (user: LiveUser | undefined): void => {
+      if (!conn.open) return;
+      if (!user) {
+        this.#forget(conn);
+        this.#reply(conn, 'unauthorized', 'the me channel needs a valid session', id);
+        return;
+      }
+      if (!conn.me) {
+        if (this.#atLimit(conn, id)) return;
+        conn.me = true;
+        this.#rooms.joinUser(user.id, conn);
+      }
+      this.#send(conn, serverMessage.subscribed({ channel: 'me' }, undefined, id));
+    };
+    if (!conn.token) return join(undefined);
+    return this.#look(this.#authenticate, conn.token, join);
   }
 
   #leaveTopic(conn: Connection, topicId: number): void {
@@ -426,7 +514,7 @@ export class LiveHub implements AsyncDisposable {
       conn.alive = false;
       conn.socket.ping();
       // Expiry has no event: a socket on its me channel learns of it here at the latest.
-      if (conn.me) this.#stillAuthorized(conn);
+      if (conn.me) this.#serial(conn, () => this.#stillAuthorized(conn, undefined));
     }
   }
 

@@ -3,7 +3,8 @@
  * forum's domain events, and the optional Redis fan-out. `app.ts` calls {@link createLive}
  * once and registers {@link liveRoutes} under `/api/v1`.
  */
-import type { Repositories } from '../db/index.ts';
+import type { Post } from '../db/repositories/posts.ts';
+import type { ForumStore } from '../db/store.ts';
 import type { AuthService } from '../services/auth.ts';
 import type { ForumEventBus, ForumEvents } from '../services/events.ts';
 import { type FanoutDeliver, LiveHub, type LiveLimits } from './hub.ts';
@@ -20,7 +21,7 @@ export { liveRoutes } from './routes.ts';
 export interface LiveDeps {
   events: ForumEventBus;
   auth: Pick<AuthService, 'authenticate'>;
-  repos: Repositories;
+  store: Pick<ForumStore, 'topics' | 'posts'>;
   config: { live: LiveLimits; redisUrl?: string | undefined };
 }
 
@@ -31,16 +32,19 @@ export interface LiveDeps {
  *
  * @example
  * ```ts
- * const live = scope.add(createLive({ events, auth, repos, config }));
+ * const live = scope.add(createLive({ events, auth, store, config }));
  * await app.register(liveRoutes(live, auth), { prefix: '/api/v1' });
  * ```
  */
-export function createLive({ events, auth, repos, config }: LiveDeps): LiveHub {
+export function createLive({ events, auth, store, config }: LiveDeps): LiveHub {
   const redisUrl = config.redisUrl;
   const hub = new LiveHub({
     ...config.live,
     authenticate: (token) => auth.authenticate(token),
-    topicExists: (topicId) => repos.topics.byId(topicId) !== undefined,
+    topicExists: (topicId) => {
+      const topic = store.topics.byId(topicId);
+      return topic instanceof Promise ? topic.then((t) => t !== undefined) : topic !== undefined;
+    },
     ...(redisUrl
       ? {
           fanout: (deliver: FanoutDeliver, subscribed: () => void) => new RedisFanout({ url: redisUrl, onSubscribed: subscribed }, deliver),
@@ -61,8 +65,13 @@ export function createLive({ events, auth, repos, config }: LiveDeps): LiveHub {
   const onCreated = guard(({ topicId, post }: ForumEvents['post.created'][0]) => {
     hub.publishTopic(topicId, { type: 'post.created', topicId, post });
     if (post.parentId === null || !hub.hasUserListeners) return;
-    const parent = repos.posts.byId(post.parentId);
-    if (parent && parent.author.id !== post.author.id) hub.notifyUser(parent.author.id, { type: 'reply', channel: 'me', topicId, post });
+    const notify = (parent: Post | undefined): void => {
+      if (parent && parent.author.id !== post.author.id) hub.notifyUser(parent.author.id, { type: 'reply', channel: 'me', topicId, post });
+    };
+    const parent = store.posts.byId(post.parentId);
+    // A failed lookup costs only the notification, as a throw does above.
+    if (parent instanceof Promise) parent.then(notify, () => {});
+    else notify(parent);
   });
   const onUpdated = guard(({ topicId, post }: ForumEvents['post.updated'][0]) =>
     hub.publishTopic(topicId, { type: 'post.updated', topicId, post }),

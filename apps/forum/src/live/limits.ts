@@ -25,6 +25,11 @@ export interface LiveLimits {
   presenceRefreshMs: number;
   /** With a fan-out: other instances' (topic, instance) counts held at most. Default 100,000. */
   maxRemotePresence: number;
+  /**
+   * Messages and private deliveries a socket may have waiting behind a session or topic lookup
+   * that answers asynchronously (PostgreSQL); past it the socket is closed with 1008. Default 64.
+   */
+  maxPending: number;
 }
 
 /**
@@ -44,6 +49,7 @@ export const LIVE_DEFAULTS: Readonly<LiveLimits> = Object.freeze({
   closeGraceMs: 1_000,
   presenceRefreshMs: 5_000,
   maxRemotePresence: 100_000,
+  maxPending: 64,
 });
 
 const MIN: Record<keyof LiveLimits, number> = {
@@ -57,6 +63,7 @@ const MIN: Record<keyof LiveLimits, number> = {
   closeGraceMs: 0,
   presenceRefreshMs: 100,
   maxRemotePresence: 1,
+  maxPending: 1,
 };
 
 /** The limits with defaults filled in; throws a TypeError naming a bad option. */

@@ -18,7 +18,10 @@ const TOKEN = /^[A-Za-z0-9_-]{16,128}$/;
  * // ws://host/api/v1/live?token=… then {"type":"subscribe","topicId":1}
  * ```
  */
-export function liveRoutes(hub: LiveHub, auth: { authenticate(token: string): LiveUser | undefined }): FastifyPluginAsync {
+export function liveRoutes(
+  hub: LiveHub,
+  auth: { authenticate(token: string): LiveUser | undefined | Promise<LiveUser | undefined> },
+): FastifyPluginAsync {
   return async (app) => {
     const sessions = new WeakMap<FastifyRequest, { user: LiveUser; token: string }>();
     await app.register(websocket, {
@@ -47,7 +50,7 @@ export function liveRoutes(hub: LiveHub, auth: { authenticate(token: string): Li
         const token = header ? request.token : request.query.token;
         if ((header || request.query.token !== undefined) && (!token || !TOKEN.test(token))) throw unauthorized();
         if (token) {
-          const user = auth.authenticate(token);
+          const user = await auth.authenticate(token);
           if (!user) throw unauthorized();
           sessions.set(request, { user, token });
         }

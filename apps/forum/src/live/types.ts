@@ -44,9 +44,9 @@ export interface FanoutState {
 
 export interface LiveHubOptions extends Partial<LiveLimits> {
   /** Session lookup for `auth` messages, the `me` channel, and its re-check before each delivery on it, at each heartbeat and on `sessionEnded`. */
-  authenticate: (token: string) => LiveUser | undefined;
+  authenticate: (token: string) => LiveUser | undefined | Promise<LiveUser | undefined>;
   /** Whether a topic may be subscribed. Default: every id. */
-  topicExists?: (topicId: number) => boolean;
+  topicExists?: (topicId: number) => boolean | Promise<boolean>;
   /**
    * Builds the fan-out. `deliver` hands another instance's message to the hub, with that
    * instance's id; the fan-out calls `subscribed` each time it (re)joins the channel, so the hub

@@ -25,11 +25,11 @@ export function authRoutes(services: Services): FastifyPluginAsync {
     );
 
     app.post('/auth/logout', async (request, reply) => {
-      services.auth.requireUser(request.token);
+      await services.auth.requireUser(request.token);
       await services.auth.logout(request.token as string);
       return reply.code(204).send();
     });
 
-    app.get('/auth/me', async (request) => ({ user: services.auth.requireUser(request.token) }));
+    app.get('/auth/me', async (request) => ({ user: await services.auth.requireUser(request.token) }));
   };
 }

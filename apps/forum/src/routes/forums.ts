@@ -30,7 +30,7 @@ export function forumRoutes(services: Services): FastifyPluginAsync {
           request,
           reply,
           `forums:${limit}:${cursor ?? ''}`,
-          () => page(services.forum.listForums(c && { position: c[0], id: c[1] }, limit), limit, (f) => [f.position, f.id]),
+          async () => page(await services.forum.listForums(c && { position: c[0], id: c[1] }, limit), limit, (f) => [f.position, f.id]),
           { tags: [tags.forums] },
         );
       },
@@ -43,13 +43,13 @@ export function forumRoutes(services: Services): FastifyPluginAsync {
         const { limit, cursor } = request.query;
         const forumId = request.params.id;
         const c = decodeCursor(cursor, 'nn') as [number, number] | null;
-        const run = () =>
-          page(services.forum.listTopics(forumId, c && { updatedAt: c[0], id: c[1] }, limit), limit, (t) => [t.updatedAt, t.id]);
+        const run = async () =>
+          page(await services.forum.listTopics(forumId, c && { updatedAt: c[0], id: c[1] }, limit), limit, (t) => [t.updatedAt, t.id]);
         // A reply bumps its forum's cached list within listRefreshMs (see services/cache.ts); its
         // writer reads past the cache for that long, so they see their reply's bump at once.
         const caches = services.caches;
         if (request.token && caches.listRefreshMs > 0) {
-          const user = services.auth.authenticate(request.token);
+          const user = await services.auth.authenticate(request.token);
           if (user && caches.wroteWithin(user.id, caches.listRefreshMs)) return run();
         }
         return sendCached(caches.pages, request, reply, `topics:${forumId}:${limit}:${cursor ?? ''}`, run, {
@@ -72,8 +72,8 @@ export function forumRoutes(services: Services): FastifyPluginAsync {
         },
       },
       async (request, reply) => {
-        const user = services.auth.requireUser(request.token);
-        const result = services.forum.createTopic(request.params.id, user, request.body.title.trim(), request.body.body);
+        const user = await services.auth.requireUser(request.token);
+        const result = await services.forum.createTopic(request.params.id, user, request.body.title.trim(), request.body.body);
         return reply.code(201).send(result);
       },
     );

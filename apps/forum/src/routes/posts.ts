@@ -15,21 +15,21 @@ export function postRoutes(services: Services, maxDepth: number): FastifyPluginA
         },
       },
       async (request) => {
-        const user = services.auth.requireUser(request.token);
-        const post = services.forum.editPost(request.params.id, user, request.body.body);
-        return { ...post, previews: services.repos.previews.ofPost(post.id) };
+        const user = await services.auth.requireUser(request.token);
+        const post = await services.forum.editPost(request.params.id, user, request.body.body);
+        return { ...post, previews: await services.store.previews.ofPost(post.id) };
       },
     );
 
     app.delete<{ Params: { id: number } }>('/posts/:id', { schema: { params: idParams } }, async (request, reply) => {
-      const user = services.auth.requireUser(request.token);
-      services.forum.deletePost(request.params.id, user);
+      const user = await services.auth.requireUser(request.token);
+      await services.forum.deletePost(request.params.id, user);
       return reply.code(204).send();
     });
 
     app.get<{ Params: { id: number } }>('/posts/:id/previews', { schema: { params: idParams } }, async (request) => {
-      if (!services.repos.posts.byId(request.params.id)) throw notFound('post');
-      return { items: services.repos.previews.ofPost(request.params.id) };
+      if (!(await services.store.posts.byId(request.params.id))) throw notFound('post');
+      return { items: await services.store.previews.ofPost(request.params.id) };
     });
 
     // Without a cursor: the post and its replies. When the row bound cut the post's direct
@@ -55,7 +55,7 @@ export function postRoutes(services: Services, maxDepth: number): FastifyPluginA
       },
       async (request) => {
         const c = decodeCursor(request.query.cursor, 'nn') as [number, number] | null;
-        const { items, next } = services.forum.thread(request.params.id, request.query.depth, c && { createdAt: c[0], id: c[1] });
+        const { items, next } = await services.forum.thread(request.params.id, request.query.depth, c && { createdAt: c[0], id: c[1] });
         return { items, nextCursor: next ? encodeCursor([next.createdAt, next.id]) : null };
       },
     );

@@ -77,10 +77,10 @@ export function searchRoutes(services: Services): FastifyPluginAsync {
         // Results are cached for a short TTL rather than invalidated per write (any post can
         // change any query's results); a user who just wrote reads past the cache and the
         // index's batching delay, so they always find their own words.
-        const user = request.token ? services.auth.authenticate(request.token) : undefined;
+        const user = request.token ? await services.auth.authenticate(request.token) : undefined;
         if (user && services.caches.wroteRecently(user.id)) {
           // New posts are indexed within SEARCH_INDEX_DELAY_MS; a writer's are indexed now.
-          services.searchIndex.flush();
+          services.searchIndex?.flush();
           return run();
         }
         const key = `search:${JSON.stringify([q, type, limit, cursor ?? '', filters.forumId, filters.namespace, filters.authorId, from, to])}`;

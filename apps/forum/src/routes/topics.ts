@@ -38,8 +38,8 @@ export function topicRoutes(services: Services): FastifyPluginAsync {
       },
     );
 
-    function load(topicId: number, c: [number, number] | null, limit: number) {
-      const { topic, posts } = services.forum.getTopic(topicId, c && { createdAt: c[0], id: c[1] }, limit);
+    async function load(topicId: number, c: [number, number] | null, limit: number) {
+      const { topic, posts } = await services.forum.getTopic(topicId, c && { createdAt: c[0], id: c[1] }, limit);
       // `limit` counts root posts; the cursor is the last root shown.
       let roots = 0;
       let lastRoot: (typeof posts)[number] | undefined;
@@ -61,9 +61,9 @@ export function topicRoutes(services: Services): FastifyPluginAsync {
         },
       },
       async (request, reply) => {
-        const user = services.auth.requireUser(request.token);
-        const post = services.forum.createPost(request.params.id, user, request.body.body, request.body.parentId ?? null);
-        return reply.code(201).send({ ...post, previews: services.repos.previews.ofPost(post.id) });
+        const user = await services.auth.requireUser(request.token);
+        const post = await services.forum.createPost(request.params.id, user, request.body.body, request.body.parentId ?? null);
+        return reply.code(201).send({ ...post, previews: await services.store.previews.ofPost(post.id) });
       },
     );
   };

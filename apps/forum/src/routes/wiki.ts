@@ -53,10 +53,10 @@ export function wikiRoutes(services: Services, bodyLimit: number): FastifyPlugin
         },
       },
       async (request, reply) => {
-        const user = services.auth.requireUser(request.token);
+        const user = await services.auth.requireUser(request.token);
         services.caches.noteWriter(user.id);
         const { content, comment = '', baseRevision = null, categories } = request.body;
-        const { page: result, created } = services.wiki.put(request.params.namespace, request.params.title, user, {
+        const { page: result, created } = await services.wiki.put(request.params.namespace, request.params.title, user, {
           content,
           comment,
           baseRevision,
@@ -78,8 +78,11 @@ export function wikiRoutes(services: Services, bodyLimit: number): FastifyPlugin
           request,
           reply,
           `revisions:${namespace}:${title}:${limit}:${cursor ?? ''}`,
-          () =>
-            page(services.wiki.revisions(namespace, title, c && { createdAt: c[0], id: c[1] }, limit), limit, (r) => [r.createdAt, r.id]),
+          async () =>
+            page(await services.wiki.revisions(namespace, title, c && { createdAt: c[0], id: c[1] }, limit), limit, (r) => [
+              r.createdAt,
+              r.id,
+            ]),
           { tags: [tags.page(namespace, title)] },
         );
       },

@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { TieredCache } from 'keel/cache';
 import { isRateLimitedError, RateLimit } from 'keel/resilience';
-import type { Repositories } from '../db/index.ts';
 import type { PublicUser } from '../db/repositories/users.ts';
+import { type ForumStore, UsernameTakenError } from '../db/store.ts';
 import { HttpError, tooManyRequests, unauthorized } from '../http/errors.ts';
 import type { ForumEventBus } from './events.ts';
 import { LoginBudget } from './login-budget.ts';
@@ -33,7 +33,7 @@ const hashToken = (token: string): Buffer => createHash('sha256').update(token).
  * Accounts and sessions. Tokens are 32 random bytes handed to the client once; only their
  * SHA-256 is stored, so a leaked database holds no usable sessions.
  */
-export function createAuthService(repos: Repositories, options: AuthOptions) {
+export function createAuthService(store: ForumStore, options: AuthOptions) {
   const now = options.now ?? Date.now;
   const sessions = options.sessions;
   // Failed logins per account (15 min window), checked before the password is, and all
@@ -58,25 +58,38 @@ export function createAuthService(repos: Repositories, options: AuthOptions) {
     }
   }
 
-  function issue(user: PublicUser): { token: string; expiresAt: number; user: PublicUser } {
+  async function issue(user: PublicUser): Promise<{ token: string; expiresAt: number; user: PublicUser }> {
     const token = randomBytes(32).toString('base64url');
     const at = now();
     const expiresAt = at + options.sessionTtlMs;
-    repos.sessions.insert(hashToken(token), user.id, at, expiresAt);
+    await store.sessions.insert(hashToken(token), user.id, at, expiresAt);
     return { token, expiresAt, user };
+  }
+
+  async function lookup(token: string): Promise<PublicUser | undefined> {
+    const hash = hashToken(token);
+    const at = now();
+    const key = sessions ? hash.toString('base64url') : '';
+    const found = await store.sessions.lookup(hash, at);
+    if (!found) return undefined;
+    const user = { id: found.id, username: found.username, createdAt: found.createdAt };
+    // Unknown tokens are not cached: anyone could fill the cache with them.
+    sessions
+      ?.set(key, { user, expiresAt: found.expiresAt }, { ttlMs: Math.max(1, Math.min(SESSION_CACHE_MS, found.expiresAt - at)) })
+      .catch(() => {});
+    return user;
   }
 
   return {
     async register(username: string, password: string) {
-      if (repos.users.byName(username)) throw new HttpError(409, 'conflict', 'username is taken', { field: 'username' });
+      if (await store.users.byName(username)) throw new HttpError(409, 'conflict', 'username is taken', { field: 'username' });
       const hash = await hashPassword(password);
       let user: PublicUser;
       try {
-        user = repos.users.insert(username, hash, now());
+        user = await store.users.insert(username, hash, now());
       } catch (err) {
-        // Two registrations raced past the check above; the UNIQUE index decides.
-        if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE')
-          throw new HttpError(409, 'conflict', 'username is taken', { field: 'username' });
+        // Two registrations raced past the check above; the UNIQUE index decided.
+        if (err instanceof UsernameTakenError) throw new HttpError(409, 'conflict', 'username is taken', { field: 'username' });
         throw err;
       }
       return issue(user);
@@ -86,7 +99,7 @@ export function createAuthService(repos: Repositories, options: AuthOptions) {
       const account = username.toLowerCase();
       const waitMs = perAccount.reserve(account);
       if (waitMs > 0) throw tooManyRequests(waitMs / 1000);
-      const row = repos.users.byName(username);
+      const row = await store.users.byName(username);
       const ok = await verifyPassword(password, row?.password_hash ?? (await dummyHash()));
       // A failure keeps the attempt it reserved; a success gives it back.
       if (!row || !ok) throw new HttpError(401, 'unauthorized', 'wrong username or password');
@@ -96,36 +109,32 @@ export function createAuthService(repos: Repositories, options: AuthOptions) {
     /** Ends the session here and in every instance's session cache. */
     async logout(token: string): Promise<boolean> {
       const hash = hashToken(token);
-      const user = options.events && repos.sessions.lookup(hash, now());
-      const deleted = repos.sessions.delete(hash);
+      const user = options.events && (await store.sessions.lookup(hash, now()));
+      const deleted = await store.sessions.delete(hash);
       await sessions?.delete(hash.toString('base64url'));
       // After the cache delete: a listener that re-checks the session must find it gone.
       if (deleted && user) options.events?.emit('session.ended', { userId: user.id });
       return deleted;
     },
-    /** The user for a bearer token, or undefined (unknown or expired). */
-    authenticate(token: string): PublicUser | undefined {
-      const hash = hashToken(token);
-      const at = now();
-      const key = sessions ? hash.toString('base64url') : '';
-      const hit = sessions?.peek<CachedSession>(key);
-      if (hit !== undefined && hit.expiresAt > at) return hit.user;
-      const found = repos.sessions.lookup(hash, at);
-      if (!found) return undefined;
-      const user = { id: found.id, username: found.username, createdAt: found.createdAt };
-      // Unknown tokens are not cached: anyone could fill the cache with them.
-      sessions
-        ?.set(key, { user, expiresAt: found.expiresAt }, { ttlMs: Math.max(1, Math.min(SESSION_CACHE_MS, found.expiresAt - at)) })
-        .catch(() => {});
-      return user;
+    /**
+     * The user for a bearer token, or undefined (unknown or expired). A session cached in memory
+     * answers without a promise (the common case of every authenticated request); otherwise the
+     * store is asked.
+     */
+    authenticate(token: string): PublicUser | undefined | Promise<PublicUser | undefined> {
+      if (sessions) {
+        const hit = sessions.peek<CachedSession>(hashToken(token).toString('base64url'));
+        if (hit !== undefined && hit.expiresAt > now()) return hit.user;
+      }
+      return lookup(token);
     },
-    requireUser(token: string | undefined): PublicUser {
-      const user = token ? this.authenticate(token) : undefined;
+    async requireUser(token: string | undefined): Promise<PublicUser> {
+      const user = token ? await this.authenticate(token) : undefined;
       if (!user) throw unauthorized();
       return user;
     },
-    sweepExpired(): number {
-      return repos.sessions.deleteExpired(now());
+    async sweepExpired(): Promise<number> {
+      return store.sessions.deleteExpired(now());
     },
     close(): Promise<void> {
       return perIp.close();

@@ -1,7 +1,7 @@
-import type { Repositories } from '../db/index.ts';
 import type { Post, ThreadPost } from '../db/repositories/posts.ts';
 import type { Topic } from '../db/repositories/topics.ts';
 import type { PublicUser } from '../db/repositories/users.ts';
+import type { ForumStore, TimeKey } from '../db/store.ts';
 import { badRequest, forbidden, notFound } from '../http/errors.ts';
 import type { ForumEventBus } from './events.ts';
 import { extractUrls } from './previews/extract.ts';
@@ -13,50 +13,53 @@ export interface ThreadLimits {
   maxRows: number;
 }
 
-/** Forums, topics and threaded posts. Writes run in one transaction and emit events after commit. */
+/**
+ * Forums, topics and threaded posts. Each write is one store transaction; its events go out
+ * after it commits.
+ */
 export function createForumService(
-  repos: Repositories,
+  store: ForumStore,
   events: ForumEventBus,
   limits: ThreadLimits = { maxDepth: 5, maxRows: 1_000 },
   now: () => number = Date.now,
 ) {
-  function topicOrThrow(id: number): Topic {
-    const topic = repos.topics.byId(id);
+  async function topicOrThrow(id: number): Promise<Topic> {
+    const topic = await store.topics.byId(id);
     if (!topic) throw notFound('topic');
     return topic;
   }
 
-  function ownPost(id: number, user: PublicUser): Post {
-    const post = repos.posts.byId(id);
+  async function ownPost(id: number, user: PublicUser): Promise<Post> {
+    const post = await store.posts.byId(id);
     if (!post || post.deleted) throw notFound('post');
     if (post.author.id !== user.id) throw forbidden('only the author can change this post');
     return post;
   }
 
+  async function forumOrThrow(id: number): Promise<void> {
+    if (!(await store.forums.byId(id))) throw notFound('forum');
+  }
+
   return {
-    listForums(after: { position: number; id: number } | null, limit: number) {
-      return repos.forums.list(after, limit);
+    async listForums(after: { position: number; id: number } | null, limit: number) {
+      return store.forums.list(after, limit);
     },
-    listTopics(forumId: number, after: { updatedAt: number; id: number } | null, limit: number): Topic[] {
-      if (!repos.forums.byId(forumId)) throw notFound('forum');
-      return repos.topics.list(forumId, after, limit);
+    async listTopics(forumId: number, after: { updatedAt: number; id: number } | null, limit: number): Promise<Topic[]> {
+      await forumOrThrow(forumId);
+      return store.topics.list(forumId, after, limit);
     },
-    getTopic(id: number, after: { createdAt: number; id: number } | null, roots: number): { topic: Topic; posts: ThreadPost[] } {
-      const topic = topicOrThrow(id);
-      return { topic, posts: repos.posts.topicThread(id, after, roots, limits.maxDepth, limits.maxRows) };
+    async getTopic(id: number, after: TimeKey | null, roots: number): Promise<{ topic: Topic; posts: ThreadPost[] }> {
+      const topic = await topicOrThrow(id);
+      return { topic, posts: await store.posts.topicThread(id, after, roots, limits.maxDepth, limits.maxRows) };
     },
     /**
      * A post's sub-thread; with `after`, the page of its direct replies after that cursor key.
      * `next` is the key to continue from when its direct replies may not all have been returned.
      */
-    thread(
-      postId: number,
-      depth: number,
-      after: { createdAt: number; id: number } | null = null,
-    ): { items: ThreadPost[]; next: { createdAt: number; id: number } | null } {
-      const post = repos.posts.byId(postId);
+    async thread(postId: number, depth: number, after: TimeKey | null = null): Promise<{ items: ThreadPost[]; next: TimeKey | null }> {
+      const post = await store.posts.byId(postId);
       if (!post) throw notFound('post');
-      const items = repos.posts.subThread(postId, Math.min(depth, limits.maxDepth), limits.maxRows, after);
+      const items = await store.posts.subThread(postId, Math.min(depth, limits.maxDepth), limits.maxRows, after);
       let last: ThreadPost | undefined;
       for (const p of items) if (p.parentId === postId) last = p;
       // The first read knows when the row bound cut the replies (the root's hasMoreReplies); a
@@ -64,67 +67,47 @@ export function createForumService(
       const cut = after ? items.length >= limits.maxRows : items[0]?.hasMoreReplies === true;
       return { items, next: cut && last ? { createdAt: last.createdAt, id: last.id } : null };
     },
-    createTopic(forumId: number, user: PublicUser, title: string, body: string): { topic: Topic; post: Post } {
-      if (!repos.forums.byId(forumId)) throw notFound('forum');
-      const at = now();
-      const ids = repos.transaction(() => {
-        const topicId = repos.topics.insert(forumId, user.id, title, at);
-        const postId = repos.posts.insert(topicId, null, user.id, body, at);
-        repos.previews.enqueue(postId, extractUrls(body), at);
-        repos.topics.touch(topicId, at);
-        return { topicId, postId };
-      });
-      const result = { topic: topicOrThrow(ids.topicId), post: repos.posts.byId(ids.postId) as Post };
+    async createTopic(forumId: number, user: PublicUser, title: string, body: string): Promise<{ topic: Topic; post: Post }> {
+      await forumOrThrow(forumId);
+      const ids = await store.createTopic({ forumId, authorId: user.id, title, body, urls: extractUrls(body), at: now() });
+      const result = { topic: await topicOrThrow(ids.topicId), post: (await store.posts.byId(ids.postId)) as Post };
       events.emit('topic.created', result);
       events.emit('post.created', { topicId: ids.topicId, forumId, post: result.post });
       return result;
     },
-    createPost(topicId: number, user: PublicUser, body: string, parentId: number | null): Post {
-      const topic = topicOrThrow(topicId);
+    async createPost(topicId: number, user: PublicUser, body: string, parentId: number | null): Promise<Post> {
+      const topic = await topicOrThrow(topicId);
       let parent: Post | undefined;
       if (parentId !== null) {
-        parent = repos.posts.byId(parentId);
+        parent = await store.posts.byId(parentId);
         if (!parent || parent.topicId !== topicId) throw badRequest('parentId', 'parentId must be a post in this topic');
       }
-      const at = now();
-      const postId = repos.transaction(() => {
-        const id = repos.posts.insert(topicId, parent ? { id: parent.id, depth: parent.depth } : null, user.id, body, at);
-        // Queued in the post's own transaction: saving never waits on the upstream, and a
-        // preview can't be lost between the post and its queue entry.
-        repos.previews.enqueue(id, extractUrls(body), at);
-        repos.topics.touch(topicId, at);
-        return id;
+      const postId = await store.createPost({
+        topicId,
+        parent: parent ? { id: parent.id, depth: parent.depth } : null,
+        authorId: user.id,
+        body,
+        urls: extractUrls(body),
+        at: now(),
       });
-      const post = repos.posts.byId(postId) as Post;
+      const post = (await store.posts.byId(postId)) as Post;
       events.emit('post.created', { topicId, forumId: topic.forumId, post });
       return post;
     },
-    editPost(id: number, user: PublicUser, body: string): Post {
-      const post = ownPost(id, user);
-      const at = Math.max(now(), post.createdAt + 1);
-      const urls = extractUrls(body);
-      repos.transaction(() => {
-        // Deleted since ownPost read it (another instance on the same file): queue nothing for it.
-        if (!repos.posts.update(id, body, at)) throw notFound('post');
-        // A link the edit removed keeps no preview (nor a pending fetch); kept links keep theirs.
-        repos.previews.keepOnly(id, urls);
-        repos.previews.enqueue(id, urls, at);
-      });
-      const updated = repos.posts.byId(id) as Post;
-      events.emit('post.updated', { topicId: post.topicId, forumId: topicOrThrow(post.topicId).forumId, post: updated });
+    async editPost(id: number, user: PublicUser, body: string): Promise<Post> {
+      const post = await ownPost(id, user);
+      // Deleted since ownPost read it (another request or instance): nothing is written.
+      if (!(await store.editPost({ id, body, urls: extractUrls(body), at: Math.max(now(), post.createdAt + 1) }))) throw notFound('post');
+      const updated = (await store.posts.byId(id)) as Post;
+      events.emit('post.updated', { topicId: post.topicId, forumId: (await topicOrThrow(post.topicId)).forumId, post: updated });
       return updated;
     },
-    deletePost(id: number, user: PublicUser): void {
-      const post = ownPost(id, user);
-      repos.transaction(() => {
-        repos.posts.softDelete(id, Math.max(now(), post.createdAt + 1));
-        // The post's row stays as a tombstone, so ON DELETE CASCADE never fires: its previews
-        // (titles of links nobody can see any more, and pending fetches) go here.
-        repos.previews.removeAll(id);
-      });
+    async deletePost(id: number, user: PublicUser): Promise<void> {
+      const post = await ownPost(id, user);
+      await store.deletePost(id, Math.max(now(), post.createdAt + 1));
       events.emit('post.deleted', {
         topicId: post.topicId,
-        forumId: topicOrThrow(post.topicId).forumId,
+        forumId: (await topicOrThrow(post.topicId)).forumId,
         postId: id,
         authorId: post.author.id,
       });

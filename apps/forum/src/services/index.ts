@@ -1,5 +1,6 @@
 import type { Checkpointer } from '../db/checkpointer.ts';
 import type { Repositories } from '../db/index.ts';
+import type { ForumStore } from '../db/store.ts';
 import type { LiveHub } from '../live/hub.ts';
 import type { AuthService } from './auth.ts';
 import type { ForumCaches } from './cache.ts';
@@ -12,14 +13,17 @@ import type { WikiService } from './wiki.ts';
 
 /** Everything the routes use, created once in app.ts. */
 export interface Services {
-  repos: Repositories;
+  /** The database, whichever backend (SQLite or PostgreSQL). */
+  store: ForumStore;
+  /** The SQLite repositories, when the store is SQLite (tests and SQLite-only tools read them). */
+  repos?: Repositories;
   events: ForumEventBus;
   auth: AuthService;
   forum: ForumService;
   wiki: WikiService;
   search: SearchService;
-  /** Indexes new posts for search in batches after they commit. */
-  searchIndex: SearchIndexer;
+  /** Indexes new posts for search in batches after they commit (SQLite; PostgreSQL indexes on write). */
+  searchIndex?: SearchIndexer;
   /** The read caches (bodies and sessions). */
   caches: ForumCaches;
   /** Live updates: WebSocket rooms and presence (`hub.stats()` for the dashboard). */

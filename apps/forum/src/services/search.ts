@@ -1,8 +1,9 @@
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
-import type { Repositories } from '../db/index.ts';
 import { MARK_CLOSE, MARK_OPEN, type SearchCursor, type SearchFilters, type SearchHit } from '../db/repositories/search.ts';
+import { ftsExpression } from '../db/sqlite-store.ts';
+import type { ForumStore, SearchTerms } from '../db/store.ts';
 import { badRequest, serviceUnavailable } from '../http/errors.ts';
 import { intOption } from '../options.ts';
 import { BUILT, DIST_DIR, SRC_DIR } from '../paths.ts';
@@ -17,16 +18,20 @@ export function renderSnippet(raw: string): string {
 }
 
 /**
- * Turns user input into a safe FTS5 query: words only (letters, digits, underscore), each
- * quoted, all required; a trailing `*` on the last word makes it a prefix match. FTS5 syntax
- * in the input (quotes, NEAR, column filters, parentheses) is never passed through, so a
- * query can't fail with a syntax error or select columns it should not.
+ * Turns user input into search terms: words only (letters, digits, underscore), at most 16, all
+ * required; a trailing `*` on the last word makes it a prefix match. Query syntax in the input
+ * (quotes, NEAR, column filters, parentheses, tsquery operators) never passes through, so a
+ * query can't fail with a syntax error or select columns it should not, on either backend.
  */
-export function toFtsQuery(q: string): string {
+export function toSearchTerms(q: string): SearchTerms {
   const words = q.match(/[\p{L}\p{N}_]+/gu)?.slice(0, 16) ?? [];
   if (words.length === 0) throw badRequest('q', 'q must contain at least one word');
-  const prefix = /[\p{L}\p{N}_]\*\s*$/u.test(q);
-  return words.map((w, i) => `"${w}"${prefix && i === words.length - 1 ? ' *' : ''}`).join(' ');
+  return { words, prefix: /[\p{L}\p{N}_]\*\s*$/u.test(q) };
+}
+
+/** The safe FTS5 query for user input (SQLite): {@link toSearchTerms}, each word quoted. */
+export function toFtsQuery(q: string): string {
+  return ftsExpression(toSearchTerms(q));
 }
 
 export interface SearchOptions {
@@ -44,11 +49,12 @@ export interface SearchServiceHooks {
 }
 
 /**
- * Search. Queries are validated and snippets rendered here; ranking runs in worker threads on
- * their own read-only connections (piscina), so a slow query never blocks the event loop.
+ * Search. Queries are validated and snippets rendered here. On SQLite, ranking runs in worker
+ * threads on their own read-only connections (piscina), so a slow query never blocks the event
+ * loop; on PostgreSQL it runs in the database server, and `workers` is not used.
  */
 export function createSearchService(
-  repos: Repositories,
+  store: ForumStore,
   path: string,
   options: SearchOptions = { workers: 1, maxQueue: 256 },
   hooks: SearchServiceHooks = {},
@@ -56,7 +62,7 @@ export function createSearchService(
   const timeoutMs = intOption('createSearchService', 'timeoutMs', options.timeoutMs, 5_000, 1);
   const onError = hooks.onError ?? (() => {});
   const pool =
-    options.workers > 0 && path !== ':memory:'
+    store.kind === 'sqlite' && options.workers > 0 && path !== ':memory:'
       ? new Piscina<SearchTask, SearchResult>({
           filename: pathToFileURL(BUILT ? join(DIST_DIR, 'search-worker.js') : join(SRC_DIR, 'services', 'search-worker.ts')).href,
           workerData: { path },
@@ -83,7 +89,7 @@ export function createSearchService(
       const { hits, timings } = await p.run(task, { signal: abort.signal });
       // The worker's statements, timed on its connection, join the main thread's stats (the
       // dashboard's slowest SQL), where search is the slowest statement at scale.
-      for (const t of timings) repos.statements.stats.record(t.name, t.sql, t.durationMs);
+      for (const t of timings) store.stats.record(t.name, t.sql, t.durationMs);
       return hits;
     } catch (err) {
       onError(err);
@@ -102,13 +108,13 @@ export function createSearchService(
       after: SearchCursor | null,
       limit: number,
     ): Promise<SearchHit[]> {
-      const fts = toFtsQuery(q);
+      const terms = toSearchTerms(q);
       let hits: SearchHit[];
       if (pool) {
         // Bounded: a burst beyond the queue gets a fast 503 instead of waiting without limit.
         if (pool.queueSize >= options.maxQueue) throw serviceUnavailable('search is busy, retry shortly');
-        hits = await inWorker(pool, { fts, kind, filters, after, limit });
-      } else hits = repos.search.search(fts, kind, filters, after, limit);
+        hits = await inWorker(pool, { fts: ftsExpression(terms), kind, filters, after, limit });
+      } else hits = await store.search.search(terms, kind, filters, after, limit);
       return hits.map((hit) => ({ ...hit, snippet: renderSnippet(hit.snippet) }));
     },
     async close(): Promise<void> {

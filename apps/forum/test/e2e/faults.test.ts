@@ -89,7 +89,7 @@ describe('the forum with Redis blackholed', () => {
       await waitFor(() => pages.stats().l2 === 'up', 5_000, 'L2 up');
       const writer = await register(t.app, 'outage-writer');
       const wiki = (
-        t.app.services.repos.db.prepare('SELECT namespace, title FROM pages ORDER BY id LIMIT 8').all() as Array<{
+        t.app.services.repos!.db.prepare('SELECT namespace, title FROM pages ORDER BY id LIMIT 8').all() as Array<{
           namespace: string;
           title: string;
         }>
@@ -222,7 +222,7 @@ describe('the forum with the link-preview upstream failing', () => {
       if (!worker) throw new Error('previews are off');
       const base = await listen(t.app);
       const { token } = await register(t.app, 'linker');
-      const previews = t.app.services.repos.previews;
+      const previews = t.app.services.repos!.previews;
       const statusOf = (id: number) => previews.ofPost(id)[0]?.status;
       const post = async (path: string) => {
         const r = await postJson(agent, `${base}/api/v1/topics/3/posts`, token, {
@@ -267,8 +267,8 @@ describe('the forum with the link-preview upstream failing', () => {
       await sleep(Math.max(0, 30_000 - (performance.now() - outageAt)));
       const stateAtEnd = worker.breaker.state;
       const upstreamCalls = upstream.requests - callsBefore;
-      const attempts = t.app.services.repos.db
-        .prepare(`SELECT max(attempts) FROM link_previews WHERE post_id IN (${outageIds.join(',')})`)
+      const attempts = t.app.services
+        .repos!.db.prepare(`SELECT max(attempts) FROM link_previews WHERE post_id IN (${outageIds.join(',')})`)
         .pluck()
         .get() as number;
 

@@ -1,6 +1,7 @@
 import { FakeClock } from 'keel/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LiveHub, type LiveSocket, type LiveUser } from '../../src/live/hub.ts';
+import type { LiveHubOptions } from '../../src/live/types.ts';
 import { waitFor } from '../helpers.ts';
 import { LiveClient, type Msg, startWsServer } from './client.ts';
 
@@ -13,15 +14,24 @@ afterEach(async () => {
 });
 
 /** A hub on fake time behind a real ws server; `connect()` opens real clients. */
-async function setup(options: { maxConnections?: number; presenceMs?: number; maxBufferedBytes?: number } = {}) {
+async function setup(
+  options: {
+    maxConnections?: number;
+    presenceMs?: number;
+    maxBufferedBytes?: number;
+    maxPending?: number;
+    authenticate?: LiveHubOptions['authenticate'];
+    topicExists?: LiveHubOptions['topicExists'];
+  } = {},
+) {
   const clock = new FakeClock();
   const hub = new LiveHub({
     clock,
     heartbeatMs: HEARTBEAT,
     closeGraceMs: 500,
     presenceMs: 0,
-    ...options,
     authenticate: (token) => users.get(token),
+    ...options,
   });
   let nextAuth: { user?: LiveUser; token?: string } = {};
   const server = await startWsServer((socket: LiveSocket) => {
@@ -113,6 +123,69 @@ describe('LiveHub private me channel', () => {
     hub.sessionEnded(9);
     expect(hub.stats()).toMatchObject({ channels: 0, subscriptions: 0 });
     await c.next((m) => m.code === 'session_expired');
+  });
+});
+
+/** A promise the test settles by hand: the lookup of a store that answers over the network. */
+function deferred<T>() {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+describe('LiveHub with lookups that answer asynchronously (a PostgreSQL store)', () => {
+  it('answers a socket’s messages in the order sent while a session lookup is pending', async () => {
+    const lookup = deferred<LiveUser | undefined>();
+    const { connect } = await setup({ authenticate: () => lookup.promise });
+    const c = await connect();
+    const from = c.messages.length;
+    c.send({ type: 'auth', token: 'a'.repeat(43), id: 'a' });
+    c.send({ type: 'subscribe', channel: 'me', id: 'b' });
+    c.send({ type: 'ping', id: 'c' });
+    // Without the wait behind the lookup, the pong would come first and `me` would be refused.
+    lookup.resolve({ id: 4, username: 'four' });
+    await c.next((m) => m.id === 'c');
+    expect(c.messages.slice(from, from + 3).map((m) => [m.id, m.type])).toEqual([
+      ['a', 'authenticated'],
+      ['b', 'subscribed'],
+      ['c', 'pong'],
+    ]);
+  });
+
+  it('joins no room for a socket that closed while its topic lookup ran', async () => {
+    const exists = deferred<boolean>();
+    const { hub, connect } = await setup({ topicExists: () => exists.promise });
+    const c = await connect();
+    c.send({ type: 'subscribe', topicId: 7 });
+    await c.close();
+    await waitFor(() => hub.stats().connections === 0, 5_000, 'the hub to see the close');
+    exists.resolve(true);
+    await exists.promise;
+    await Promise.resolve();
+    expect(hub.stats()).toMatchObject({ rooms: 0, subscriptions: 0 });
+    expect(hub.presence(7)).toBe(0);
+  });
+
+  it('closes with 1008 a socket that queues more than maxPending messages behind a lookup', async () => {
+    const lookup = deferred<LiveUser | undefined>();
+    const { hub, connect } = await setup({ maxPending: 2, authenticate: () => lookup.promise });
+    const c = await connect();
+    c.send({ type: 'auth', token: 'a'.repeat(43) });
+    for (let i = 0; i < 3; i++) c.send({ type: 'ping' });
+    expect(await c.closed).toBe(1008);
+    lookup.resolve(undefined);
+    await waitFor(() => hub.stats().connections === 0, 5_000, 'the connection to go');
+  });
+
+  it('treats a session lookup that failed as no session', async () => {
+    const { hub, connect } = await setup({ authenticate: () => Promise.reject(new Error('database down')) });
+    const c = await connect();
+    expect(await c.request({ type: 'auth', token: 'a'.repeat(43) })).toMatchObject({ type: 'error', code: 'unauthorized' });
+    expect(hub.stats()).toMatchObject({ channels: 0 });
   });
 });
 

@@ -204,7 +204,7 @@ describe('GET /api/v1/live: sessions and the private me channel', () => {
 
   it('refuses an expired session on upgrade and in an auth message', async () => {
     const carol = await register(t.app, 'carol');
-    t.app.services.repos.db.prepare('UPDATE sessions SET expires_at = 1 WHERE user_id = ?').run(carol.id);
+    t.app.services.repos!.db.prepare('UPDATE sessions SET expires_at = 1 WHERE user_id = ?').run(carol.id);
     const upgrade = new LiveClient(url, { headers: bearer(carol.token) });
     await expect(upgrade.opened).rejects.toThrow(/401/);
     await upgrade.closed;
@@ -255,7 +255,7 @@ describe('GET /api/v1/live: bounds', () => {
     await c.request({ type: 'subscribe', topicId: 7 });
     const created = await createPost(alice.token, 7, 'a post that is then edited many times');
     await c.next(isType('post.created'));
-    const post = { ...t.app.services.repos.posts.byId(created.id)!, body: 'x'.repeat(30_000) };
+    const post = { ...t.app.services.repos!.posts.byId(created.id)!, body: 'x'.repeat(30_000) };
     c.ws._socket.pause();
     const live = t.app.services.live;
     const before = live.stats().slowConsumers;

@@ -33,7 +33,7 @@ describe('auth routes', () => {
 
   it('stores only a hash of the session token', async () => {
     const { token } = await register(t.app, 'hashcheck');
-    const rows = t.app.services.repos.db.prepare('SELECT token_hash FROM sessions').pluck().all() as Buffer[];
+    const rows = t.app.services.repos!.db.prepare('SELECT token_hash FROM sessions').pluck().all() as Buffer[];
     expect(rows.some((h) => h.toString('base64url') === token || h.toString() === token)).toBe(false);
   });
 
@@ -148,13 +148,13 @@ describe('auth routes', () => {
 describe('auth service', () => {
   it('expires sessions and deletes expired ones on sweep', async () => {
     let now = 1_000_000;
-    const auth = createAuthService(t.app.services.repos, { sessionTtlMs: 60_000, loginAccountLimit: 5, loginIpLimit: 5, now: () => now });
+    const auth = createAuthService(t.app.services.store, { sessionTtlMs: 60_000, loginAccountLimit: 5, loginIpLimit: 5, now: () => now });
     try {
       const { token } = await auth.register('dave', 'long enough password');
-      expect(auth.authenticate(token)?.username).toBe('dave');
+      expect((await auth.authenticate(token))?.username).toBe('dave');
       now += 60_001;
-      expect(auth.authenticate(token)).toBeUndefined();
-      expect(auth.sweepExpired()).toBeGreaterThanOrEqual(1);
+      expect(await auth.authenticate(token)).toBeUndefined();
+      expect(await auth.sweepExpired()).toBeGreaterThanOrEqual(1);
     } finally {
       await auth.close();
     }

@@ -42,7 +42,7 @@ beforeAll(async () => {
     createTestApp({ ...noShed, previews: { enabled: false, allowPrivateHosts: false } }),
     createTestApp(noShed),
   ]);
-  wiki = t.app.services.repos.db.prepare('SELECT namespace, title FROM pages ORDER BY id LIMIT 1').get() as typeof wiki;
+  wiki = t.app.services.repos!.db.prepare('SELECT namespace, title FROM pages ORDER BY id LIMIT 1').get() as typeof wiki;
 });
 afterAll(async () => {
   await Promise.all([t.close(), fresh.close()]);
@@ -127,7 +127,7 @@ describe('read-your-writes', () => {
       const res = await get(t.app, topicUrl);
       return { etag: res.headers.etag, posts: (res.json() as { posts: Array<{ id: number; body: string }> }).posts };
     };
-    const topicForum = t.app.services.repos.db.prepare('SELECT forum_id FROM topics WHERE id = 3').pluck().get() as number;
+    const topicForum = t.app.services.repos!.db.prepare('SELECT forum_id FROM topics WHERE id = 3').pluck().get() as number;
     const list0 = (await get(t.app, `/api/v1/forums/${topicForum}/topics`)).headers.etag;
     const s0 = await bodies();
 

@@ -18,7 +18,7 @@ afterAll(async () => {
 /** Writes straight through the repository until the worker asks for a pause; returns it. */
 async function nextPause(): Promise<{ paused: Promise<void> }> {
   const checkpointer = t.app.services.checkpointer!;
-  const insert = t.app.services.repos.db.prepare('INSERT INTO users (username, password_hash, created_at) VALUES (?, ?, ?)');
+  const insert = t.app.services.repos!.db.prepare('INSERT INTO users (username, password_hash, created_at) VALUES (?, ?, ?)');
   for (let n = 0; n < 100_000; n++) {
     const paused = checkpointer.writable();
     // Wrapped: an async function returning the promise would wait for the pause to end.

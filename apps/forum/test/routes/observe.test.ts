@@ -194,7 +194,7 @@ describe('request and trace ids', () => {
     const traceId = 'aaaabbbbccccddddeeeeffff00001111';
     const { token } = await register(t.app, 'observer');
     // A real failure inside a real route: the table a statement reads has gone.
-    t.app.services.repos.db.exec('ALTER TABLE forums RENAME TO forums_gone');
+    t.app.services.repos!.db.exec('ALTER TABLE forums RENAME TO forums_gone');
     try {
       lines.length = 0;
       const res = await t.app.inject({ url: '/api/v1/forums?limit=3', headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01` } });
@@ -206,7 +206,7 @@ describe('request and trace ids', () => {
       expect(JSON.stringify(logged)).toMatch(/forums/);
       expect((logged?.err as { stack?: string } | undefined)?.stack).toMatch(/\n\s+at /);
     } finally {
-      t.app.services.repos.db.exec('ALTER TABLE forums_gone RENAME TO forums');
+      t.app.services.repos!.db.exec('ALTER TABLE forums_gone RENAME TO forums');
     }
     // Other failures keep to the error shape too.
     const answers = [

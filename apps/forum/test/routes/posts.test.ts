@@ -98,7 +98,7 @@ describe('post routes', () => {
     beforeAll(async () => {
       limited = await createTestApp({ seedOnEmpty: 'none', threadMaxRows: 10 });
       const user = await register(limited.app, 'writer');
-      limited.app.services.repos.db.prepare("INSERT INTO forums (slug, name) VALUES ('f', 'F')").run();
+      limited.app.services.repos!.db.prepare("INSERT INTO forums (slug, name) VALUES ('f', 'F')").run();
       const created = (
         await limited.app.inject({
           method: 'POST',
@@ -153,13 +153,13 @@ describe('post routes', () => {
     const res = await t.app.inject({ url: `/api/v1/posts/${created.id}/previews` });
     expect(res.statusCode).toBe(200);
     expect(res.json()).toEqual({ items: [] });
-    expect(t.app.services.repos.db.prepare('SELECT count(*) FROM link_previews WHERE post_id = ?').pluck().get(created.id)).toBe(0);
+    expect(t.app.services.repos!.db.prepare('SELECT count(*) FROM link_previews WHERE post_id = ?').pluck().get(created.id)).toBe(0);
   });
 
   it('drops the previews of links an edit removed and keeps the others', async () => {
     const created = (await reply(alice, 'https://example.com/keep and https://example.com/gone')).json() as { id: number };
     const rowId = (url: string) =>
-      t.app.services.repos.db.prepare('SELECT id FROM link_previews WHERE post_id = ? AND url = ?').pluck().get(created.id, url);
+      t.app.services.repos!.db.prepare('SELECT id FROM link_previews WHERE post_id = ? AND url = ?').pluck().get(created.id, url);
     const kept = rowId('https://example.com/keep');
     const edited = await t.app.inject({
       method: 'PATCH',

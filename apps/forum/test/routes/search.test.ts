@@ -7,7 +7,7 @@ let authorId: number;
 beforeAll(async () => {
   t = await createTestApp({ seedOnEmpty: 'none' });
   ({ token, id: authorId } = await register(t.app, 'writer'));
-  t.app.services.repos.db.prepare("INSERT INTO forums (slug, name) VALUES ('a', 'A'), ('b', 'B')").run();
+  t.app.services.repos!.db.prepare("INSERT INTO forums (slug, name) VALUES ('a', 'A'), ('b', 'B')").run();
   const topic = (forum: number, title: string, body: string) =>
     t.app.inject({ method: 'POST', url: `/api/v1/forums/${forum}/topics`, headers: bearer(token), payload: { title, body } });
   await topic(1, 'Zebra facts', 'the zebra runs; zebra zebra stripes');

@@ -26,7 +26,7 @@ const write = (i: number) =>
 
 describe('storage failures', () => {
   it('answers a write on a full database with 503 storage_unavailable and Retry-After, and degrades /health', async () => {
-    const db = t.app.services.repos.db;
+    const db = t.app.services.repos!.db;
     const pages = db.pragma('page_count', { simple: true }) as number;
     db.pragma(`max_page_count = ${pages}`);
     try {

@@ -35,7 +35,7 @@ describe('forum and topic routes', () => {
       }
       cursor = body.nextCursor;
     } while (cursor);
-    const total = t.app.services.repos.db.prepare('SELECT count(*) FROM topics WHERE forum_id = 1').pluck().get();
+    const total = t.app.services.repos!.db.prepare('SELECT count(*) FROM topics WHERE forum_id = 1').pluck().get();
     expect(seen).toHaveLength(total as number);
     expect(new Set(seen).size).toBe(seen.length);
   });

@@ -145,7 +145,7 @@ describe('link previews', () => {
   ])('marks %s failed for good, recording why', async (path, reason) => {
     const created = await post(`x ${upstream.url(path)}`);
     await waitFor(async () => (await previewsOf(created.id))[0]?.status === 'failed', 10_000, 'preview failed');
-    expect(t.app.services.repos.db.prepare('SELECT error FROM link_previews WHERE post_id = ?').pluck().get(created.id)).toMatch(reason);
+    expect(t.app.services.repos!.db.prepare('SELECT error FROM link_previews WHERE post_id = ?').pluck().get(created.id)).toMatch(reason);
   });
 
   it('queues previews for URLs added by an edit', async () => {
@@ -192,8 +192,8 @@ describe('link previews with dead links', () => {
         ids.push((res.json() as { id: number }).id);
       }
       const rows = () =>
-        dead.app.services.repos.db
-          .prepare(`SELECT status, attempts FROM link_previews WHERE post_id IN (${ids.join(',')})`)
+        dead.app.services
+          .repos!.db.prepare(`SELECT status, attempts FROM link_previews WHERE post_id IN (${ids.join(',')})`)
           .all() as Array<{ status: string; attempts: number }>;
       // A probe that reached the upstream counts, so no dead row stays pending (and the probe) for ever.
       await waitFor(() => rows().every((r) => r.status === 'failed'), 15_000, 'every dead link failed');
@@ -210,8 +210,8 @@ describe('link previews with dead links', () => {
       ids.push((await post(links)).id);
     }
     const rows = () =>
-      t.app.services.repos.db
-        .prepare(`SELECT status, error, attempts FROM link_previews WHERE post_id IN (${ids.join(',')})`)
+      t.app.services
+        .repos!.db.prepare(`SELECT status, error, attempts FROM link_previews WHERE post_id IN (${ids.join(',')})`)
         .all() as Array<{ status: string; error: string; attempts: number }>;
     await waitFor(() => rows().every((r) => r.status === 'failed'), 10_000, 'unresolvable links failed');
     for (const r of rows()) expect(r).toMatchObject({ error: expect.stringMatching(/does not resolve/), attempts: 1 });
@@ -240,9 +240,9 @@ describe('link previews without private hosts allowed', () => {
         payload: { body: url },
       });
       const id = (res.json() as { id: number }).id;
-      await waitFor(() => strict.app.services.repos.previews.ofPost(id)[0]?.status === 'failed', 10_000, 'refused');
+      await waitFor(() => strict.app.services.repos!.previews.ofPost(id)[0]?.status === 'failed', 10_000, 'refused');
       expect(upstream.requests).toBe(before);
-      return strict.app.services.repos.db.prepare('SELECT error FROM link_previews WHERE post_id = ?').pluck().get(id) as string;
+      return strict.app.services.repos!.db.prepare('SELECT error FROM link_previews WHERE post_id = ?').pluck().get(id) as string;
     } finally {
       await strict.close();
     }
@@ -268,7 +268,7 @@ describe('link previews without private hosts allowed', () => {
 const CALLER_TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const CALLER_SPAN = '00f067aa0ba902b7';
 const storedTraceparent = (postId: number): string | null =>
-  t.app.services.repos.db.prepare('SELECT traceparent FROM link_previews WHERE post_id = ?').pluck().get(postId) as string | null;
+  t.app.services.repos!.db.prepare('SELECT traceparent FROM link_previews WHERE post_id = ?').pluck().get(postId) as string | null;
 
 describe('link previews in the trace of the post that linked them', () => {
   const tracedPost = async (body: string, flags = '01') => {
@@ -314,7 +314,7 @@ describe('link previews in the trace of the post that linked them', () => {
   it('starts a new trace for a preview queued without a trace context', async () => {
     const created = await post('no links yet');
     // Outside any request, as rows queued before migration 006 were: nothing to continue.
-    t.app.services.repos.previews.enqueue(created.id, [upstream.url('/untraced')], Date.now());
+    t.app.services.repos!.previews.enqueue(created.id, [upstream.url('/untraced')], Date.now());
     expect(storedTraceparent(created.id)).toBeNull();
     t.app.services.previews?.nudge();
     await waitFor(async () => (await previewsOf(created.id))[0]?.status === 'ready', 10_000, 'preview ready');
@@ -329,15 +329,15 @@ describe('link previews in the trace of the post that linked them', () => {
     ['a traceparent with text after it', `00-${CALLER_TRACE}-${CALLER_SPAN}-01-${'x'.repeat(500)}`],
   ])('stores no trace context for %s', async (_what, value) => {
     const created = await post('no links yet');
-    t.app.services.repos.previews.traceFrom(() => value);
-    t.app.services.repos.previews.enqueue(created.id, [upstream.url('/bad-context')], Date.now());
+    t.app.services.repos!.previews.traceFrom(() => value);
+    t.app.services.repos!.previews.enqueue(created.id, [upstream.url('/bad-context')], Date.now());
     expect(storedTraceparent(created.id)).toBeNull();
   });
 
   it('stores a well-formed trace context as version 00 with only the sampled flag', async () => {
     const created = await post('no links yet');
-    t.app.services.repos.previews.traceFrom(() => `00-${CALLER_TRACE}-${CALLER_SPAN}-ff`);
-    t.app.services.repos.previews.enqueue(created.id, [upstream.url('/flags')], Date.now());
+    t.app.services.repos!.previews.traceFrom(() => `00-${CALLER_TRACE}-${CALLER_SPAN}-ff`);
+    t.app.services.repos!.previews.enqueue(created.id, [upstream.url('/flags')], Date.now());
     expect(storedTraceparent(created.id)).toBe(`00-${CALLER_TRACE}-${CALLER_SPAN}-01`);
   });
 });
@@ -385,7 +385,7 @@ describe('link previews with OpenTelemetry', () => {
     // Previews off in the app, so the only worker is this one, with the bridge.
     otelApp = await createTestApp({ seedOnEmpty: 'small', previews: { enabled: false } });
     const tracing = otelApp.app.keel.tracing;
-    worker = new PreviewWorker(otelApp.app.services.repos, {
+    worker = new PreviewWorker(otelApp.app.services.store, {
       tracing,
       otel: new OtelBridge({ tracing }),
       allowPrivateHosts: true,
@@ -447,10 +447,10 @@ describe('link previews with OpenTelemetry', () => {
   });
 
   it('names an otel option that is not an OtelBridge', () => {
-    expect(() => new PreviewWorker(t.app.services.repos, { otel: {} as never })).toThrow(/PreviewWorker option "otel"/);
+    expect(() => new PreviewWorker(t.app.services.store, { otel: {} as never })).toThrow(/PreviewWorker option "otel"/);
   });
 
   it('names a tracing option that is not a Tracing', () => {
-    expect(() => new PreviewWorker(t.app.services.repos, { tracing: {} as never })).toThrow(/PreviewWorker option "tracing"/);
+    expect(() => new PreviewWorker(t.app.services.store, { tracing: {} as never })).toThrow(/PreviewWorker option "tracing"/);
   });
 });

@@ -6,6 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openRepositories, type Repositories } from '../../src/db/index.ts';
 import { seed } from '../../src/db/seed.ts';
+import { createSqliteStore } from '../../src/db/sqlite-store.ts';
+import type { ForumStore } from '../../src/db/store.ts';
 import { HttpError } from '../../src/http/errors.ts';
 import { createSearchService } from '../../src/services/search.ts';
 
@@ -13,12 +15,14 @@ const noFilters = { forumId: null, namespace: null, authorId: null, from: null, 
 let dir: string;
 let path: string;
 let repos: Repositories;
+let store: ForumStore;
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'forum-search-'));
   path = join(dir, 'forum.db');
   repos = openRepositories(path);
   seed(repos.db, 'small', 'scrypt$test');
+  store = createSqliteStore(repos);
 });
 afterAll(() => {
   repos.close();
@@ -27,8 +31,8 @@ afterAll(() => {
 
 describe('search service', () => {
   it('answers from its worker thread exactly what the main thread would', async () => {
-    const inWorker = createSearchService(repos, path, { workers: 1, maxQueue: 16 });
-    const onMain = createSearchService(repos, path, { workers: 0, maxQueue: 16 });
+    const inWorker = createSearchService(store, path, { workers: 1, maxQueue: 16 });
+    const onMain = createSearchService(store, path, { workers: 0, maxQueue: 16 });
     try {
       for (const q of ['latency', 'circuit breaker', 'repl*']) {
         expect(await inWorker.search(q, 'all', noFilters, null, 10)).toEqual(await onMain.search(q, 'all', noFilters, null, 10));
@@ -40,7 +44,7 @@ describe('search service', () => {
   });
 
   it('sees an index batch committed on the main connection at once', async () => {
-    const service = createSearchService(repos, path, { workers: 1, maxQueue: 16 });
+    const service = createSearchService(store, path, { workers: 1, maxQueue: 16 });
     try {
       expect(await service.search('zyzzyva', 'all', noFilters, null, 10)).toEqual([]);
       const topic = repos.db.prepare('SELECT id FROM topics LIMIT 1').pluck().get() as number;
@@ -61,7 +65,7 @@ describe('search service', () => {
         .filter((s) => s.name.startsWith('search.'))
         .reduce((n, s) => n + s.count, 0);
     const before = searchCounts();
-    const service = createSearchService(repos, path, { workers: 1, maxQueue: 16 });
+    const service = createSearchService(store, path, { workers: 1, maxQueue: 16 });
     try {
       await service.search('latency', 'all', noFilters, null, 10);
       await service.search('latency', 'post', noFilters, null, 10);
@@ -88,7 +92,7 @@ describe('search service', () => {
     const threadsAt = (nice: number): number => readdirSync('/proc/self/task').filter((tid) => niceOf(tid) === nice).length;
     const before = threadsAt(10);
     const mainNice = niceOf(String(process.pid));
-    const service = createSearchService(repos, path, { workers: 1, maxQueue: 16 });
+    const service = createSearchService(store, path, { workers: 1, maxQueue: 16 });
     try {
       await service.search('latency', 'all', noFilters, null, 10);
       expect(threadsAt(10)).toBe(before + 1);
@@ -102,9 +106,10 @@ describe('search service', () => {
     const service = join(dirname(fileURLToPath(import.meta.url)), '../../src/services/search.ts');
     const code = `
       import { openRepositories } from ${JSON.stringify(join(dirname(service), '../db/index.ts'))};
+      import { createSqliteStore } from ${JSON.stringify(join(dirname(service), '../db/sqlite-store.ts'))};
       import { createSearchService } from ${JSON.stringify(service)};
       const repos = openRepositories(${JSON.stringify(path)});
-      const s = createSearchService(repos, ${JSON.stringify(path)}, { workers: 1, maxQueue: 4 });
+      const s = createSearchService(createSqliteStore(repos), ${JSON.stringify(path)}, { workers: 1, maxQueue: 4 });
       const hits = await s.search('latency', 'all', ${JSON.stringify(noFilters)}, null, 3);
       await s.close();
       repos.close();
@@ -119,7 +124,7 @@ describe('search service', () => {
   });
 
   it('answers 503 past its queue bound instead of queueing without limit', async () => {
-    const service = createSearchService(repos, path, { workers: 1, maxQueue: 2 });
+    const service = createSearchService(store, path, { workers: 1, maxQueue: 2 });
     try {
       const results = await Promise.allSettled(Array.from({ length: 20 }, () => service.search('latency', 'all', noFilters, null, 10)));
       const refused = results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason);
@@ -133,7 +138,7 @@ describe('search service', () => {
   });
 
   it('rejects a query with no words before it reaches a worker', async () => {
-    const service = createSearchService(repos, path, { workers: 1, maxQueue: 2 });
+    const service = createSearchService(store, path, { workers: 1, maxQueue: 2 });
     try {
       await expect(service.search('!!!', 'all', noFilters, null, 10)).rejects.toMatchObject({ statusCode: 400, field: 'q' });
     } finally {
@@ -146,7 +151,7 @@ describe('search service with a worker that cannot start', () => {
   it('answers 503 and reports the error instead of crashing the process', async () => {
     const errors: unknown[] = [];
     const missing = join(dir, 'no-such.db');
-    const service = createSearchService(repos, missing, { workers: 1, maxQueue: 4 }, { onError: (err) => errors.push(err) });
+    const service = createSearchService(store, missing, { workers: 1, maxQueue: 4 }, { onError: (err) => errors.push(err) });
     try {
       for (let i = 0; i < 2; i++) {
         const err = await service.search('latency', 'all', noFilters, null, 10).then(
@@ -167,7 +172,7 @@ describe('search service with a worker that cannot start', () => {
   it('stops a query that outlives timeoutMs and answers 503', async () => {
     const errors: unknown[] = [];
     // 1 ms: the worker's own start-up outlasts it.
-    const service = createSearchService(repos, path, { workers: 1, maxQueue: 4, timeoutMs: 1 }, { onError: (err) => errors.push(err) });
+    const service = createSearchService(store, path, { workers: 1, maxQueue: 4, timeoutMs: 1 }, { onError: (err) => errors.push(err) });
     try {
       const err = await service.search('latency', 'all', noFilters, null, 10).then(
         () => undefined,
@@ -182,7 +187,7 @@ describe('search service with a worker that cannot start', () => {
   });
 
   it('names a timeoutMs that is not a positive integer', () => {
-    expect(() => createSearchService(repos, path, { workers: 1, maxQueue: 4, timeoutMs: 0 })).toThrow(/timeoutMs/);
-    expect(() => createSearchService(repos, path, { workers: 1, maxQueue: 4, timeoutMs: 1.5 })).toThrow(TypeError);
+    expect(() => createSearchService(store, path, { workers: 1, maxQueue: 4, timeoutMs: 0 })).toThrow(/timeoutMs/);
+    expect(() => createSearchService(store, path, { workers: 1, maxQueue: 4, timeoutMs: 1.5 })).toThrow(TypeError);
   });
 });

@@ -15,8 +15,8 @@ import {
   Timeout,
 } from 'keel/resilience';
 import { Agent, type Dispatcher } from 'undici';
-import type { Repositories } from '../../db/index.ts';
 import type { DuePreview } from '../../db/repositories/previews.ts';
+import type { ForumStore } from '../../db/store.ts';
 import { publicOnlyLookup } from './address-policy.ts';
 import { type FetchTitleOptions, fetchTitle, PermanentPreviewError } from './fetch-title.ts';
 
@@ -70,7 +70,7 @@ export interface PreviewWorkerOptions {
  */
 export class PreviewWorker implements AsyncDisposable {
   readonly breaker: CircuitBreaker;
-  readonly #repos: Repositories;
+  readonly #store: Pick<ForumStore, 'previews'>;
   readonly #scope: Scope;
   readonly #policies: Array<{ close(): Promise<void> }>;
   readonly #pipeline: Policy;
@@ -90,7 +90,7 @@ export class PreviewWorker implements AsyncDisposable {
   #again = false;
   #closing = false;
 
-  constructor(repos: Repositories, options: PreviewWorkerOptions = {}) {
+  constructor(store: Pick<ForumStore, 'previews'>, options: PreviewWorkerOptions = {}) {
     // Checked now: a wrong object would only fail inside the first pass, with every row retried.
     if (options.tracing !== undefined && !(options.tracing instanceof Tracing)) {
       throw new TypeError('PreviewWorker option "tracing" must be a keel Tracing');
@@ -98,7 +98,7 @@ export class PreviewWorker implements AsyncDisposable {
     if (options.otel !== undefined && !(options.otel instanceof OtelBridge)) {
       throw new TypeError('PreviewWorker option "otel" must be a keel OtelBridge');
     }
-    this.#repos = repos;
+    this.#store = store;
     this.#clock = options.clock;
     this.#o = {
       pollMs: options.pollMs ?? 500,
@@ -163,8 +163,8 @@ export class PreviewWorker implements AsyncDisposable {
     const dispatcher: Dispatcher = tracing ? agent.compose(traceInterceptor(tracing)) : agent;
     if (tracing) {
       // Rows queued from now on (inside a request) record that request's trace context.
-      repos.previews.traceFrom(() => tracing.current()?.traceparent());
-      this.#scope.add(() => repos.previews.traceFrom(undefined));
+      store.previews.traceFrom(() => tracing.current()?.traceparent());
+      this.#scope.add(() => store.previews.traceFrom(undefined));
     }
     this.#fetchOptions = { ...this.#o, dispatcher };
     this.#scope.setInterval(() => this.nudge(), this.#o.pollMs);
@@ -196,9 +196,19 @@ export class PreviewWorker implements AsyncDisposable {
   }
 
   async #drain(): Promise<void> {
-    const due = this.#repos.previews.due(this.#now(), this.#o.batch);
+    let due: DuePreview[];
+    try {
+      due = await this.#store.previews.due(this.#now(), this.#o.batch);
+    } catch {
+      // The database is down or busy: nothing was taken, and the next poll asks again.
+      return;
+    }
     const tracing = this.#tracing;
-    await Promise.all(due.map((row) => (tracing ? tracing.run(this.#contextOf(tracing, row), () => this.#one(row)) : this.#one(row))));
+    const one = (row: DuePreview) =>
+      // A row whose outcome could not be written stays pending (and, on PostgreSQL, leased
+      // until its lease runs out): it is fetched again later, never lost.
+      this.#one(row).catch(() => {});
+    await Promise.all(due.map((row) => (tracing ? tracing.run(this.#contextOf(tracing, row), () => one(row)) : one(row))));
   }
 
   /**
@@ -226,13 +236,16 @@ export class PreviewWorker implements AsyncDisposable {
         },
         { key: new URL(row.url).host, signal: this.#abort.signal },
       );
-      if (!this.#closing) this.#repos.previews.markReady(row.id, title, 1, this.#now());
+      if (!this.#closing) await this.#store.previews.markReady(row.id, title, 1, this.#now());
     } catch (err) {
       if (this.#closing) return;
       // Turned away by the open breaker before sending: the row keeps its attempts and its place
       // in the queue, so the breaker's next probe is the row that has waited longest, not the
       // one whose probe just failed (which moves back below). Probes go round the pending rows.
-      if (sent === 0 && isBrokenCircuitError(err)) return;
+      if (sent === 0 && isBrokenCircuitError(err)) {
+        await this.#store.previews.release(row.id);
+        return;
+      }
       const message = err instanceof Error ? err.message.slice(0, 200) : 'failed';
       // One attempt per try that reached the network, however many requests its retry sent: a
       // 30 s outage with a 1 s breaker probes ~25 times, and the first rows of an outage also
@@ -240,12 +253,12 @@ export class PreviewWorker implements AsyncDisposable {
       const tried = sent > 0 ? 1 : 0;
       const attempts = row.attempts + tried;
       if (err instanceof PermanentPreviewError || attempts >= this.#o.maxAttempts) {
-        this.#repos.previews.markFailed(row.id, message, tried, this.#now());
+        await this.#store.previews.markFailed(row.id, message, tried, this.#now());
         return;
       }
       // Backs off by the row's own attempts (a bulkhead or rate-limit refusal sent nothing).
       const delay = Math.min(this.#o.maxRetryDelayMs, 250 * 2 ** Math.min(attempts, 10));
-      this.#repos.previews.retryLater(row.id, message, this.#now() + delay, this.#now(), tried);
+      await this.#store.previews.retryLater(row.id, message, this.#now() + delay, this.#now(), tried);
     }
   }
 
