@@ -29,6 +29,183 @@ export interface SeedReport {
   rowsPerSecond: number;
 }
 
+/**
+ * Where the seed generator puts its rows: one method per table, columns in schema order.
+ * Positional arguments, not row objects: SQLite binds them straight to a statement and
+ * PostgreSQL pushes them onto column arrays, so 680,000 rows allocate nothing in between.
+ */
+export interface SeedSink {
+  user(id: number, username: string, passwordHash: string, createdAt: number): void;
+  forum(id: number, slug: string, name: string, description: string, position: number): void;
+  topic(id: number, forumId: number, authorId: number, title: string, createdAt: number, updatedAt: number, postCount: number): void;
+  post(
+    id: number,
+    topicId: number,
+    parentId: number | null,
+    authorId: number,
+    body: string,
+    depth: number,
+    replyCount: number,
+    createdAt: number,
+    updatedAt: number,
+  ): void;
+  category(id: number, name: string): void;
+  page(
+    id: number,
+    namespace: string,
+    title: string,
+    content: string,
+    currentRevisionId: number,
+    authorId: number,
+    createdAt: number,
+    updatedAt: number,
+  ): void;
+  revision(
+    id: number,
+    pageId: number,
+    parentId: number | null,
+    authorId: number,
+    content: string,
+    comment: string,
+    createdAt: number,
+  ): void;
+  pageCategory(pageId: number, categoryId: number): void;
+}
+
+/** One table's part of the seed: `units` parent rows (users, topics, pages…), each with its child rows. */
+export interface SeedStep {
+  readonly table: 'users' | 'forums' | 'topics' | 'categories' | 'pages';
+  readonly units: number;
+  /** Rows it writes, as SeedReport counts them: topics with their posts, pages with their revisions (links not counted). */
+  readonly rows: number;
+  /** Writes the next `count` units and their child rows to `sink`. */
+  emit(count: number, sink: SeedSink): void;
+}
+
+/**
+ * The demo forum as a backend-neutral generator: every backend that runs these steps in order,
+ * emitting every unit, holds the same rows (ids, values, and one seeded random sequence across
+ * all tables, which is why the steps must run in order and cannot be parallelised).
+ *
+ * @example
+ * ```ts
+ * for (const step of seedSteps('small', hash)) step.emit(step.units, sink);
+ * ```
+ */
+export function seedSteps(scale: Scale, passwordHash: string, seed = 42): SeedStep[] {
+  const n = SCALES[scale];
+  const rand = seededRandom(seed);
+  const int = (max: number) => Math.floor(rand() * max);
+  const words = (count: number) => {
+    let s = '';
+    for (let i = 0; i < count; i++) s += (i ? ' ' : '') + WORDS[int(WORDS.length)];
+    return s;
+  };
+  const day = 86_400_000;
+  const epoch = Date.UTC(2026, 0, 1);
+  const step = (table: SeedStep['table'], units: number, rows: number, unit: (i: number, sink: SeedSink) => void): SeedStep => {
+    let next = 0;
+    return {
+      table,
+      units,
+      rows,
+      emit(count, sink) {
+        const end = Math.min(units, next + count);
+        for (; next < end; next++) unit(next, sink);
+      },
+    };
+  };
+
+  // Topics and posts are generated in time order so updated_at/post_count come out right
+  // without a second pass: each topic gets a share of the posts, threaded at random.
+  const perTopic = Math.floor(n.posts / n.topics);
+  let postId = 0;
+  const topic = (t: number, sink: SeedSink) => {
+    const topicId = t + 1;
+    const created = epoch + int(300) * day + int(day);
+    const count = t === n.topics - 1 ? n.posts - postId : perTopic;
+    const ids: number[] = [];
+    const depths: number[] = [];
+    const replies: number[] = [];
+    const parents: (number | null)[] = [];
+    for (let k = 0; k < count; k++) {
+      const parentIdx = k === 0 || rand() < 0.4 ? -1 : int(k);
+      ids.push(++postId);
+      parents.push(parentIdx < 0 ? null : (ids[parentIdx] as number));
+      depths.push(parentIdx < 0 ? 0 : (depths[parentIdx] as number) + 1);
+      replies.push(0);
+      if (parentIdx >= 0) replies[parentIdx] = (replies[parentIdx] as number) + 1;
+    }
+    const last = created + count * 60_000;
+    sink.topic(topicId, 1 + (t % n.forums), 1 + int(n.users), words(3 + int(6)), created, last, count);
+    for (let k = 0; k < count; k++) {
+      const at = created + k * 60_000;
+      sink.post(
+        ids[k] as number,
+        topicId,
+        parents[k] as number | null,
+        1 + int(n.users),
+        words(12 + int(60)),
+        depths[k] as number,
+        replies[k] as number,
+        at,
+        at,
+      );
+    }
+  };
+
+  const perPage = Math.floor(n.revisions / n.pages);
+  let revId = 0;
+  const page = (p: number, sink: SeedSink) => {
+    const pageId = p + 1;
+    const count = p === n.pages - 1 ? n.revisions - revId : perPage;
+    const created = epoch + int(300) * day;
+    const author = 1 + int(n.users);
+    const contents: string[] = [];
+    let content = '';
+    for (let r = 0; r < count; r++) {
+      content = `${content}\n\n${words(20 + int(40))}`.trim();
+      contents.push(content);
+    }
+    const firstRev = revId + 1;
+    const title = `Page ${pageId} ${words(2)}`;
+    sink.page(
+      pageId,
+      NAMESPACES[p % NAMESPACES.length] as string,
+      title,
+      content,
+      firstRev + count - 1,
+      author,
+      created,
+      created + (count - 1) * day,
+    );
+    for (let r = 0; r < count; r++) {
+      sink.revision(
+        ++revId,
+        pageId,
+        r === 0 ? null : revId - 1,
+        author,
+        contents[r] as string,
+        r === 0 ? 'created' : words(3),
+        created + r * day,
+      );
+    }
+    // Two categories drawn at random may be the same one; the links are a set.
+    const a = 1 + int(CATEGORIES.length);
+    const b = 1 + int(CATEGORIES.length);
+    sink.pageCategory(pageId, a);
+    if (b !== a) sink.pageCategory(pageId, b);
+  };
+
+  return [
+    step('users', n.users, n.users, (i, sink) => sink.user(i + 1, `user${i + 1}`, passwordHash, epoch + i * 1000)),
+    step('forums', n.forums, n.forums, (i, sink) => sink.forum(i + 1, `forum-${i + 1}`, `Forum ${i + 1}: ${words(2)}`, words(8), i)),
+    step('topics', n.topics, n.topics + n.posts, topic),
+    step('categories', CATEGORIES.length, CATEGORIES.length, (i, sink) => sink.category(i + 1, CATEGORIES[i] as string)),
+    step('pages', n.pages, n.pages + n.revisions, page),
+  ];
+}
+
 /** How far demo seeding got in this database: never began, began and did not finish, or finished (meta.seed, migration 005). */
 export function seedState(db: Db): 'none' | 'started' | 'done' {
   const v = db.prepare("SELECT value FROM meta WHERE key = 'seed'").pluck().get() as string | undefined;
@@ -58,9 +235,10 @@ export async function seedOnStart(db: Db, path: string, scale: Scale | 'none', p
 }
 
 /**
- * Fills an empty, migrated database with deterministic demo data. Rows go in batches of
- * 10,000 per transaction: one transaction per row would fsync per row, one for everything
- * would hold the write lock (and the WAL) for the whole run.
+ * Fills an empty, migrated database with deterministic demo data (the rows of {@link seedSteps},
+ * which the PostgreSQL seed writes too). Rows go in batches of 10,000 per transaction: one
+ * transaction per row would fsync per row, one for everything would hold the write lock (and
+ * the WAL) for the whole run.
  */
 export function seed(
   db: Db,
@@ -82,77 +260,16 @@ export function seed(
     })
     .immediate();
   if (!claimed) return undefined;
-  const n = SCALES[scale];
-  const rand = seededRandom(options.seed ?? 42);
-  const int = (max: number) => Math.floor(rand() * max);
-  const words = (count: number) => {
-    let s = '';
-    for (let i = 0; i < count; i++) s += (i ? ' ' : '') + WORDS[int(WORDS.length)];
-    return s;
-  };
   const started = performance.now();
-  const day = 86_400_000;
-  const epoch = Date.UTC(2026, 0, 1);
-  let rows = 0;
-  const batch = <T>(count: number, label: string, fn: (i: number) => T) => {
-    for (let from = 0; from < count; from += 10_000) {
-      db.transaction(() => {
-        for (let i = from; i < Math.min(count, from + 10_000); i++) fn(i);
-      })();
-    }
-    rows += count;
-    options.log?.(`  ${label.padEnd(10)} ${count.toLocaleString('en-US')}`);
-  };
-
   const insUser = db.prepare('INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)');
-  batch(n.users, 'users', (i) => insUser.run(i + 1, `user${i + 1}`, passwordHash, epoch + i * 1000));
-
   const insForum = db.prepare('INSERT INTO forums (id, slug, name, description, position) VALUES (?, ?, ?, ?, ?)');
-  batch(n.forums, 'forums', (i) => insForum.run(i + 1, `forum-${i + 1}`, `Forum ${i + 1}: ${words(2)}`, words(8), i));
-
-  // Topics and posts are generated in time order so updated_at/post_count come out right
-  // without a second pass: each topic gets a share of the posts, threaded at random.
   const insTopic = db.prepare(
     'INSERT INTO topics (id, forum_id, author_id, title, created_at, updated_at, post_count) VALUES (?, ?, ?, ?, ?, ?, ?)',
   );
   const insPost = db.prepare(
     'INSERT INTO posts (id, topic_id, parent_id, author_id, body, depth, reply_count, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
   );
-  const perTopic = Math.floor(n.posts / n.topics);
-  let postId = 0;
-  batch(n.topics, 'topics', (t) => {
-    const topicId = t + 1;
-    const created = epoch + int(300) * day + int(day);
-    const count = t === n.topics - 1 ? n.posts - postId : perTopic;
-    const ids: number[] = [];
-    const depths: number[] = [];
-    const replies: number[] = [];
-    const parents: (number | null)[] = [];
-    for (let k = 0; k < count; k++) {
-      const parentIdx = k === 0 || rand() < 0.4 ? -1 : int(k);
-      ids.push(++postId);
-      parents.push(parentIdx < 0 ? null : (ids[parentIdx] as number));
-      depths.push(parentIdx < 0 ? 0 : (depths[parentIdx] as number) + 1);
-      replies.push(0);
-      if (parentIdx >= 0) replies[parentIdx] = (replies[parentIdx] as number) + 1;
-    }
-    const last = created + count * 60_000;
-    insTopic.run(topicId, 1 + (t % n.forums), 1 + int(n.users), words(3 + int(6)), created, last, count);
-    for (let k = 0; k < count; k++) {
-      const at = created + k * 60_000;
-      insPost.run(ids[k], topicId, parents[k], 1 + int(n.users), words(12 + int(60)), depths[k], replies[k], at, at);
-    }
-  });
-  rows += n.posts;
-  // Posts are indexed for search after they commit (migration 003); seeding indexes them here,
-  // in batches, so a seeded forum is searchable as soon as it starts.
-  const postIndex = createPostIndexRepository(new Statements(db));
-  const indexBatch = db.transaction(() => postIndex.indexPending(50_000));
-  while (indexBatch.immediate() > 0);
-  db.prepare('UPDATE forums SET topic_count = (SELECT count(*) FROM topics WHERE forum_id = forums.id)').run();
-
   const insCategory = db.prepare('INSERT INTO categories (id, name) VALUES (?, ?)');
-  batch(CATEGORIES.length, 'categories', (i) => insCategory.run(i + 1, CATEGORIES[i]));
   const insPage = db.prepare(
     'INSERT INTO pages (id, namespace, title, content, current_revision_id, author_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
   );
@@ -160,37 +277,30 @@ export function seed(
     'INSERT INTO revisions (id, page_id, parent_id, author_id, content, comment, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
   );
   const insLink = db.prepare('INSERT OR IGNORE INTO page_categories (page_id, category_id) VALUES (?, ?)');
-  const perPage = Math.floor(n.revisions / n.pages);
-  let revId = 0;
-  batch(n.pages, 'pages', (p) => {
-    const pageId = p + 1;
-    const count = p === n.pages - 1 ? n.revisions - revId : perPage;
-    const created = epoch + int(300) * day;
-    const author = 1 + int(n.users);
-    const contents: string[] = [];
-    let content = '';
-    for (let r = 0; r < count; r++) {
-      content = `${content}\n\n${words(20 + int(40))}`.trim();
-      contents.push(content);
-    }
-    const firstRev = revId + 1;
-    insPage.run(
-      pageId,
-      NAMESPACES[p % NAMESPACES.length],
-      `Page ${pageId} ${words(2)}`,
-      content,
-      firstRev + count - 1,
-      author,
-      created,
-      created + (count - 1) * day,
-    );
-    for (let r = 0; r < count; r++) {
-      insRev.run(++revId, pageId, r === 0 ? null : revId - 1, author, contents[r], r === 0 ? 'created' : words(3), created + r * day);
-    }
-    insLink.run(pageId, 1 + int(CATEGORIES.length));
-    insLink.run(pageId, 1 + int(CATEGORIES.length));
-  });
-  rows += n.revisions;
+  const sink: SeedSink = {
+    user: (...row) => insUser.run(...row),
+    forum: (...row) => insForum.run(...row),
+    topic: (...row) => insTopic.run(...row),
+    post: (...row) => insPost.run(...row),
+    category: (...row) => insCategory.run(...row),
+    page: (...row) => insPage.run(...row),
+    revision: (...row) => insRev.run(...row),
+    pageCategory: (...row) => insLink.run(...row),
+  };
+  let rows = 0;
+  for (const step of seedSteps(scale, passwordHash, options.seed ?? 42)) {
+    const batch = db.transaction(() => step.emit(10_000, sink));
+    for (let from = 0; from < step.units; from += 10_000) batch();
+    rows += step.rows;
+    options.log?.(`  ${step.table.padEnd(10)} ${step.units.toLocaleString('en-US')}`);
+    if (step.table !== 'topics') continue;
+    // Posts are indexed for search after they commit (migration 003); seeding indexes them here,
+    // in batches, so a seeded forum is searchable as soon as it starts.
+    const postIndex = createPostIndexRepository(new Statements(db));
+    const indexBatch = db.transaction(() => postIndex.indexPending(50_000));
+    while (indexBatch.immediate() > 0);
+    db.prepare('UPDATE forums SET topic_count = (SELECT count(*) FROM topics WHERE forum_id = forums.id)').run();
+  }
   db.exec('ANALYZE');
   db.prepare("UPDATE meta SET value = 'done' WHERE key = 'seed'").run();
   const ms = performance.now() - started;

@@ -9,7 +9,7 @@ export interface Forum {
   topicCount: number;
 }
 
-interface ForumRow {
+export interface ForumRow {
   id: number;
   slug: string;
   name: string;
@@ -18,7 +18,7 @@ interface ForumRow {
   topic_count: number;
 }
 
-const toForum = (r: ForumRow): Forum => ({
+export const toForum = (r: ForumRow): Forum => ({
   id: r.id,
   slug: r.slug,
   name: r.name,

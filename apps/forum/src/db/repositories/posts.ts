@@ -24,7 +24,7 @@ export interface ThreadPost extends Post {
   hasMoreReplies: boolean;
 }
 
-interface PostRow {
+export interface PostRow {
   id: number;
   topic_id: number;
   parent_id: number | null;
@@ -38,7 +38,7 @@ interface PostRow {
   updated_at: number;
 }
 
-const toPost = (r: PostRow): Post => ({
+export const toPost = (r: PostRow): Post => ({
   id: r.id,
   topicId: r.topic_id,
   parentId: r.parent_id,
@@ -52,7 +52,7 @@ const toPost = (r: PostRow): Post => ({
   updatedAt: r.updated_at,
 });
 
-const COLUMNS =
+export const COLUMNS =
   'p.id, p.topic_id, p.parent_id, p.author_id, u.username, p.body, p.depth, p.reply_count, p.deleted, p.created_at, p.updated_at';
 
 // The recursive part walks replies breadth-first from the seed rows. Depth and the total row
@@ -72,6 +72,19 @@ const THREAD_TAIL = `
 SELECT ${COLUMNS}, thread.depth AS thread_depth FROM thread
 CROSS JOIN posts p ON p.id = thread.id CROSS JOIN users u ON u.id = p.author_id
 ORDER BY thread.path`;
+
+/** Thread rows (each with its depth in the thread) as posts that know whether replies were cut. */
+export function toThread(rows: (PostRow & { thread_depth: number })[]): ThreadPost[] {
+  // Replies returned per parent. reply_count counts every reply ever made (a deleted one
+  // stays as a tombstone), so fewer returned means the depth or row bound cut them.
+  const returned = new Map<number, number>();
+  for (const r of rows) if (r.parent_id !== null) returned.set(r.parent_id, (returned.get(r.parent_id) ?? 0) + 1);
+  return rows.map((r) => ({
+    ...toPost(r),
+    threadDepth: r.thread_depth,
+    hasMoreReplies: (returned.get(r.id) ?? 0) < r.reply_count,
+  }));
+}
 
 const CTE_ORDER = 'temp-btree: sorting the recursive thread by path; no index can serve a CTE result';
 
@@ -116,18 +129,6 @@ export function createPostsRepository(st: Statements) {
     'posts.byAuthor',
     `SELECT ${COLUMNS} FROM posts p JOIN users u ON u.id = p.author_id WHERE p.author_id = ? AND p.created_at < ? ORDER BY p.created_at DESC LIMIT ?`,
   );
-
-  function toThread(rows: (PostRow & { thread_depth: number })[]): ThreadPost[] {
-    // Replies returned per parent. reply_count counts every reply ever made (a deleted one
-    // stays as a tombstone), so fewer returned means the depth or row bound cut them.
-    const returned = new Map<number, number>();
-    for (const r of rows) if (r.parent_id !== null) returned.set(r.parent_id, (returned.get(r.parent_id) ?? 0) + 1);
-    return rows.map((r) => ({
-      ...toPost(r),
-      threadDepth: r.thread_depth,
-      hasMoreReplies: (returned.get(r.id) ?? 0) < r.reply_count,
-    }));
-  }
 
   return {
     /** Root posts after the cursor, each with replies down to `maxDepth`, at most `maxRows` rows. */

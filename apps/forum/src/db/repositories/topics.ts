@@ -10,7 +10,7 @@ export interface Topic {
   postCount: number;
 }
 
-interface TopicRow {
+export interface TopicRow {
   id: number;
   forum_id: number;
   title: string;
@@ -21,7 +21,7 @@ interface TopicRow {
   post_count: number;
 }
 
-const toTopic = (r: TopicRow): Topic => ({
+export const toTopic = (r: TopicRow): Topic => ({
   id: r.id,
   forumId: r.forum_id,
   title: r.title,
@@ -31,7 +31,7 @@ const toTopic = (r: TopicRow): Topic => ({
   postCount: r.post_count,
 });
 
-const COLUMNS = 't.id, t.forum_id, t.title, t.author_id, u.username, t.created_at, t.updated_at, t.post_count';
+export const COLUMNS = 't.id, t.forum_id, t.title, t.author_id, u.username, t.created_at, t.updated_at, t.post_count';
 
 export function createTopicsRepository(st: Statements) {
   const listFirst = st.prepare(

@@ -22,7 +22,7 @@ export interface Page {
   updatedAt: number;
 }
 
-interface PageRow {
+export interface PageRow {
   id: number;
   namespace: string;
   title: string;
@@ -34,7 +34,7 @@ interface PageRow {
   updated_at: number;
 }
 
-interface RevisionRow {
+export interface RevisionRow {
   id: number;
   page_id: number;
   parent_id: number | null;
@@ -45,7 +45,7 @@ interface RevisionRow {
   created_at: number;
 }
 
-const toRevision = (r: RevisionRow): Revision => ({
+export const toRevision = (r: RevisionRow): Revision => ({
   id: r.id,
   pageId: r.page_id,
   parentId: r.parent_id,

@@ -1,0 +1,175 @@
+/**
+ * The PostgreSQL connection pool the store runs on, with its options, and the two ways every
+ * query goes out: {@link Db.query} on any pooled connection, or inside {@link Db.transaction} on
+ * one connection. Each query is a named prepared statement, timed into the dashboard's stats.
+ */
+import { performance } from 'node:perf_hooks';
+import pg from 'pg';
+import { QueryStats } from '../query-stats.ts';
+
+export interface PgStoreOptions {
+  /** Connections this instance opens at most; more queries wait for one. Default 10. */
+  max?: number;
+  /** Longest a query waits for a connection (a new one, or one coming free), ms. Default 2,000. */
+  connectionTimeoutMs?: number;
+  /** The server cancels a statement running longer than this, ms. Default 5,000. */
+  statementTimeoutMs?: number;
+  /** An idle connection is closed after this, ms. Default 30,000. */
+  idleTimeoutMs?: number;
+  /** How long `previews.due` leases the rows it hands out, ms; a crashed instance's rows come free after it. Default 60,000. */
+  previewLeaseMs?: number;
+  /** Where a connection error outside any query (an idle connection the server dropped) is reported. Default: ignored. */
+  onError?: (err: Error) => void;
+}
+
+export type ResolvedPgOptions = Required<Omit<PgStoreOptions, 'onError'>> & Pick<PgStoreOptions, 'onError'>;
+
+function int(name: keyof PgStoreOptions, value: unknown, fallback: number, min: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min)
+    throw new TypeError(`openPostgresStore: option "${name}" must be an integer >= ${min} (got ${String(value)})`);
+  return value;
+}
+
+export function resolvePgOptions(options: PgStoreOptions = {}): ResolvedPgOptions {
+  if (options.onError !== undefined && typeof options.onError !== 'function')
+    throw new TypeError('openPostgresStore: option "onError" must be a function');
+  return {
+    max: int('max', options.max, 10, 1),
+    connectionTimeoutMs: int('connectionTimeoutMs', options.connectionTimeoutMs, 2_000, 1),
+    statementTimeoutMs: int('statementTimeoutMs', options.statementTimeoutMs, 5_000, 1),
+    idleTimeoutMs: int('idleTimeoutMs', options.idleTimeoutMs, 30_000, 1),
+    previewLeaseMs: int('previewLeaseMs', options.previewLeaseMs, 60_000, 1),
+    onError: options.onError,
+  };
+}
+
+const INT8 = 20;
+// Per pool, never pg.types.setTypeParser (process-wide state): bigint columns (times in ms,
+// count(*)) come back as JS numbers. Every value we store is below 2^53.
+const types = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === INT8 && format !== 'binary') return (v: string) => Number(v);
+    return pg.types.getTypeParser(oid, format as 'text');
+  },
+} as pg.CustomTypesConfig;
+
+// A ping is a health check: it must answer fast or fail, not wait out statementTimeoutMs.
+const PING_TIMEOUT_MS = 1_000;
+
+export class Db {
+  readonly pool: pg.Pool;
+  readonly stats = new QueryStats();
+  readonly #pingTimeoutMs: number;
+  #closed: Promise<void> | undefined;
+
+  constructor(url: string, o: ResolvedPgOptions) {
+    this.pool = new pg.Pool({
+      connectionString: url,
+      max: o.max,
+      connectionTimeoutMillis: o.connectionTimeoutMs,
+      idleTimeoutMillis: o.idleTimeoutMs,
+      // Sent in each connection's startup packet, so it holds for every statement on it.
+      statement_timeout: o.statementTimeoutMs,
+      types,
+    });
+    this.#pingTimeoutMs = Math.min(PING_TIMEOUT_MS, o.statementTimeoutMs);
+    // An idle client whose server went away emits 'error' on the pool: unhandled, it would end
+    // the process. The pool drops that client; the next query connects again.
+    this.pool.on('error', (err) => o.onError?.(err));
+  }
+
+  /** Runs a named statement on `via` (a transaction's client; default: any pooled connection) and returns its rows. */
+  async query<R extends pg.QueryResultRow>(name: string, text: string, values: unknown[], via?: pg.PoolClient): Promise<R[]> {
+    return (await this.#timed<R>(name, text, values, via)).rows;
+  }
+
+  /** Like {@link query}, for a statement that reports how many rows it changed. */
+  async changes(name: string, text: string, values: unknown[], via?: pg.PoolClient): Promise<number> {
+    return (await this.#timed(name, text, values, via)).rowCount ?? 0;
+  }
+
+  /** Reads one real row within {@link PING_TIMEOUT_MS}; a connection that timed out is dropped (its answer may still come). */
+  async ping(name: string, text: string): Promise<void> {
+    await this.#withClient(async (c) => {
+      const start = performance.now();
+      try {
+        // query_timeout is a client-side timer; @types/pg omits it from QueryConfig, pg reads it.
+        await c.query({ name, text, query_timeout: this.#pingTimeoutMs } as pg.QueryConfig);
+      } finally {
+        this.stats.record(name, text, performance.now() - start);
+      }
+    }, true);
+  }
+
+  async #timed<R extends pg.QueryResultRow>(
+    name: string,
+    text: string,
+    values: unknown[],
+    via: pg.PoolClient | undefined,
+  ): Promise<pg.QueryResult<R>> {
+    if (via === undefined) return this.#withClient((c) => this.#timed<R>(name, text, values, c));
+    const start = performance.now();
+    try {
+      // A named statement is parsed and planned once per connection, then only bound.
+      return await via.query<R>({ name, text, values });
+    } finally {
+      this.stats.record(name, text, performance.now() - start);
+    }
+  }
+
+  /**
+   * Runs `fn` on one pooled connection. Not pool.query: that destroys the connection after any
+   * error, a unique violation included (pg-pool releases with the error), which throws away
+   * its prepared statements and costs a reconnect. Here only a connection that broke (it
+   * emitted 'error': the socket closed, the server ended the session) is destroyed. The
+   * listener also keeps that 'error' from going unhandled, which would end the process: the
+   * pool listens only to its idle clients.
+   */
+  async #withClient<T>(fn: (client: pg.PoolClient, broke: (err: Error) => void) => Promise<T>, destroyOnError = false): Promise<T> {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    const onError = (err: Error) => {
+      broken ??= err;
+    };
+    client.on('error', onError);
+    try {
+      return await fn(client, onError);
+    } catch (err) {
+      if (destroyOnError) broken ??= err as Error;
+      throw err;
+    } finally {
+      client.off('error', onError);
+      client.release(broken);
+    }
+  }
+
+  /**
+   * Runs `fn` in one transaction on one connection; rolls back if it throws (and rethrows). A
+   * connection that broke, or whose ROLLBACK failed, is destroyed rather than returned to the
+   * pool: it may still hold the transaction open.
+   */
+  transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    return this.#withClient(async (client, broke) => {
+      await client.query('BEGIN');
+      try {
+        const result = await fn(client);
+        await client.query('COMMIT');
+        return result;
+      } catch (err) {
+        try {
+          await client.query('ROLLBACK');
+        } catch (rollbackFailed) {
+          broke(rollbackFailed as Error);
+        }
+        throw err;
+      }
+    });
+  }
+
+  /** Ends the pool: idle connections close now, checked-out ones when released. Idempotent. */
+  close(): Promise<void> {
+    this.#closed ??= this.pool.end();
+    return this.#closed;
+  }
+}
