@@ -9,10 +9,7 @@ import { Scope } from 'keel/lifecycle';
 import { createLogger, Health, LoadShedder, Metrics, OtelBridge, Tracing } from 'keel/observe';
 import type { Config } from './config.ts';
 import { forumDashboard } from './dashboard/index.ts';
-import { Checkpointer } from './db/checkpointer.ts';
-import { openRepositories } from './db/index.ts';
-import { DEMO_PASSWORD, seedOnStart } from './db/seed.ts';
-import { createSqliteStore } from './db/sqlite-store.ts';
+import { openStore } from './db/open.ts';
 import { bearerToken } from './http/auth.ts';
 import { frameworkErrors, installErrorHandling, StorageFailures } from './http/error-handler.ts';
 import { FastReads } from './http/fast-reads.ts';
@@ -31,7 +28,6 @@ import { ForumCaches } from './services/cache.ts';
 import { ForumEventBus } from './services/events.ts';
 import { createForumService } from './services/forum.ts';
 import type { Services } from './services/index.ts';
-import { hashPassword } from './services/passwords.ts';
 import { PreviewWorker } from './services/previews/worker.ts';
 import { createSearchService } from './services/search.ts';
 import { SearchIndexer } from './services/search-indexer.ts';
@@ -62,23 +58,15 @@ export interface BuildOptions {
 
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
   const scope = new Scope({ name: 'forum' });
-  const repos = openRepositories(config.databasePath, { busyTimeoutMs: config.dbBusyTimeoutMs });
-  const store = createSqliteStore(repos);
-  scope.add(() => store.close());
-  let checkpointer: Checkpointer | undefined;
-  if (config.databasePath !== ':memory:') {
-    // WAL checkpoints (a copy and an fsync) run in a worker, never on the event loop.
-    repos.db.pragma('wal_autocheckpoint = 16384');
-    checkpointer = scope.add(new Checkpointer(config.databasePath));
-  }
-  const writable = (): Promise<void> | undefined => checkpointer?.writable();
+  let opened: Awaited<ReturnType<typeof openStore>>;
   try {
-    // Refuses a file whose seeding never finished (see db/seed.ts); seeds an empty one.
-    await seedOnStart(repos.db, config.databasePath, config.seedOnEmpty, () => hashPassword(DEMO_PASSWORD));
+    opened = await openStore(config, scope);
   } catch (err) {
     await scope.close();
     throw err;
   }
+  const { store, repos, checkpointer } = opened;
+  const writable = (): Promise<void> | undefined => checkpointer?.writable();
 
   // Observability first, so every later part can report through it (and it closes last).
   const tracing = new Tracing();
@@ -94,16 +82,20 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   // Reads a real row (SELECT 1 touches no page of the file, so it passed with the file gone bad).
   health.register(store.kind, () => store.ping());
   // A full disk still answers reads: writes refused for lack of storage in the last 30 s
-  // degrade the report (reads go on, so readiness stays up).
+  // degrade the report (reads go on, so readiness stays up). SQLite's file only: PostgreSQL's
+  // server reports its own disk.
   const storageFailures = new StorageFailures(30_000);
-  health.register(
-    'sqlite-storage',
-    () => {
-      const ago = storageFailures.recentMs();
-      if (ago !== undefined) throw new Error(`a write failed for lack of storage ${Math.round(ago / 1000)} s ago (disk full or read-only)`);
-    },
-    { kind: 'optional' },
-  );
+  if (store.kind === 'sqlite') {
+    health.register(
+      'sqlite-storage',
+      () => {
+        const ago = storageFailures.recentMs();
+        if (ago !== undefined)
+          throw new Error(`a write failed for lack of storage ${Math.round(ago / 1000)} s ago (disk full or read-only)`);
+      },
+      { kind: 'optional' },
+    );
+  }
   const shedder = scope.add(
     new LoadShedder({
       inFlight: () => metrics.http.inFlight,
@@ -140,7 +132,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   scope.add(auth);
   const services: Services = {
     store,
-    repos,
+    ...(repos ? { repos } : {}),
     events,
     auth,
     forum: createForumService(store, events, { maxDepth: config.threadMaxDepth, maxRows: config.threadMaxRows }),
@@ -151,16 +143,21 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
           logger?.error({ err }, 'search failed in its worker (a waiting request gets 503; a cache refresh keeps the stale results)'),
       }),
     ),
-    // After repos, so it closes (indexing what is pending) before the database does.
-    searchIndex: scope.add(
-      new SearchIndexer(repos, events, {
-        delayMs: config.search.indexDelayMs,
-        writable,
-        // Each batch writes a new segment; the worker merges them, off the event loop.
-        onIndexed: () => checkpointer?.requestMerge(),
-        onError: (err) => logger?.warn({ err }, 'search indexing failed; retrying'),
-      }),
-    ),
+    // SQLite indexes posts for search after they commit; PostgreSQL as it writes them. After the
+    // store, so it closes (indexing what is pending) before the database does.
+    ...(repos
+      ? {
+          searchIndex: scope.add(
+            new SearchIndexer(repos, events, {
+              delayMs: config.search.indexDelayMs,
+              writable,
+              // Each batch writes a new segment; the worker merges them, off the event loop.
+              onIndexed: () => checkpointer?.requestMerge(),
+              onError: (err) => logger?.warn({ err }, 'search indexing failed; retrying'),
+            }),
+          ),
+        }
+      : {}),
     caches,
     // Added to the scope after auth and repos, so it closes (1001 to every socket) before them.
     live: scope.add(createLive({ events, auth, store, config })),

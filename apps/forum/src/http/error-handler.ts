@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type Clock, realClock } from 'keel/clock';
 import { isBusy, isStorageFailure } from '../db/index.ts';
+import { isDatabaseUnavailable } from '../db/unavailable.ts';
 import { intOption } from '../options.ts';
 import { HttpError, serviceUnavailable, storageUnavailable } from './errors.ts';
 
@@ -45,7 +46,7 @@ function fieldOf(issue: ValidationIssue, context: string): string {
 /**
  * One error shape for every failure: `{ error, message, field? }`. Schema and parse errors are
  * 400s naming the field; known errors keep their status; a SQLite lock that outlasted
- * busy_timeout is a 503 with Retry-After (nothing was written); a database that cannot store
+ * busy_timeout, or a PostgreSQL server that cannot answer, is a 503 with Retry-After; a database that cannot store
  * (full disk, I/O error, read-only) is a 503 `storage_unavailable`, recorded in `storage` for the
  * health check; anything unexpected is a 500 that is logged with its stack and answered with no
  * detail.
@@ -81,6 +82,12 @@ export function installErrorHandling(app: FastifyInstance, storage?: StorageFail
       // (its transaction rolled back), so the client may safely retry it.
       request.log.warn({ err }, 'database busy');
       return send(serviceUnavailable('the database is busy; retry shortly'));
+    }
+    if (isDatabaseUnavailable(err)) {
+      // PostgreSQL is down, restarting or saturated: the transaction did not commit (or, if the
+      // connection broke during COMMIT, its outcome is unknown), and /health/ready says so too.
+      request.log.warn({ err }, 'database unavailable');
+      return send(serviceUnavailable('the database is unavailable; retry shortly'));
     }
     if (isStorageFailure(err)) {
       // The statement's transaction rolled back; writes fail until an operator frees space.
