@@ -1,6 +1,6 @@
 /**
  * A real PostgreSQL server for tests: a throwaway cluster (`initdb`) in a temporary directory,
- * listening on a free loopback port, with durability off (fsync, synchronous_commit) because
+ * listening on a free loopback port, with disk flushes off (fsync) because
  * nothing in it outlives the suite. Start it in `beforeAll`, close it in `afterAll`;
  * `stop()`/`start()` kill and restart it on the same port inside a test (to script an outage).
  * The processes are exempt from the leak check because the suite's `afterAll` owns them.
@@ -101,7 +101,11 @@ export async function startPostgres(): Promise<PostgresServer> {
   }
   const port = await freePort();
   const args = ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1'];
-  for (const setting of ['fsync=off', 'synchronous_commit=off', 'full_page_writes=off', 'max_connections=50', 'shared_buffers=16MB']) {
+  // synchronous_commit stays on: with it off, a commit is acknowledged before its WAL is even
+  // written, so stop() (an immediate shutdown) lost the last commits and a restarted server
+  // lacked tables and rows a test had just made. With fsync off a written commit still costs no
+  // disk flush, and survives the process being killed (only an OS crash would lose it).
+  for (const setting of ['fsync=off', 'full_page_writes=off', 'max_connections=50', 'shared_buffers=16MB']) {
     args.push('-c', setting);
   }
   const server = serverProcess({
