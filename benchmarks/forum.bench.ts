@@ -1,5 +1,5 @@
 /**
- * End-to-end figures of the forum: `npm run bench -- forum [--quick] [--db path] [--rounds 3]`.
+ * End-to-end figures of the forum: `npm run bench -- forum [--quick] [--db path] [--rounds 3] [--postgres]`.
  *
  * Seeds `large` once (reused from `benchmarks/.out/large.db`), copies it so every run starts
  * from the same data, then builds the forum (`npm run build`) and starts the bundle as a
@@ -31,7 +31,9 @@ import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync,
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import pg from 'pg';
 import { openDatabase } from '../apps/forum/src/db/connection.ts';
+import { startPostgres } from '../test-support/postgres.ts';
 import { freePort } from '../test-support/redis.ts';
 import { soakForum } from './lib/forum-soak.ts';
 import { startHostSampler, worstWindow } from './lib/host-sampler.ts';
@@ -49,6 +51,7 @@ const { values } = parseArgs({
     'soak-ws': { type: 'string' },
     'soak-http': { type: 'string' },
     'halt-poll-ns': { type: 'string' },
+    postgres: { type: 'boolean', default: false },
   },
 });
 const quick = values.quick;
@@ -63,7 +66,24 @@ const pinned = (core: number, cmd: string, args: string[]): [string, string[]] =
   taskset ? ['taskset', ['-c', String(core), cmd, ...args]] : [cmd, args];
 
 mkdirSync(out, { recursive: true });
-if (!existsSync(values.db)) {
+// --postgres: the same phases with the forum on PostgreSQL (DATABASE_URL), on a throwaway server
+// (test-support/postgres.ts: fsync off, 16 MB shared_buffers) seeded with the same `large` rows.
+// Its processes are pinned to core 0, with the load generator, off the forum's core.
+const pgServer = values.postgres ? await startPostgres() : undefined;
+if (pgServer) {
+  // Backends fork from the postmaster and inherit its CPU mask.
+  const postmaster = spawnSync('pgrep', ['-f', `postgres -D .* -p ${new URL(pgServer.url).port} `], { encoding: 'utf8' }).stdout.trim();
+  if (taskset && postmaster) for (const pid of postmaster.split('\n')) spawnSync('taskset', ['-apc', '0', pid]);
+  process.stderr.write('seeding large into PostgreSQL (~1 min)…\n');
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'apps/forum/src/db/seed-cli.ts'), '--scale', 'large'], {
+    stdio: 'inherit',
+    env: { ...process.env, DATABASE_URL: pgServer.url },
+  });
+  if (r.status !== 0) {
+    await pgServer.close();
+    throw new Error('seeding PostgreSQL failed');
+  }
+} else if (!existsSync(values.db)) {
   process.stderr.write('seeding large (one-off, ~30 s)…\n');
   const r = spawnSync(
     process.execPath,
@@ -76,24 +96,30 @@ if (!existsSync(values.db)) {
 }
 const runDb = join(out, 'forum-run.db');
 for (const suffix of ['', '-wal', '-shm']) rmSync(runDb + suffix, { force: true });
-copyFileSync(values.db, runDb);
+if (!pgServer) copyFileSync(values.db, runDb);
 
 // Readers open what the topic lists show: the first page of each forum (20 forums x 20
 // topics). Uniform reads over all 50,000 topics would model a crawler, not a forum's users.
-const hotTopics = (() => {
-  const db = openDatabase(runDb);
-  try {
-    const ids = db
-      .prepare(
-        'SELECT id FROM (SELECT id, row_number() OVER (PARTITION BY forum_id ORDER BY updated_at DESC, id DESC) AS n FROM topics) WHERE n <= 20',
-      )
-      .pluck()
-      .all() as number[];
-    return ids.join('|');
-  } finally {
-    db.close();
-  }
-})();
+const HOT_TOPICS_SQL =
+  'SELECT id FROM (SELECT id, row_number() OVER (PARTITION BY forum_id ORDER BY updated_at DESC, id DESC) AS n FROM topics) hot WHERE n <= 20';
+const hotTopics = pgServer
+  ? await (async () => {
+      const client = new pg.Client({ connectionString: pgServer.url });
+      await client.connect();
+      try {
+        return (await client.query<{ id: number }>(HOT_TOPICS_SQL)).rows.map((r) => r.id).join('|');
+      } finally {
+        await client.end();
+      }
+    })()
+  : (() => {
+      const db = openDatabase(runDb);
+      try {
+        return (db.prepare(HOT_TOPICS_SQL).pluck().all() as number[]).join('|');
+      } finally {
+        db.close();
+      }
+    })();
 
 async function startChild(
   cmd: string,
@@ -244,7 +270,7 @@ const forumEnv = (port: number): NodeJS.ProcessEnv => ({
   NODE_ENV: 'production',
   PORT: String(port),
   HOST: '127.0.0.1',
-  DATABASE_PATH: runDb,
+  ...(pgServer ? { DATABASE_URL: pgServer.url } : { DATABASE_PATH: runDb }),
   SEED_ON_EMPTY: 'none',
   LOG_LEVEL: 'info',
   PREVIEWS: 'off',
@@ -449,6 +475,7 @@ try {
   report(
     'forum',
     {
+      database: pgServer ? 'postgres' : 'sqlite',
       bare_rps: Math.round(ceiling.rps),
       cached_read_rps: Math.round(cached.rps),
       mix_rps: Math.round(mix.rps),
@@ -506,4 +533,5 @@ try {
 } finally {
   forum.kill('SIGTERM');
   bare.kill();
+  await pgServer?.close();
 }

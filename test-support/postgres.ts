@@ -21,6 +21,7 @@ import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { freePort } from './redis.ts';
 import { serverProcess } from './server-process.ts';
 
@@ -141,4 +142,28 @@ export async function startPostgres(): Promise<PostgresServer> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Creates the database `name` on the server (a copy of `template` when given) and returns its
+ * URL. `name` must be a plain identifier: it is checked, since CREATE DATABASE takes no parameters.
+ *
+ * @example
+ * ```ts
+ * const url = await createDatabase(pg.url, `forum_${n}`);
+ * ```
+ */
+export async function createDatabase(serverUrl: string, name: string, template?: string): Promise<string> {
+  for (const id of [name, template ?? 'x'])
+    if (!/^[a-z_][a-z0-9_]*$/.test(id)) throw new TypeError(`createDatabase: ${JSON.stringify(id)} is not a plain identifier`);
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}${template ? ` TEMPLATE ${template}` : ''}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
 }

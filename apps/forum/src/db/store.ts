@@ -42,6 +42,7 @@ export interface SearchTerms {
  * write transaction, so no other edit lands in between): what to write. It may throw (an
  * HttpError: not found, forbidden, stale revision); then nothing is written.
  */
+// `categories`: the page's full list afterwards (`[]` clears it); left out, the page keeps its own.
 export type PageWrite =
   | { op: 'create'; content: string; comment: string; categories?: readonly string[] | undefined }
   | { op: 'edit'; pageId: number; baseRevision: number; content: string; comment: string; categories?: readonly string[] | undefined };
@@ -72,7 +73,11 @@ export interface ForumStore {
   posts: {
     /** Root posts after the cursor, each with replies down to `maxDepth`, at most `maxRows` rows, each reply right after its parent. */
     topicThread(topicId: number, after: TimeKey | null, roots: number, maxDepth: number, maxRows: number): Awaitable<ThreadPost[]>;
-    /** A post and its replies down to `maxDepth` (at most `maxRows` rows); with `after`, only its direct replies after that key, each with its replies. */
+    /**
+     * A post and its replies down to `maxDepth` (at most `maxRows` rows); with `after`, only its
+     * direct replies after that key (at `threadDepth` 1, counted from the post), each with its
+     * replies. Siblings come in id (creation) order; a row bound keeps each parent's first replies.
+     */
     subThread(rootId: number, maxDepth: number, maxRows: number, after?: TimeKey | null): Awaitable<ThreadPost[]>;
     byId(id: number): Awaitable<Post | undefined>;
     byAuthor(authorId: number, before: number, limit: number): Awaitable<Post[]>;
@@ -96,8 +101,8 @@ export interface ForumStore {
     traceFrom(source: (() => string | undefined) | undefined): void;
     /**
      * Pending previews whose time has come, oldest first, at most `limit`. PostgreSQL also leases
-     * them to this caller (other instances skip them until the lease runs out), so two instances
-     * never fetch one preview at once.
+     * them to this caller until `now + previewLeaseMs` (other instances skip them until then), so
+     * two instances never fetch one preview at once. Each outcome below ends the lease.
      */
     due(now: number, limit: number): Awaitable<DuePreview[]>;
     /** Gives back a preview `due` handed out and nothing was tried for (an open breaker turned it away): it keeps its place in the queue. */

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Clock } from 'keel/clock';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type PostgresServer, startPostgres } from '../../../../test-support/postgres.ts';
+import { createDatabase, type PostgresServer, startPostgres } from '../../../../test-support/postgres.ts';
 import { openRepositories } from '../../src/db/index.ts';
 import { migratePostgres } from '../../src/db/pg/migrate.ts';
 import { seedOnStartPostgres, seedPostgres, seedStatePostgres } from '../../src/db/pg/seed.ts';
@@ -34,16 +34,7 @@ afterEach(async () => {
 
 /** A new, migrated database on the server; returns its URL. */
 async function freshDatabase(): Promise<string> {
-  const name = `forum_seed_${++databases}`;
-  const admin = new pg.Client({ connectionString: server.url });
-  await admin.connect();
-  try {
-    await admin.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await admin.end();
-  }
-  const url = new URL(server.url);
-  url.pathname = `/${name}`;
+  const url = new URL(await createDatabase(server.url, `forum_seed_${++databases}`));
   await migratePostgres(poolFor(url.toString()));
   return url.toString();
 }

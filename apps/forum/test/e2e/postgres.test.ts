@@ -5,7 +5,7 @@
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type PostgresServer, startPostgres } from '../../../../test-support/postgres.ts';
+import { createDatabase, type PostgresServer, startPostgres } from '../../../../test-support/postgres.ts';
 import { isDatabaseUnavailable } from '../../src/db/unavailable.ts';
 import { bearer, createTestApp, register, type TestApp, waitFor } from '../helpers.ts';
 
@@ -19,23 +19,8 @@ afterAll(async () => {
   await server?.close();
 });
 
-/** A new, empty database on the server; returns its URL. */
-async function freshDatabase(): Promise<string> {
-  const name = `forum_e2e_${++databases}`;
-  const admin = new pg.Client({ connectionString: server.url });
-  await admin.connect();
-  try {
-    await admin.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await admin.end();
-  }
-  const url = new URL(server.url);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
-
 async function withApps<T>(count: number, fn: (apps: TestApp[], url: string) => Promise<T>): Promise<T> {
-  const url = await freshDatabase();
+  const url = await createDatabase(server.url, `forum_e2e_${++databases}`);
   const apps: TestApp[] = [];
   try {
     // Started together: of instances seeding one empty database at once, exactly one seeds.

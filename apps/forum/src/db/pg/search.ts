@@ -8,7 +8,15 @@
  * Unlike SQLite, filters apply before the window: a filtered search ranks the most recent
  * matches that pass the filter, not those among the most recent matches overall.
  */
-import { MARK_CLOSE, MARK_OPEN, type SearchCursor, type SearchFilters, type SearchHit } from '../repositories/search.ts';
+import {
+  type HitDetail,
+  MARK_CLOSE,
+  MARK_OPEN,
+  type SearchCursor,
+  type SearchFilters,
+  type SearchHit,
+  toHit,
+} from '../repositories/search.ts';
 import type { SearchTerms } from '../store.ts';
 import type { Db } from './client.ts';
 
@@ -48,14 +56,8 @@ const PAGE_DETAIL = `SELECT pg.id, pg.title, ts_headline('simple', pg.content, t
     pg.updated_at AS created_at
   FROM pages pg WHERE pg.id = ANY ($2::int[])`;
 
-interface Detail {
+interface Detail extends HitDetail {
   id: number;
-  title: string;
-  snippet: string;
-  topic_id?: number;
-  namespace?: string;
-  author_id: number;
-  created_at: number;
 }
 
 export function searchQueries(db: Db, window = 20_000) {
@@ -96,17 +98,7 @@ export function searchQueries(db: Db, window = 20_000) {
         // A row deleted between the two steps drops out of the page rather than failing it.
         const d = detail.get(`${r.kind}:${r.id}`);
         if (!d) continue;
-        hits.push({
-          kind: r.kind,
-          id: r.id,
-          rank: r.rank,
-          title: d.title,
-          snippet: d.snippet,
-          topicId: d.topic_id ?? null,
-          namespace: d.namespace ?? null,
-          authorId: d.author_id,
-          createdAt: d.created_at,
-        });
+        hits.push(toHit(r, d));
       }
       return hits;
     },

@@ -1,6 +1,6 @@
 /** Wiki pages and revisions on PostgreSQL, as repositories/wiki.ts; `save` is the store's savePage. */
 import type pg from 'pg';
-import { type Page, type PageRow, type Revision, type RevisionRow, toRevision } from '../repositories/wiki.ts';
+import { type Page, type PageRow, type Revision, type RevisionRow, toPage, toRevision } from '../repositories/wiki.ts';
 import type { PageWrite, TimeKey } from '../store.ts';
 import type { Db } from './client.ts';
 
@@ -32,18 +32,6 @@ const SQL = {
     'INSERT INTO page_categories (page_id, category_id) SELECT $1, id FROM categories WHERE name = ANY ($2::text[]) ON CONFLICT DO NOTHING',
 } as const;
 
-const toPage = (r: PageRow & { categories: string[] }): Page => ({
-  id: r.id,
-  namespace: r.namespace,
-  title: r.title,
-  content: r.content,
-  revisionId: r.current_revision_id,
-  author: { id: r.author_id, username: r.username },
-  categories: r.categories,
-  createdAt: r.created_at,
-  updatedAt: r.updated_at,
-});
-
 /** A unique violation (SQLSTATE 23505). */
 const isUniqueViolation = (err: unknown) => (err as { code?: unknown } | null)?.code === '23505';
 
@@ -58,7 +46,7 @@ export function wikiQueries(db: Db) {
   return {
     async get(namespace: string, title: string): Promise<Page | undefined> {
       const [r] = await db.query<PageRow & { categories: string[] }>('pages.byTitle', SQL.byTitle, [namespace, title]);
-      return r && toPage(r);
+      return r && toPage(r, r.categories);
     },
     async revisions(pageId: number, after: TimeKey | null, limit: number): Promise<Revision[]> {
       const rows = after
@@ -83,7 +71,7 @@ export function wikiQueries(db: Db) {
             [namespace, title],
             c,
           );
-          const w = decide(row && toPage(row));
+          const w = decide(row && toPage(row, row.categories));
           if (w.op === 'create') {
             creating = true;
             // No row to lock yet: of two first saves at once, the second waits on the unique

@@ -37,6 +37,31 @@ const ALLOW = ['temp-btree: ranking matches by bm25 sorts the matching rows; FTS
 
 type Kind = 'all' | 'post' | 'page';
 
+/** What step two reads for one ranked hit: a post's topic title, or a page's title and namespace. */
+export interface HitDetail {
+  title: string;
+  snippet: string;
+  topic_id?: number;
+  namespace?: string;
+  author_id: number;
+  created_at: number;
+}
+
+/** A ranked id (step one) and its detail (step two) as a hit. */
+export function toHit(r: { kind: 'post' | 'page'; id: number; rank: number }, d: HitDetail): SearchHit {
+  return {
+    kind: r.kind,
+    id: r.id,
+    rank: r.rank,
+    title: d.title,
+    snippet: d.snippet,
+    topicId: d.topic_id ?? null,
+    namespace: d.namespace ?? null,
+    authorId: d.author_id,
+    createdAt: d.created_at,
+  };
+}
+
 /**
  * Search runs in two steps. Step one ranks ids only: bm25 over the matches, no joins unless a
  * filter needs one, no snippets. Step two builds titles and snippets for the ≤ `limit` winners.
@@ -111,27 +136,7 @@ export function createSearchRepository(st: Statements, window = 20_000) {
         cId: after?.id ?? 0,
         limit,
       }) as Array<{ kind: 'post' | 'page'; id: number; rank: number }>;
-      return rows.map((r) => {
-        const d = (r.kind === 'post' ? postDetail : pageDetail).get({ q, id: r.id }) as {
-          title: string;
-          snippet: string;
-          topic_id?: number;
-          namespace?: string;
-          author_id: number;
-          created_at: number;
-        };
-        return {
-          kind: r.kind,
-          id: r.id,
-          rank: r.rank,
-          title: d.title,
-          snippet: d.snippet,
-          topicId: d.topic_id ?? null,
-          namespace: d.namespace ?? null,
-          authorId: d.author_id,
-          createdAt: d.created_at,
-        };
-      });
+      return rows.map((r) => toHit(r, (r.kind === 'post' ? postDetail : pageDetail).get({ q, id: r.id }) as HitDetail));
     },
   };
 }

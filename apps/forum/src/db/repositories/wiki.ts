@@ -45,6 +45,18 @@ export interface RevisionRow {
   created_at: number;
 }
 
+export const toPage = (r: PageRow, categories: string[]): Page => ({
+  id: r.id,
+  namespace: r.namespace,
+  title: r.title,
+  content: r.content,
+  revisionId: r.current_revision_id,
+  author: { id: r.author_id, username: r.username },
+  categories,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+
 export const toRevision = (r: RevisionRow): Revision => ({
   id: r.id,
   pageId: r.page_id,
@@ -102,18 +114,7 @@ export function createWikiRepository(st: Statements) {
   return {
     get(namespace: string, title: string): Page | undefined {
       const r = byTitle.get(namespace, title) as PageRow | undefined;
-      if (!r) return undefined;
-      return {
-        id: r.id,
-        namespace: r.namespace,
-        title: r.title,
-        content: r.content,
-        revisionId: r.current_revision_id,
-        author: { id: r.author_id, username: r.username },
-        categories: categoriesOf.pluck().all(r.id) as string[],
-        createdAt: r.created_at,
-        updatedAt: r.updated_at,
-      };
+      return r && toPage(r, categoriesOf.pluck().all(r.id) as string[]);
     },
     /** Creates the page and its first revision; call inside a transaction. Returns [pageId, revisionId]. */
     create(namespace: string, title: string, content: string, comment: string, authorId: number, now: number): [number, number] {
