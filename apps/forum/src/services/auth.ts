@@ -66,10 +66,9 @@ export function createAuthService(store: ForumStore, options: AuthOptions) {
     return { token, expiresAt, user };
   }
 
-  async function lookup(token: string): Promise<PublicUser | undefined> {
-    const hash = hashToken(token);
+  /** The session's user from the store, cached under `key` (the hash's base64url, '' without a cache). */
+  async function lookup(hash: Buffer, key: string): Promise<PublicUser | undefined> {
     const at = now();
-    const key = sessions ? hash.toString('base64url') : '';
     const found = await store.sessions.lookup(hash, at);
     if (!found) return undefined;
     const user = { id: found.id, username: found.username, createdAt: found.createdAt };
@@ -122,11 +121,11 @@ export function createAuthService(store: ForumStore, options: AuthOptions) {
      * store is asked.
      */
     authenticate(token: string): PublicUser | undefined | Promise<PublicUser | undefined> {
-      if (sessions) {
-        const hit = sessions.peek<CachedSession>(hashToken(token).toString('base64url'));
-        if (hit !== undefined && hit.expiresAt > now()) return hit.user;
-      }
-      return lookup(token);
+      const hash = hashToken(token);
+      const key = sessions ? hash.toString('base64url') : '';
+      const hit = sessions?.peek<CachedSession>(key);
+      if (hit !== undefined && hit.expiresAt > now()) return hit.user;
+      return lookup(hash, key);
     },
     async requireUser(token: string | undefined): Promise<PublicUser> {
       const user = token ? await this.authenticate(token) : undefined;

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Clock } from 'keel/clock';
+import { deferred } from 'keel/testing';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase, type PostgresServer, startPostgres } from '../../../../test-support/postgres.ts';
@@ -135,13 +136,10 @@ describe('seedOnStartPostgres', () => {
 
   it('waits for a seed another process is writing and returns once it is done', async () => {
     const url = await freshDatabase();
-    let claimed!: () => void;
-    const writing = new Promise<void>((resolve) => {
-      claimed = resolve;
-    });
+    const writing = deferred<void>();
     // The first log line comes after the users batch: the other seed holds the claim by then.
-    const other = seedPostgres(poolFor(url), 'small', HASH, { log: () => claimed() });
-    await writing;
+    const other = seedPostgres(poolFor(url), 'small', HASH, { log: () => writing.resolve() });
+    await writing.promise;
     const pool = poolFor(url);
     await seedOnStartPostgres(pool, url, 'small', async () => HASH);
     expect(await seedStatePostgres(pool)).toBe('done');
@@ -150,12 +148,9 @@ describe('seedOnStartPostgres', () => {
 
   it('gives up waiting for another seed after waitMs, naming the database', async () => {
     const url = await freshDatabase();
-    let claimed!: () => void;
-    const writing = new Promise<void>((resolve) => {
-      claimed = resolve;
-    });
-    const other = seedPostgres(poolFor(url), 'small', HASH, { log: () => claimed() });
-    await writing;
+    const writing = deferred<void>();
+    const other = seedPostgres(poolFor(url), 'small', HASH, { log: () => writing.resolve() });
+    await writing.promise;
     // Every reading of this clock is a minute later, and its timers fire at once.
     let t = 0;
     const clock: Clock = { now: () => (t += 60_000), setTimeout: (fn) => setImmediate(fn), clearTimeout: () => {} };

@@ -1,4 +1,4 @@
-import { FakeClock } from 'keel/testing';
+import { deferred, FakeClock } from 'keel/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LiveHub, type LiveSocket, type LiveUser } from '../../src/live/hub.ts';
 import type { LiveHubOptions } from '../../src/live/types.ts';
@@ -125,17 +125,6 @@ describe('LiveHub private me channel', () => {
     await c.next((m) => m.code === 'session_expired');
   });
 });
-
-/** A promise the test settles by hand: the lookup of a store that answers over the network. */
-function deferred<T>() {
-  let resolve!: (v: T) => void;
-  let reject!: (e: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
 
 describe('LiveHub with lookups that answer asynchronously (a PostgreSQL store)', () => {
   it('answers a socket’s messages in the order sent while a session lookup is pending', async () => {

@@ -1,2 +1,3 @@
+export { deferred } from './deferred.ts';
 export { FakeClock, flushMicrotasks } from './fake-clock.ts';
 export { seededRandom } from './random.ts';

@@ -2,16 +2,9 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import type { TieredCache } from '../../src/cache/index.ts';
 import { CHANNELS } from '../../src/channels.ts';
+import { deferred } from '../../src/testing/index.ts';
 
-export function deferred<T>() {
-  let resolve!: (v: T) => void;
-  let reject!: (e: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
+export { deferred } from '../../src/testing/index.ts';
 
 /** A loader that signals when it starts and settles when the test says so. */
 export function gatedLoader<T>() {
