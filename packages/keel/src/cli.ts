@@ -132,6 +132,7 @@ async function load(args: string[], io: CliIo): Promise<number> {
       durationMs: duration('duration', v.duration),
       rate: v.rate === undefined ? undefined : positive('rate', v.rate),
       stages,
+      warmupMs: duration('warmup', v.warmup),
       timeoutMs: duration('timeout', v.timeout),
       thresholds: v.threshold,
       abortOnFail: v['abort-on-fail'],

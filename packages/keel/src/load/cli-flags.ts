@@ -37,6 +37,7 @@ export const LOAD = {
     duration: { type: 'string', short: 'd', default: '10s', arg: '<dur>', help: 'run length (closed model and --rate)' },
     rate: { type: 'string', short: 'r', arg: '<n>', help: 'open model: requests per second', shown: '— (closed model)' },
     stages: { type: 'string', arg: '<dur:rate,…>', help: 'open model: ramp stages from 0 req/s; overrides -r/-d', shown: '—' },
+    warmup: { type: 'string', default: '0s', arg: '<dur>', help: 'run this long first at the same load, not counted' },
     timeout: { type: 'string', default: '10s', arg: '<dur>', help: 'per-request timeout (the connection is dropped and re-opened)' },
     scenario: { type: 'string', short: 's', arg: '<file>', help: '.json, .js, .mjs or .ts scenario', shown: '—' },
     method: { type: 'string', short: 'm', default: 'GET', arg: '<method>', help: 'method (URL mode)' },

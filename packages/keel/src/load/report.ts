@@ -34,6 +34,12 @@ export function formatReport(r: LoadResult): string {
     .map(([c, n]) => `${c}: ${n}`)
     .join(', ');
   lines.push(`status     ${codes || 'none'}`);
+  if (r.warmup) {
+    const w = r.warmup;
+    lines.push(
+      `warm-up    ${(w.durationMs / 1000).toFixed(1)} s before the run, not counted: ${w.completed} completed, ${w.errors} errors, p99 ${w.p99} ms`,
+    );
+  }
   const e = r.errors;
   lines.push(
     `errors     ${e.total} (${(e.rate * 100).toFixed(2)}%): ${e.non2xx} non-2xx, ${e.timeouts} timeouts, ${e.socket} socket, ${e.unsent} unsent; ${e.connections} connection errors`,

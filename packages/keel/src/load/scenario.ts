@@ -155,7 +155,18 @@ export function scenarioSource(scenario: Scenario, host: string, seed = 1): Requ
 export async function loadScenario(file: string): Promise<Scenario> {
   const path = resolve(file);
   if (extname(path) === '.json') return JSON.parse(await readFile(path, 'utf8')) as Scenario;
-  const mod = (await import(pathToFileURL(path).href)) as { default?: Scenario };
+  let mod: { default?: Scenario };
+  try {
+    mod = (await import(pathToFileURL(path).href)) as { default?: Scenario };
+  } catch (err) {
+    // A bundled CLI (plain JavaScript, no loader) meets a .ts scenario: tsx's loader is
+    // registered only now, so runs without one keep their process free of its thread.
+    if ((err as { code?: unknown })?.code !== 'ERR_UNKNOWN_FILE_EXTENSION') throw err;
+    // The failed import is cached by its URL, so the retry's URL differs by a query.
+    const { register } = await import('tsx/esm/api');
+    register();
+    mod = (await import(`${pathToFileURL(path).href}?tsx`)) as { default?: Scenario };
+  }
   if (!mod.default) throw new TypeError(`keel: scenario file ${file} has no default export`);
   return mod.default;
 }

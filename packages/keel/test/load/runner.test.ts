@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { afterEach, describe, expect, it } from 'vitest';
 import { formatReport } from '../../src/load/report.ts';
 import { runLoad } from '../../src/load/runner.ts';
@@ -87,5 +88,47 @@ describe('runLoad options', () => {
     expect(() => runLoad({ url: 'http://127.0.0.1:1/', connections: 0 })).toThrow(/"connections"/);
     expect(() => runLoad({ url: 'http://127.0.0.1:1/', rate: -1 })).toThrow(/"rate"/);
     expect(() => runLoad({ url: 'http://127.0.0.1:1/', thresholds: ['p95<1'] })).toThrow(/invalid threshold/);
+    expect(() => runLoad({ url: 'http://127.0.0.1:1/', warmupMs: -1 })).toThrow(/"warmupMs"/);
+    expect(() => runLoad({ url: 'http://127.0.0.1:1/', warmupMs: 1000, stages: [{ durationMs: 1000, target: 10 }] })).toThrow(
+      /"warmupMs" does not combine with "stages"/,
+    );
+  });
+});
+
+describe('runLoad warm-up', () => {
+  /** Answers after 150 ms until 600 ms after its first request, then at once: a cold start. */
+  function coldStart(): (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void {
+    let first: number | undefined;
+    const slow = delayed(150);
+    return (req, res) => {
+      first ??= performance.now();
+      if (performance.now() - first < 600) slow(req, res);
+      else res.end('ok');
+    };
+  }
+
+  it('runs the same open-model load first and leaves it out of the result: a cold start shows in the warm-up, not the run', async () => {
+    server = await startServer(coldStart());
+    const r = await runLoad({ url: server.url, rate: 200, durationMs: 1000, warmupMs: 1000, connections: 50 });
+    expect(r.warmup).toBeDefined();
+    expect(r.warmup!.completed).toBeGreaterThan(150);
+    expect(r.warmup!.p99).toBeGreaterThanOrEqual(100);
+    expect(r.latency.p99).toBeLessThan(100);
+    expect(r.completed).toBeGreaterThan(150);
+    // Every request the server saw is in exactly one of the two.
+    expect(server.arrivals.length).toBe(r.warmup!.completed + r.completed);
+    expect(r.expected).toBe(200);
+    expect(formatReport(r)).toMatch(/warm-up {4}1\.0 s before the run, not counted/);
+  });
+
+  it('warms up the closed model too, and reports no warm-up without one', async () => {
+    server = await startServer(coldStart());
+    const r = await runLoad({ url: server.url, durationMs: 500, warmupMs: 1000, connections: 4 });
+    expect(r.model).toBe('closed');
+    expect(r.warmup!.completed).toBeGreaterThan(0);
+    expect(r.latency.p99).toBeLessThan(100);
+    expect(server.arrivals.length).toBe(r.warmup!.completed + r.completed);
+    const plain = await runLoad({ url: server.url, durationMs: 200, connections: 1 });
+    expect(plain.warmup).toBeUndefined();
   });
 });

@@ -1,8 +1,13 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { loadScenario, scenarioSource } from '../../src/load/scenario.ts';
+
+const here = dirname(fileURLToPath(import.meta.url));
 
 const text = (s: ReturnType<typeof scenarioSource>) => s.next().buf.toString();
 
@@ -74,6 +79,37 @@ describe('loadScenario', () => {
       await writeFile(join(dir, 'b.mjs'), "export default { requests: [{ path: '/m' }] };");
       expect((await loadScenario(join(dir, 'a.json'))).requests[0]!.path).toBe('/j');
       expect((await loadScenario(join(dir, 'b.mjs'))).requests[0]!.path).toBe('/m');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('loads a .ts scenario in a bundled CLI, which has no TypeScript loader until then', async () => {
+    // Bundled into plain JavaScript, as the benches run the CLI (benchmarks/lib/keel-cli.ts).
+    // The bundle lives in the package so its npm imports resolve; the scenario is TypeScript.
+    const dir = await mkdtemp(join(here, '.bundle-'));
+    try {
+      // esbuild's CLI in a child that ends: its JS API keeps a service process or worker alive.
+      const entry = join(dir, 'entry.ts');
+      const scenarioTs = JSON.stringify(join(here, '../../src/load/scenario.ts'));
+      await writeFile(
+        entry,
+        `import { loadScenario } from ${scenarioTs};\nconst s = await loadScenario(process.argv[2]);\nprocess.stdout.write(s.requests[0].path);\n`,
+      );
+      const esbuild = createRequire(import.meta.url).resolve('esbuild/bin/esbuild');
+      const args = [entry, '--bundle', '--platform=node', '--format=esm', '--packages=external', '--log-level=error'];
+      const built = spawnSync(esbuild, [...args, `--outfile=${join(dir, 'load.mjs')}`], { encoding: 'utf8' });
+      expect(built.stderr).toBe('');
+      await writeFile(
+        join(dir, 's.ts'),
+        "const s: { requests: { path: string }[] } = { requests: [{ path: '/typed' }] };\nexport default s;\n",
+      );
+      const r = spawnSync(process.execPath, [join(dir, 'load.mjs'), join(dir, 's.ts')], {
+        encoding: 'utf8',
+        env: { ...process.env, NODE_OPTIONS: '' },
+      });
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toBe('/typed');
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
