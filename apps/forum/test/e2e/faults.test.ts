@@ -204,9 +204,9 @@ describe('the forum with the link-preview upstream failing', () => {
     // waits at most 1 s between tries, the worker polls every 100 ms, and the per-host limit
     // (5/s) fills the ~15 previews queued during the outage in ~3 s: about 5 s in all.
     // Time runs 5x fast here (a 1 s breaker and retry cap against the defaults' 5 s), so the
-    // rows' attempt budget is 5x the default 10 too: every failed probe is a row's attempt, and
-    // at 1 s probes the first rows of a 30 s outage spent 5, 7 and once all 10 of the default's
-    // tries (CI, day 13), where at 5 s probes they spend about a fifth of that.
+    // rows' attempt budget is 5x the default 10 too. Failed half-open probes are no longer
+    // charged (services/previews/worker.ts), but the first rows of the outage still spend tries
+    // while the breaker counts up to open, and the budget keeps this test about the outage.
     const t = await createTestApp({
       previews: { enabled: true, allowPrivateHosts: true, pollMs: 100, breakerOpenMs: 1_000, maxRetryDelayMs: 1_000, maxAttempts: 50 },
     });

@@ -32,8 +32,8 @@ export interface PreviewWorkerOptions {
   /** Longest wait before a pending preview is tried again, ms. Default 5,000. */
   maxRetryDelayMs?: number;
   /**
-   * Tries that sent a request (breaker probes included; a try's own quick retry counts with it)
-   * before a preview is marked failed. Default 10.
+   * Tries that sent a request while the breaker was closed (a try's own quick retry counts with
+   * it) before a preview is marked failed. A failed half-open probe is not counted. Default 10.
    */
   maxAttempts?: number;
   /** Page bytes read at most. Default 64 KiB. */
@@ -65,8 +65,12 @@ export interface PreviewWorkerOptions {
  * down the breaker fails attempts at once and rows stay `pending`, retried with a capped
  * backoff, so they fill soon after the upstream recovers; only permanent failures (4xx, not
  * HTML, no title, forbidden host, unknown host name, too many attempts) end as `failed`.
- * Every try that sent a request counts as an attempt, so a dead link that keeps failing the
- * breaker's probe runs out of attempts instead of holding the breaker open for everyone.
+ * A try counts as an attempt when it sent a request while the breaker was closed. A try that
+ * was only the breaker's half-open probe and failed is not counted (the upstream is down, not
+ * the link, and a long outage must not fail previews for good): it goes to the back of the
+ * queue, so the next probe is another row's. A dead link therefore cannot hold the breaker open
+ * for everyone by being the probe for ever, and once a healthy link's probe closes the breaker
+ * the dead link's own tries count again, until it runs out of attempts.
  */
 export class PreviewWorker implements AsyncDisposable {
   readonly breaker: CircuitBreaker;
@@ -226,12 +230,16 @@ export class PreviewWorker implements AsyncDisposable {
 
   async #one(row: DuePreview): Promise<void> {
     // Requests this pass sent for the row: the innermost function runs only when no policy
-    // (bulkhead, rate limit, open breaker) turned the call away.
+    // (bulkhead, rate limit, open breaker) turned the call away. It runs synchronously inside
+    // the breaker's admission, so the breaker's state then tells a half-open probe from a call
+    // through the closed breaker.
     let sent = 0;
+    let probes = 0;
     try {
       const title = await this.#pipeline.execute(
         ({ signal }) => {
           sent++;
+          if (this.breaker.state === 'half-open') probes++;
           return fetchTitle(row.url, signal, this.#fetchOptions);
         },
         { key: new URL(row.url).host, signal: this.#abort.signal },
@@ -247,12 +255,26 @@ export class PreviewWorker implements AsyncDisposable {
         return;
       }
       const message = err instanceof Error ? err.message.slice(0, 200) : 'failed';
-      // One attempt per try that reached the network, however many requests its retry sent: a
-      // 30 s outage with a 1 s breaker probes ~25 times, and the first rows of an outage also
-      // spend tries while the breaker is still counting up to open (test/e2e/faults.test.ts).
+      // A permanent failure ends the row whichever way its request went out, probe or not.
+      if (err instanceof PermanentPreviewError) {
+        await this.#store.previews.markFailed(row.id, message, sent > 0 ? 1 : 0, this.#now());
+        return;
+      }
+      // Only a failed half-open probe: it says the upstream is still down, not that this link is
+      // bad. Charging it lost one preview per `maxAttempts` probes of a long outage for good. The
+      // row keeps its attempts and waits the longest retry delay, later than any other row queued
+      // or retried before now, so the breaker's next probe is another row: probes go round the
+      // pending rows, and a dead link cannot be the probe for ever.
+      if (sent > 0 && probes === sent) {
+        await this.#store.previews.retryLater(row.id, message, this.#now() + this.#o.maxRetryDelayMs, this.#now(), 0);
+        return;
+      }
+      // One attempt per try that sent a request through the closed breaker, however many its
+      // retry sent: the first rows of an outage spend tries while the breaker is still counting
+      // up to open (test/e2e/faults.test.ts), and a dead link spends one per try once it is closed.
       const tried = sent > 0 ? 1 : 0;
       const attempts = row.attempts + tried;
-      if (err instanceof PermanentPreviewError || attempts >= this.#o.maxAttempts) {
+      if (attempts >= this.#o.maxAttempts) {
         await this.#store.previews.markFailed(row.id, message, tried, this.#now());
         return;
       }
