@@ -36,19 +36,33 @@ export class Collector {
     return this.#build();
   }
 
-  /** A snapshot after waiting (at most `healthTimeoutMs`) for a current health report. */
+  /** A snapshot after waiting (at most `healthTimeoutMs`) for a current health report and the slowest statements' plans. */
   async fresh(): Promise<DashboardSnapshot> {
-    const refresh = this.#refresh();
-    if (refresh) {
+    const waits = [this.#refresh(), this.#plans()].filter((p) => p !== undefined);
+    if (waits.length > 0) {
       const { clock, healthTimeoutMs } = this.#options;
       let timer: ReturnType<Clock['setTimeout']> | undefined;
       const timeout = new Promise<void>((resolve) => {
         timer = clock.setTimeout(resolve, healthTimeoutMs);
       });
-      await Promise.race([refresh, timeout]);
+      await Promise.race([Promise.all(waits), timeout]);
       clock.clearTimeout(timer!);
     }
     return this.#build();
+  }
+
+  /** The plans source's promise, never rejecting: a plan that fails shows in its row, not as a failed read. */
+  #plans(): Promise<void> | undefined {
+    const plans = this.#sources.slowSqlPlans;
+    if (!plans) return undefined;
+    try {
+      return Promise.resolve(plans.call(this.#sources)).then(
+        () => {},
+        () => {},
+      );
+    } catch {
+      return undefined;
+    }
   }
 
   #build(): DashboardSnapshot {

@@ -69,7 +69,7 @@ function validate(options: DashboardOptions) {
   const s = options.sources;
   if (typeof s !== 'object' || s === null || typeof s.metrics !== 'function')
     throw new TypeError('dashboardRoutes: option "sources" must be an object with a metrics() function');
-  for (const k of ['health', 'slowSql', 'live'] as const)
+  for (const k of ['health', 'slowSql', 'slowSqlPlans', 'live'] as const)
     if (s[k] !== undefined && typeof s[k] !== 'function') throw new TypeError(`dashboardRoutes: option "sources.${k}" must be a function`);
   const clock = options.clock ?? realClock;
   if (typeof clock.now !== 'function' || typeof clock.setTimeout !== 'function')

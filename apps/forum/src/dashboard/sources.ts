@@ -43,6 +43,11 @@ export interface DashboardSources {
   metrics(): MetricsSnapshot;
   health?(): Promise<HealthSummary>;
   slowSql?(): SqlStat[];
+  /**
+   * Resolves once the slowest statements' plans are ready, where they are explained
+   * asynchronously (PostgreSQL); `GET /dashboard/data` waits for it as for health, a stream tick never.
+   */
+  slowSqlPlans?(): Promise<void>;
   live?(): LiveStats;
 }
 

@@ -40,7 +40,7 @@ export function forumDashboard(
     sources: {
       metrics: () => metrics.snapshot(),
       ...(health ? { health: () => health.report() } : {}),
-      ...(statements ? { slowSql: () => statements.stats.top() } : {}),
+      ...(statements ? { slowSql: () => statements.stats.top(), slowSqlPlans: () => statements.stats.explainTop() } : {}),
       ...(live ? { live: () => live.stats() } : {}),
     },
   });

@@ -10,6 +10,11 @@
  * `EXPLAIN QUERY PLAN` runs lazily, once per statement, only for the statements that reach the
  * top list (the dashboard's "slowest SQL" table), with the same default parameter values as the
  * EXPLAIN test.
+ *
+ * PostgreSQL's plans come from an asynchronous `explain` (db/pg/explain.ts): `top()` stays
+ * synchronous, shows the last plan it has (or "plan pending") and starts at most one explain per
+ * statement; {@link QueryStats.explainTop} waits for them. Those plans are kept for `planTtlMs`
+ * (the server's statistics change with the data), a failure for at most 30 s.
  */
 import { performance } from 'node:perf_hooks';
 import { CHANNELS, channel, type DbQueryMessage } from 'keel/channels';
@@ -25,13 +30,24 @@ export interface SqlStat {
   p50Ms: number;
   p99Ms: number;
   maxMs: number;
-  /** `EXPLAIN QUERY PLAN` lines, indented by depth; empty when no database was given or EXPLAIN failed. */
+  /**
+   * SQLite: `EXPLAIN QUERY PLAN` lines, indented by depth; empty when no database was given or
+   * EXPLAIN failed. With an async `explain` (PostgreSQL): its lines, bounded, or one line
+   * `plan pending` / `plan unavailable: <reason>`.
+   */
   plan: string[];
 }
 
 export interface QueryStatsOptions {
   /** The database to run `EXPLAIN QUERY PLAN` on. Default: none (plans stay empty). */
   db?: Db;
+  /**
+   * An asynchronous planner, instead of `db`: the plan lines of a statement's SQL (only ever SQL
+   * passed to {@link QueryStats.track}/{@link QueryStats.record}), or a rejection. Default: none.
+   */
+  explain?: (sql: string) => Promise<string[]>;
+  /** How long a plan from `explain` is kept before the next read explains again, ms. Default: `300_000`. */
+  planTtlMs?: number;
   /** How many statements {@link QueryStats.top} returns. Default: `10`. */
   topN?: number;
   /** Statements tracked at most; later ones run untimed. Default: `1_000`. */
@@ -60,6 +76,10 @@ class Aggregate {
   maxMs = 0;
   readonly buckets = new Uint32Array(BUCKETS);
   plan: string[] | undefined;
+  /** When an async plan goes stale (the `now` clock's ms). */
+  planExpiresAt = 0;
+  /** The explain in flight, at most one. */
+  explaining: Promise<void> | undefined;
 
   constructor(name: string, sql: string) {
     this.name = name;
@@ -106,6 +126,44 @@ export function defaultParams(sql: string): unknown[] | Record<string, unknown> 
   const named = [...new Set(sql.match(/@\w+/g) ?? [])];
   if (named.length > 0) return Object.fromEntries(named.map((n) => [n.slice(1), n === '@q' ? '"zebra"' : 1]));
   return Array.from({ length: (sql.match(/\?/g) ?? []).length }, () => 1);
+}
+
+export const PLAN_PENDING = 'plan pending';
+// A failed explain is retried sooner than a plan expires: the server may be back in a moment.
+const FAILED_PLAN_TTL_MS = 30_000;
+// What one statement's plan may take in the dashboard's snapshot, sent every second.
+const MAX_PLAN_LINES = 100;
+const MAX_PLAN_LINE = 400;
+const MAX_PLAN_CHARS = 8_000;
+const MAX_REASON = 200;
+
+/** At most {@link MAX_PLAN_LINES} lines of {@link MAX_PLAN_LINE} characters, {@link MAX_PLAN_CHARS} in all. */
+function boundPlan(lines: readonly unknown[]): string[] {
+  const out: string[] = [];
+  let chars = 0;
+  for (const raw of lines) {
+    const text = String(raw);
+    const line = text.length > MAX_PLAN_LINE ? `${text.slice(0, MAX_PLAN_LINE)}…` : text;
+    if (out.length === MAX_PLAN_LINES || chars + line.length > MAX_PLAN_CHARS) {
+      out.push(`… ${lines.length - out.length} more lines`);
+      break;
+    }
+    out.push(line);
+    chars += line.length;
+  }
+  return out;
+}
+
+/** The first line of an error's message, bounded: never its stack. */
+function reasonOf(err: unknown): string {
+  let message: string;
+  try {
+    message = err instanceof Error ? String(err.message) : String(err);
+  } catch {
+    message = '';
+  }
+  const line = message.split('\n', 1)[0]!.trim() || 'unknown error';
+  return line.length > MAX_REASON ? `${line.slice(0, MAX_REASON)}…` : line;
 }
 
 /** Times the iteration itself (the work happens in `next()`, not in `iterate()`). */
@@ -169,6 +227,8 @@ class TimedIterator<T> implements IterableIterator<T> {
  */
 export class QueryStats {
   readonly #db: Db | undefined;
+  readonly #explain: ((sql: string) => Promise<string[]>) | undefined;
+  readonly #planTtlMs: number;
   readonly #topN: number;
   readonly #maxStatements: number;
   readonly #byName = new Map<string, Aggregate>();
@@ -177,10 +237,15 @@ export class QueryStats {
 
   constructor(options: QueryStatsOptions = {}) {
     if (typeof options !== 'object' || options === null) throw new TypeError('QueryStats: options must be an object');
-    const { db, topN = 10, maxStatements = 1_000, now = () => performance.now() } = options;
+    const { db, explain, planTtlMs = 300_000, topN = 10, maxStatements = 1_000, now = () => performance.now() } = options;
     if (!Number.isInteger(topN) || topN < 1) throw new TypeError('QueryStats: topN must be an integer ≥ 1');
+    if (explain !== undefined && typeof explain !== 'function') throw new TypeError('QueryStats: explain must be a function');
+    if (explain !== undefined && db !== undefined) throw new TypeError('QueryStats: give db or explain, not both');
+    if (!Number.isInteger(planTtlMs) || planTtlMs < 1) throw new TypeError('QueryStats: planTtlMs must be an integer ≥ 1');
     if (!Number.isInteger(maxStatements) || maxStatements < 1) throw new TypeError('QueryStats: maxStatements must be an integer ≥ 1');
     this.#db = db;
+    this.#explain = explain;
+    this.#planTtlMs = planTtlMs;
     this.#topN = topN;
     this.#maxStatements = maxStatements;
     if (typeof now !== 'function') throw new TypeError('QueryStats: now must be a function');
@@ -245,10 +310,24 @@ export class QueryStats {
 
   /** The `n` statements with the highest p99 (ties: highest total), each with its plan. */
   top(n = this.#topN): SqlStat[] {
+    return this.#ranked(n).map((agg) => this.#stat(agg));
+  }
+
+  /**
+   * Resolves once the plans of the `n` slowest statements are current (each explained at most
+   * once at a time; failures become `plan unavailable`, never a rejection). Resolves at once
+   * without an async `explain`: SQLite's plans are computed by {@link top} itself.
+   */
+  async explainTop(n = this.#topN): Promise<void> {
+    if (!this.#explain) return;
+    await Promise.all(this.#ranked(n).map((agg) => this.#refreshPlan(agg)));
+  }
+
+  #ranked(n: number): Aggregate[] {
     const ranked: Array<{ agg: Aggregate; p99: number }> = [];
     for (const agg of this.#byName.values()) if (agg.count > 0) ranked.push({ agg, p99: agg.quantile(0.99) });
     ranked.sort((x, y) => y.p99 - x.p99 || y.agg.totalMs - x.agg.totalMs);
-    return ranked.slice(0, n).map(({ agg }) => this.#stat(agg));
+    return ranked.slice(0, n).map(({ agg }) => agg);
   }
 
   /** One statement's figures by name, or `undefined` if it was never tracked. */
@@ -275,7 +354,39 @@ export class QueryStats {
     };
   }
 
+  /** Starts an explain of `agg` unless one is in flight or its plan is current; the one in flight, if any. */
+  #refreshPlan(agg: Aggregate): Promise<void> | undefined {
+    const explain = this.#explain!;
+    if (agg.explaining) return agg.explaining;
+    if (agg.plan && this.#now() < agg.planExpiresAt) return undefined;
+    let started: Promise<string[]>;
+    try {
+      started = Promise.resolve(explain(agg.sql));
+    } catch (err) {
+      started = Promise.reject(err);
+    }
+    const done: Promise<void> = started
+      .then((lines) => {
+        if (!Array.isArray(lines) || lines.length === 0) throw new Error('no plan returned');
+        agg.plan = boundPlan(lines);
+        agg.planExpiresAt = this.#now() + this.#planTtlMs;
+      })
+      .catch((err: unknown) => {
+        agg.plan = [`plan unavailable: ${reasonOf(err)}`];
+        agg.planExpiresAt = this.#now() + Math.min(this.#planTtlMs, FAILED_PLAN_TTL_MS);
+      })
+      .finally(() => {
+        if (agg.explaining === done) agg.explaining = undefined;
+      });
+    agg.explaining = done;
+    return done;
+  }
+
   #plan(agg: Aggregate): string[] {
+    if (this.#explain) {
+      void this.#refreshPlan(agg);
+      return agg.plan ?? [PLAN_PENDING];
+    }
     if (agg.plan) return agg.plan;
     const db = this.#db;
     if (!db?.open) return [];

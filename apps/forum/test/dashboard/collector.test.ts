@@ -73,6 +73,51 @@ describe('Collector', () => {
     expect(clock.pending).toBe(0);
   });
 
+  it("waits in fresh() for the slowest statements' plans, and a stream tick never asks for them", async () => {
+    const clock = new FakeClock();
+    let plans = 0;
+    let release: () => void = () => {};
+    const c = new Collector(
+      {
+        metrics: () => metricsSnapshot(),
+        slowSql: () => [],
+        slowSqlPlans: () => {
+          plans++;
+          return new Promise<void>((r) => {
+            release = r;
+          });
+        },
+      },
+      { intervalMs: 1000, sloMs: 127, errorRateSlo: 0.01, healthTimeoutMs: 500, clock, streams: () => 0 },
+    );
+    c.snapshot();
+    expect(plans).toBe(0);
+    let done = false;
+    const pending = c.fresh().then(() => {
+      done = true;
+    });
+    await flushMicrotasks();
+    expect(plans).toBe(1);
+    expect(done).toBe(false);
+    release();
+    await pending;
+    expect(clock.pending).toBe(0);
+  });
+
+  it('builds the snapshot in fresh() when the plans source fails, or stalls past healthTimeoutMs', async () => {
+    const clock = new FakeClock();
+    const sources = (slowSqlPlans: () => Promise<void>) =>
+      new Collector(
+        { metrics: () => metricsSnapshot(), slowSql: () => [], slowSqlPlans },
+        { intervalMs: 1000, sloMs: 127, errorRateSlo: 0.01, healthTimeoutMs: 500, clock, streams: () => 0 },
+      );
+    await expect(sources(() => Promise.reject(new Error('no server'))).fresh()).resolves.toMatchObject({ slowSql: [], errors: [] });
+    const stalled = sources(() => new Promise(() => {})).fresh();
+    await flushMicrotasks();
+    clock.advance(500);
+    await expect(stalled).resolves.toMatchObject({ slowSql: [] });
+  });
+
   it('stamps the snapshot with the clock, the frame settings and the viewers', () => {
     const clock = new FakeClock(5_000);
     const snap = collector(async () => healthy, clock).snapshot();

@@ -7,7 +7,7 @@ import { CHANNELS, type DbQueryMessage } from 'keel/channels';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Db } from '../../src/db/connection.ts';
 import { openRepositories } from '../../src/db/index.ts';
-import { defaultParams, QueryStats } from '../../src/db/query-stats.ts';
+import { defaultParams, PLAN_PENDING, QueryStats } from '../../src/db/query-stats.ts';
 
 let db: Db;
 beforeEach(() => {
@@ -170,6 +170,107 @@ describe('QueryStats', () => {
   it('binds named and positional parameters like the EXPLAIN test', () => {
     expect(defaultParams('SELECT ? , ?')).toEqual([1, 1]);
     expect(defaultParams('SELECT @a, @q, @a')).toEqual({ a: 1, q: '"zebra"' });
+  });
+});
+
+/** An async planner whose calls the test settles one by one. */
+function deferredExplain() {
+  const calls: Array<{ sql: string; resolve: (lines: string[]) => void; reject: (err: unknown) => void }> = [];
+  const explain = (sql: string) =>
+    new Promise<string[]>((resolve, reject) => {
+      calls.push({ sql, resolve, reject });
+    });
+  return { calls, explain };
+}
+
+describe('QueryStats with an async explain (PostgreSQL)', () => {
+  it('shows "plan pending", runs one explain per statement however often it is read, then shows the plan', async () => {
+    const { calls, explain } = deferredExplain();
+    const stats = new QueryStats({ explain });
+    stats.record('users.byId', 'SELECT * FROM users WHERE id = $1', 2);
+    for (let i = 0; i < 5; i++) expect(stats.top()[0]?.plan).toEqual([PLAN_PENDING]);
+    const waiting = stats.explainTop();
+    expect(calls.map((c) => c.sql)).toEqual(['SELECT * FROM users WHERE id = $1']);
+    calls[0]!.resolve(['Index Scan using users_pkey on users', '  Index Cond: (id = $1)']);
+    await waiting;
+    expect(stats.top()[0]?.plan).toEqual(['Index Scan using users_pkey on users', '  Index Cond: (id = $1)']);
+    expect(calls).toHaveLength(1);
+  });
+
+  it('keeps a plan for planTtlMs, then explains again, showing the old plan meanwhile', async () => {
+    let t = 0;
+    const { calls, explain } = deferredExplain();
+    const stats = new QueryStats({ explain, planTtlMs: 1_000, now: () => t });
+    stats.record('a', 'SELECT 1', 1);
+    const first = stats.explainTop();
+    calls[0]!.resolve(['Result']);
+    await first;
+    t = 999;
+    await stats.explainTop();
+    expect(calls).toHaveLength(1);
+    t = 1_000;
+    expect(stats.top()[0]?.plan).toEqual(['Result']);
+    expect(calls).toHaveLength(2);
+    calls[1]!.resolve(['Result (new)']);
+    await stats.explainTop();
+    expect(stats.top()[0]?.plan).toEqual(['Result (new)']);
+  });
+
+  it('shows "plan unavailable: <first line of the reason>" for a failed explain, never its stack, and retries after 30 s', async () => {
+    let t = 0;
+    const { calls, explain } = deferredExplain();
+    const stats = new QueryStats({ explain, now: () => t });
+    stats.record('a', 'SELECT * FROM gone', 1);
+    const waiting = stats.explainTop();
+    calls[0]!.reject(new Error('relation "gone" does not exist\nDETAIL: more'));
+    await expect(waiting).resolves.toBeUndefined();
+    expect(stats.top()[0]?.plan).toEqual(['plan unavailable: relation "gone" does not exist']);
+    t = 29_999;
+    stats.top();
+    expect(calls).toHaveLength(1);
+    t = 30_000;
+    stats.top();
+    expect(calls).toHaveLength(2);
+  });
+
+  it('turns an explain that throws at once, or returns no lines, into "plan unavailable"', async () => {
+    const stats = new QueryStats({
+      explain: (sql) => {
+        if (sql === 'SELECT 1') throw new TypeError('boom');
+        return Promise.resolve([]);
+      },
+    });
+    stats.record('throws', 'SELECT 1', 2);
+    stats.record('empty', 'SELECT 2', 1);
+    await stats.explainTop();
+    expect(stats.top().map((s) => s.plan)).toEqual([['plan unavailable: boom'], ['plan unavailable: no plan returned']]);
+  });
+
+  it('bounds the plan text: long lines cut, at most 100 lines', async () => {
+    const stats = new QueryStats({ explain: async () => Array.from({ length: 500 }, (_, i) => `${i} ${'x'.repeat(1_000)}`) });
+    stats.record('big', 'SELECT 1', 1);
+    await stats.explainTop();
+    const plan = stats.top()[0]!.plan;
+    expect(plan.length).toBeLessThanOrEqual(101);
+    expect(plan.join('').length).toBeLessThanOrEqual(8_100);
+    expect(plan.every((line) => line.length <= 401)).toBe(true);
+    expect(plan.at(-1)).toMatch(/^… \d+ more lines$/);
+  });
+
+  it('explains only statements in the top list, and only when asked', async () => {
+    const { calls, explain } = deferredExplain();
+    const stats = new QueryStats({ explain, topN: 1 });
+    stats.record('slow', 'SELECT 1', 9);
+    stats.record('fast', 'SELECT 2', 1);
+    expect(calls).toHaveLength(0);
+    void stats.explainTop();
+    expect(calls.map((c) => c.sql)).toEqual(['SELECT 1']);
+  });
+
+  it('refuses db and explain together, and a bad planTtlMs', () => {
+    expect(() => new QueryStats({ db, explain: async () => [] })).toThrow(/db or explain/);
+    expect(() => new QueryStats({ explain: 'x' as never })).toThrow(/explain/);
+    expect(() => new QueryStats({ explain: async () => [], planTtlMs: 0 })).toThrow(/planTtlMs/);
   });
 });
 

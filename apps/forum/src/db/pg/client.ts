@@ -6,6 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { QueryStats } from '../query-stats.ts';
+import { PgExplainer } from './explain.ts';
 
 export interface PgStoreOptions {
   /** Connections this instance opens at most; more queries wait for one. Default 10. */
@@ -56,10 +57,13 @@ const types = {
 
 // A ping is a health check: it must answer fast or fail, not wait out statementTimeoutMs.
 const PING_TIMEOUT_MS = 1_000;
+// Planning one of our statements takes well under 10 ms; longer is a lock wait, not worth a dashboard row.
+const EXPLAIN_TIMEOUT_MS = 1_000;
 
 export class Db {
   readonly pool: pg.Pool;
-  readonly stats = new QueryStats();
+  /** Timings of every statement, with generic plans explained lazily for the dashboard. */
+  readonly stats: QueryStats;
   readonly #pingTimeoutMs: number;
   #closed: Promise<void> | undefined;
 
@@ -74,6 +78,8 @@ export class Db {
       types,
     });
     this.#pingTimeoutMs = Math.min(PING_TIMEOUT_MS, o.statementTimeoutMs);
+    const explainer = new PgExplainer(this.pool, { timeoutMs: Math.min(EXPLAIN_TIMEOUT_MS, o.statementTimeoutMs) });
+    this.stats = new QueryStats({ explain: (sql) => explainer.explain(sql) });
     // An idle client whose server went away emits 'error' on the pool: unhandled, it would end
     // the process. The pool drops that client; the next query connects again.
     this.pool.on('error', (err) => o.onError?.(err));
