@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { Bulkhead, isBulkheadRejectedError } from 'keel/resilience';
 import { Piscina } from 'piscina';
 import { MARK_CLOSE, MARK_OPEN, type SearchCursor, type SearchFilters, type SearchHit } from '../db/repositories/search.ts';
 import { ftsExpression } from '../db/sqlite-store.ts';
@@ -35,9 +36,12 @@ export function toFtsQuery(q: string): string {
 }
 
 export interface SearchOptions {
-  /** Worker threads running queries (0: on the main thread, for `:memory:` databases). Default 1. */
+  /**
+   * Worker threads running queries (0: on the main thread, for `:memory:` databases). On
+   * PostgreSQL, searches running in the server at once (0 counts as 1). Default 1.
+   */
   workers: number;
-  /** Queries waiting for a worker at most; the next one gets 503. Default 256. */
+  /** Queries waiting for a worker (PostgreSQL: for a turn) at most; the next one gets 503. Default 256. */
   maxQueue: number;
   /** Longest a query may wait and run in a worker, ms; past it the worker is stopped and the request gets 503. Default 5,000. */
   timeoutMs?: number;
@@ -51,7 +55,11 @@ export interface SearchServiceHooks {
 /**
  * Search. Queries are validated and snippets rendered here. On SQLite, ranking runs in worker
  * threads on their own read-only connections (piscina), so a slow query never blocks the event
- * loop; on PostgreSQL it runs in the database server, and `workers` is not used.
+ * loop. On PostgreSQL it runs in the database server, `workers` at a time: ranking a common word
+ * there reads ~50k heap pages (~0.5 s on `large`), and eight such searches at once held 8 of the
+ * pool's 10 connections, so every other query waited and ran past its statement timeout (the
+ * forum bench's mix fell from ~2,300 to 119-264 req/s with 503s). Waiting searches are bounded
+ * by `maxQueue` and `timeoutMs`, past which they get 503.
  */
 export function createSearchService(
   store: ForumStore,
@@ -81,6 +89,11 @@ export function createSearchService(
       : undefined;
   // A worker that dies outside a task is reported, never an uncaught 'error' that ends the process.
   pool?.on('error', onError);
+  // Without workers the store searches (in PostgreSQL, or inline on SQLite): a bounded number at
+  // once, so searches cannot take every pooled connection from the other routes.
+  const turns = pool
+    ? undefined
+    : new Bulkhead({ name: 'search', maxConcurrent: Math.max(1, options.workers), maxQueue: options.maxQueue, queueTimeoutMs: timeoutMs });
 
   async function inWorker(p: Piscina<SearchTask, SearchResult>, task: SearchTask): Promise<SearchHit[]> {
     const abort = new AbortController();
@@ -114,10 +127,18 @@ export function createSearchService(
         // Bounded: a burst beyond the queue gets a fast 503 instead of waiting without limit.
         if (pool.queueSize >= options.maxQueue) throw serviceUnavailable('search is busy, retry shortly');
         hits = await inWorker(pool, { fts: ftsExpression(terms), kind, filters, after, limit });
-      } else hits = await store.search.search(terms, kind, filters, after, limit);
+      } else {
+        try {
+          hits = await turns!.execute(() => store.search.search(terms, kind, filters, after, limit));
+        } catch (err) {
+          if (isBulkheadRejectedError(err)) throw serviceUnavailable('search is busy, retry shortly');
+          throw err;
+        }
+      }
       return hits.map((hit) => ({ ...hit, snippet: renderSnippet(hit.snippet) }));
     },
     async close(): Promise<void> {
+      await turns?.close();
       await pool?.destroy();
     },
   };

@@ -3,6 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { deferred } from 'keel/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openRepositories, type Repositories } from '../../src/db/index.ts';
 import { seed } from '../../src/db/seed.ts';
@@ -141,6 +142,44 @@ describe('search service', () => {
     const service = createSearchService(store, path, { workers: 1, maxQueue: 2 });
     try {
       await expect(service.search('!!!', 'all', noFilters, null, 10)).rejects.toMatchObject({ statusCode: 400, field: 'q' });
+    } finally {
+      await service.close();
+    }
+  });
+  it('runs at most `workers` searches in a store without workers (PostgreSQL) at once, queues up to maxQueue and answers 503 past it', async () => {
+    // The real store, its search held open at a gate, as a slow PostgreSQL ranking would be.
+    const gate = deferred<void>();
+    let running = 0;
+    let most = 0;
+    const slow: ForumStore = {
+      ...store,
+      kind: 'postgres',
+      search: {
+        async search(...args: Parameters<ForumStore['search']['search']>) {
+          running++;
+          most = Math.max(most, running);
+          try {
+            await gate.promise;
+            return await store.search.search(...args);
+          } finally {
+            running--;
+          }
+        },
+      },
+    };
+    const service = createSearchService(slow, path, { workers: 2, maxQueue: 2 });
+    try {
+      const admitted = ['latency', 'cache', 'breaker', 'replica'].map((q) => service.search(q, 'all', noFilters, null, 10));
+      await new Promise((r) => setImmediate(r));
+      expect(running).toBe(2);
+      await expect(service.search('canary', 'all', noFilters, null, 10)).rejects.toMatchObject({
+        statusCode: 503,
+        message: 'search is busy, retry shortly',
+      });
+      gate.resolve();
+      const results = await Promise.all(admitted);
+      expect(results.every((hits) => Array.isArray(hits))).toBe(true);
+      expect(most).toBe(2);
     } finally {
       await service.close();
     }

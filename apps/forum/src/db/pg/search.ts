@@ -5,6 +5,10 @@
  * better and a cursor `(rank, kind, id)` continues in ascending order; it is float8 so the value
  * a client sends back in its cursor compares equal to the one PostgreSQL computes again.
  *
+ * The window takes ids only and joins back for the `window` tsvectors: sorting the matches with
+ * their tsvectors spilled ~100 MB to disk for a common word on `large` (190k matching posts),
+ * and ids alone sort in memory (EXPLAIN ANALYZE: 465 ms against 640-840 ms, the same hits).
+ *
  * Unlike SQLite, filters apply before the window: a filtered search ranks the most recent
  * matches that pass the filter, not those among the most recent matches overall.
  */
@@ -30,18 +34,20 @@ export function tsQuery(terms: SearchTerms): string {
 // $9/$10/$11 cursor (rank, kind, id), $12 limit
 const RANKED = `
 WITH q AS (SELECT to_tsquery('simple', $1) AS q),
-post_matches AS (
-  SELECT p.id, p.body_tsv FROM posts p, q
+post_ids AS (
+  SELECT p.id FROM posts p, q
   WHERE $2 <> 'page' AND $4::text IS NULL AND p.body_tsv @@ q.q
     AND ($3::int IS NULL OR p.topic_id IN (SELECT id FROM topics WHERE forum_id = $3))
     AND ($5::int IS NULL OR p.author_id = $5) AND ($6::bigint IS NULL OR p.created_at >= $6) AND ($7::bigint IS NULL OR p.created_at < $7)
   ORDER BY p.id DESC LIMIT $8),
-page_matches AS (
-  SELECT pg.id, pg.tsv FROM pages pg, q
+post_matches AS (SELECT p.id, p.body_tsv FROM posts p JOIN post_ids USING (id)),
+page_ids AS (
+  SELECT pg.id FROM pages pg, q
   WHERE $2 <> 'post' AND $3::int IS NULL AND pg.tsv @@ q.q
     AND ($4::text IS NULL OR pg.namespace = $4)
     AND ($5::int IS NULL OR pg.author_id = $5) AND ($6::bigint IS NULL OR pg.updated_at >= $6) AND ($7::bigint IS NULL OR pg.updated_at < $7)
   ORDER BY pg.id DESC LIMIT $8),
+page_matches AS (SELECT pg.id, pg.tsv FROM pages pg JOIN page_ids USING (id)),
 ranked AS (
   SELECT 'post'::text AS kind, m.id, (-ts_rank(m.body_tsv, q.q))::float8 AS rank FROM post_matches m, q
   UNION ALL
