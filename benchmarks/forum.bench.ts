@@ -484,7 +484,10 @@ try {
     if (!inspector) throw new Error(`no inspector address in:\n${soakOut}`);
     const wsCycles = Number(values['soak-ws'] ?? (quick ? 2_000 : 10_000));
     const httpCycles = Number(values['soak-http'] ?? (quick ? 10_000 : 100_000));
-    soak = await soakForum(`http://127.0.0.1:${soakPort}`, inspector, token, wsCycles, httpCycles);
+    // A PostgreSQL pool keeps up to 10 idle connections (sockets and their timers) for its idle
+    // timeout, 30 s (db/pg/client.ts): bounded warmth, not a leak, so the count may take that long.
+    const settleMs = pgServer ? 31_000 : 2_000;
+    soak = await soakForum(`http://127.0.0.1:${soakPort}`, inspector, token, wsCycles, httpCycles, settleMs);
   } finally {
     soakChild.kill('SIGTERM');
   }

@@ -24,6 +24,8 @@ export async function soakForum(
   token: string,
   wsCycles: number,
   httpCycles: number,
+  /** How long the handle count may take to return to baseline after the soak, ms. */
+  settleMs = 2_000,
 ): Promise<SoakFigures> {
   const sampler = await inspectorHeapSampler(inspector);
   const pool = new Pool(base, { connections: 8 });
@@ -80,8 +82,9 @@ export async function soakForum(
     // The handle count is compared once the soak's own client connections are closed.
     await pool.close();
     let after = (await sampler.sample()).handles;
-    // The server sees the client's FINs a moment later; give it a bounded while.
-    for (let i = 0; i < 20 && after > before; i++) {
+    // The server sees the client's FINs a moment later (and a PostgreSQL pool closes its idle
+    // connections after its idle timeout); give it a bounded while.
+    for (let i = 0; i < settleMs / 100 && after > before; i++) {
       await new Promise((resolve) => setTimeout(resolve, 100));
       after = (await sampler.sample()).handles;
     }

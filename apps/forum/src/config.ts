@@ -75,7 +75,7 @@ export interface Config {
    * invalidate across instances.
    */
   cache: Omit<CacheConfig, 'redisUrl'>;
-  /** Search workers. Env `SEARCH_WORKERS` (threads ranking FTS queries off the event loop; default 1; 0 runs them on the main thread), `SEARCH_MAX_QUEUE` (default 256: beyond it, 503), `SEARCH_TIMEOUT_MS` (default 5,000: a query waiting and running longer gets 503) and `SEARCH_INDEX_DELAY_MS` (default 100: a new post is searchable within it, at once for its writer). */
+  /** Search workers. Env `SEARCH_WORKERS` (threads ranking FTS queries off the event loop; default 1; 0 runs them on the main thread; on PostgreSQL, searches running in the server at once), `SEARCH_MAX_QUEUE` (default 256: beyond it, 503), `SEARCH_TIMEOUT_MS` (default 5,000: a query waiting and running longer gets 503) and `SEARCH_INDEX_DELAY_MS` (default 100: a new post is searchable within it, at once for its writer). */
   search: SearchOptions & { indexDelayMs: number };
   /** Graceful shutdown; see `GracefulShutdown` in keel/lifecycle. */
   shutdown: {
