@@ -231,7 +231,7 @@ interface KeelResult {
   /** The share of the phase (%) the hypervisor stole from the servers' core. */
   stealPct?: number;
   completed: number;
-  errors: { total: number; non2xx: number; timeouts: number; socket: number; rate: number };
+  errors: { total: number; non2xx: number; timeouts: number; socket: number; unsent?: number; rate: number };
   statusCodes: Record<string, number>;
   latency: { p50: number; p95: number; p99: number; max: number };
   /** Open model: latency from the actual send, without the coordinated-omission correction. */
@@ -394,6 +394,17 @@ try {
   const medianRound = (rs: KeelResult[]): KeelResult => [...rs].sort((a, b) => a.rps - b.rps)[Math.floor(rs.length / 2)]!;
   const roundsOf = (rs: KeelResult[]): string => rs.map((r) => Math.round(r.rps)).join('/');
   const errorsOf = (rs: KeelResult[]): number => rs.reduce((n, r) => n + r.errors.total, 0);
+  /** The rounds' failures by kind (a 5xx, a timeout, a socket error, a request never sent). */
+  const errorKindsOf = (rs: KeelResult[]) =>
+    rs.reduce(
+      (k, r) => ({
+        non2xx: k.non2xx + r.errors.non2xx,
+        timeouts: k.timeouts + r.errors.timeouts,
+        socket: k.socket + r.errors.socket,
+        unsent: k.unsent + (r.errors.unsent ?? 0),
+      }),
+      { non2xx: 0, timeouts: 0, socket: 0, unsent: 0 },
+    );
   const ceiling = medianRound(byPhase.bare);
   const cached = medianRound(byPhase.cached);
   const mix = medianRound(byPhase.mix);
@@ -547,6 +558,7 @@ try {
       cached_rounds: roundsOf(byPhase.cached),
       mix_rounds: roundsOf(byPhase.mix),
       mix_errors: errorsOf(byPhase.mix),
+      mix_error_kinds: errorKindsOf(byPhase.mix),
       mix_codes: mixCodes,
       cached_errors: errorsOf(byPhase.cached),
       users5k_rps: users5k?.rps,
