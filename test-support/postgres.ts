@@ -13,7 +13,8 @@
  * let pg: PostgresServer;
  * beforeAll(async () => { pg = await startPostgres(); });
  * afterAll(() => pg.close());
- * // new pg.Client({ connectionString: pg.url })
+ * // new pg.Client({ connectionString: pg.url }), or a database per test:
+ * // const url = await pg.database('store');
  * ```
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -35,6 +36,13 @@ export interface PostgresServer {
   stop(): Promise<void>;
   /** Starts it again on the same port; resolves once it accepts connections. */
   start(): Promise<void>;
+  /**
+   * Creates a database for one test, named `<prefix>_<n>` (unique on this server; a copy of
+   * `template` when given), and returns its URL.
+   */
+  database(prefix: string, template?: string): Promise<string>;
+  /** Drops a database `database` made (its open connections are ended). */
+  dropDatabase(url: string): Promise<void>;
   /** Stops it for good and deletes its cluster. */
   close(): Promise<void>;
 }
@@ -129,9 +137,13 @@ export async function startPostgres(): Promise<PostgresServer> {
     }
   };
   await start();
+  const url = `postgres://keel@127.0.0.1:${port}/keel`;
+  let databases = 0;
   return {
     port,
-    url: `postgres://keel@127.0.0.1:${port}/keel`,
+    url,
+    database: (prefix, template) => createDatabase(url, `${identifier(prefix)}_${++databases}`, template),
+    dropDatabase: (dbUrl) => maintenance(url, `DROP DATABASE ${identifier(new URL(dbUrl).pathname.slice(1))} WITH (FORCE)`),
     get running() {
       return server.running;
     },
@@ -150,20 +162,33 @@ export async function startPostgres(): Promise<PostgresServer> {
  *
  * @example
  * ```ts
- * const url = await createDatabase(pg.url, `forum_${n}`);
+ * const url = await createDatabase(pg.url, 'contract_template');
  * ```
  */
 export async function createDatabase(serverUrl: string, name: string, template?: string): Promise<string> {
-  for (const id of [name, template ?? 'x'])
-    if (!/^[a-z_][a-z0-9_]*$/.test(id)) throw new TypeError(`createDatabase: ${JSON.stringify(id)} is not a plain identifier`);
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  try {
-    await admin.query(`CREATE DATABASE ${name}${template ? ` TEMPLATE ${template}` : ''}`);
-  } finally {
-    await admin.end();
-  }
+  for (const id of [name, template ?? 'x']) identifier(id);
+  await maintenance(serverUrl, `CREATE DATABASE ${name}${template ? ` TEMPLATE ${template}` : ''}`);
+  return databaseUrl(serverUrl, name);
+}
+
+function identifier(id: string): string {
+  if (!/^[a-z_][a-z0-9_]*$/.test(id)) throw new TypeError(`createDatabase: ${JSON.stringify(id)} is not a plain identifier`);
+  return id;
+}
+
+function databaseUrl(serverUrl: string, name: string): string {
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;
   return url.toString();
+}
+
+/** One statement on a connection of its own (CREATE/DROP DATABASE cannot run in a pool's transaction). */
+async function maintenance(serverUrl: string, sql: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  try {
+    await admin.query(sql);
+  } finally {
+    await admin.end();
+  }
 }

@@ -6,7 +6,7 @@
 import Fastify from 'fastify';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDatabase, type PostgresServer, startPostgres } from '../../../../test-support/postgres.ts';
+import { type PostgresServer, startPostgres } from '../../../../test-support/postgres.ts';
 import type { DashboardSnapshot } from '../../src/dashboard/sources.ts';
 import { forumDashboard } from '../../src/dashboard/wire.ts';
 import { PgExplainer } from '../../src/db/pg/explain.ts';
@@ -18,7 +18,6 @@ const T0 = 1_700_000_000_000;
 const SECRET = 'carol-secret-7f3a@example.com';
 
 let server: PostgresServer;
-let databases = 0;
 
 beforeAll(async () => {
   server = await startPostgres();
@@ -28,7 +27,7 @@ afterAll(async () => {
 });
 
 async function withStore<T>(fn: (store: PostgresStore, url: string) => Promise<T>, options: PgStoreOptions = {}): Promise<T> {
-  const url = await createDatabase(server.url, `explain_${++databases}`);
+  const url = await server.database('explain');
   const store = await openPostgresStore(url, options);
   try {
     return await fn(store, url);

@@ -10,7 +10,7 @@ import type { Clock } from 'keel/clock';
 import { deferred } from 'keel/testing';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createDatabase, type PostgresServer, startPostgres } from '../../../../test-support/postgres.ts';
+import { type PostgresServer, startPostgres } from '../../../../test-support/postgres.ts';
 import { openRepositories } from '../../src/db/index.ts';
 import { migratePostgres } from '../../src/db/pg/migrate.ts';
 import { seedOnStartPostgres, seedPostgres, seedStatePostgres } from '../../src/db/pg/seed.ts';
@@ -18,7 +18,6 @@ import { seed } from '../../src/db/seed.ts';
 
 const HASH = 'scrypt$test';
 let server: PostgresServer;
-let databases = 0;
 const pools: pg.Pool[] = [];
 const dirs: string[] = [];
 
@@ -35,9 +34,9 @@ afterEach(async () => {
 
 /** A new, migrated database on the server; returns its URL. */
 async function freshDatabase(): Promise<string> {
-  const url = new URL(await createDatabase(server.url, `forum_seed_${++databases}`));
-  await migratePostgres(poolFor(url.toString()));
-  return url.toString();
+  const url = await server.database('forum_seed');
+  await migratePostgres(poolFor(url));
+  return url;
 }
 
 function poolFor(url: string): pg.Pool {

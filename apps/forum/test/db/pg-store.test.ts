@@ -5,7 +5,7 @@
  */
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type PostgresServer, startPostgres } from '../../../../test-support/postgres.ts';
+import { createDatabase, type PostgresServer, startPostgres } from '../../../../test-support/postgres.ts';
 import { migratePostgres } from '../../src/db/pg/migrate.ts';
 import { openPostgresStore, type PgStoreOptions, type PostgresStore } from '../../src/db/pg/store.ts';
 import { type PageWrite, UsernameTakenError } from '../../src/db/store.ts';
@@ -16,40 +16,20 @@ const TEMPLATE = 'contract_template';
 const T0 = 1_700_000_000_000;
 
 let server: PostgresServer;
-let databases = 0;
 
 beforeAll(async () => {
   server = await startPostgres();
-  await admin(`CREATE DATABASE ${TEMPLATE}`);
-  const store = await openPostgresStore(urlOf(TEMPLATE));
+  const store = await openPostgresStore(await createDatabase(server.url, TEMPLATE));
   await store.close();
 });
 afterAll(async () => {
   await server?.close();
 });
 
-function urlOf(database: string): string {
-  const url = new URL(server.url);
-  url.pathname = `/${database}`;
-  return url.toString();
-}
-
-/** One statement on the server's maintenance connection (CREATE/DROP DATABASE cannot run in a pool's transaction). */
-async function admin(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: server.url });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
-
 /** A new database: migrated (a copy of the template) or empty. */
 async function freshDatabase(migrated = true): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = `store_${++databases}`;
-  await admin(`CREATE DATABASE ${name}${migrated ? ` TEMPLATE ${TEMPLATE}` : ''}`);
-  return { url: urlOf(name), drop: () => admin(`DROP DATABASE ${name} WITH (FORCE)`) };
+  const url = await server.database('store', migrated ? TEMPLATE : undefined);
+  return { url, drop: () => server.dropDatabase(url) };
 }
 
 async function harness(store: PostgresStore, drop: () => Promise<void>): Promise<StoreHarness> {

@@ -5,12 +5,11 @@
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDatabase, type PostgresServer, startPostgres } from '../../../../test-support/postgres.ts';
+import { type PostgresServer, startPostgres } from '../../../../test-support/postgres.ts';
 import { isDatabaseUnavailable } from '../../src/db/unavailable.ts';
 import { bearer, createTestApp, register, type TestApp, waitFor } from '../helpers.ts';
 
 let server: PostgresServer;
-let databases = 0;
 
 beforeAll(async () => {
   server = await startPostgres();
@@ -20,7 +19,7 @@ afterAll(async () => {
 });
 
 async function withApps<T>(count: number, fn: (apps: TestApp[], url: string) => Promise<T>): Promise<T> {
-  const url = await createDatabase(server.url, `forum_e2e_${++databases}`);
+  const url = await server.database('forum_e2e');
   const apps: TestApp[] = [];
   try {
     // Started together: of instances seeding one empty database at once, exactly one seeds.
