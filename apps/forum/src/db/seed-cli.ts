@@ -37,8 +37,9 @@ else await seedSqliteFile();
 
 async function seedPostgresDatabase(url: string): Promise<void> {
   // Loaded only here: seeding a SQLite file loads nothing of PostgreSQL.
-  const [{ default: pg }, { migratePostgres }, { seedPostgres, seedStatePostgres }, { redact }] = await Promise.all([
+  const [{ default: pg }, { endPool }, { migratePostgres }, { seedPostgres, seedStatePostgres }, { redact }] = await Promise.all([
     import('pg'),
+    import('./pg/client.ts'),
     import('./pg/migrate.ts'),
     import('./pg/seed.ts'),
     import('./pg/store.ts'),
@@ -66,7 +67,7 @@ async function seedPostgresDatabase(url: string): Promise<void> {
     const { rows } = await pool.query<{ bytes: string }>('SELECT pg_database_size(current_database()) AS bytes');
     console.log(summary(report, (Number(rows[0]?.bytes) / 1024 / 1024).toFixed(1)));
   } finally {
-    await pool.end();
+    await endPool(pool);
   }
 }
 

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type PostgresServer, startPostgres } from '../../../../test-support/postgres.ts';
 import type { DashboardSnapshot } from '../../src/dashboard/sources.ts';
 import { forumDashboard } from '../../src/dashboard/wire.ts';
+import { endPool } from '../../src/db/pg/client.ts';
 import { PgExplainer } from '../../src/db/pg/explain.ts';
 import { openPostgresStore, type PgStoreOptions, type PostgresStore } from '../../src/db/pg/store.ts';
 import { metricsSnapshot, TOKEN } from '../dashboard/fixtures.ts';
@@ -164,7 +165,7 @@ describe('postgres query plans', () => {
         expect(plans.every((p) => p.length > 0)).toBe(true);
         expect(pool.totalCount).toBe(1);
       } finally {
-        await pool.end();
+        await endPool(pool);
       }
     });
   });

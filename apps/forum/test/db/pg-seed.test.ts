@@ -12,6 +12,7 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type PostgresServer, startPostgres } from '../../../../test-support/postgres.ts';
 import { openRepositories } from '../../src/db/index.ts';
+import { endPool } from '../../src/db/pg/client.ts';
 import { migratePostgres } from '../../src/db/pg/migrate.ts';
 import { seedOnStartPostgres, seedPostgres, seedStatePostgres } from '../../src/db/pg/seed.ts';
 import { seed } from '../../src/db/seed.ts';
@@ -28,7 +29,7 @@ afterAll(async () => {
   await server?.close();
 });
 afterEach(async () => {
-  await Promise.all(pools.splice(0).map((p) => p.end()));
+  await Promise.all(pools.splice(0).map((p) => endPool(p)));
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 

@@ -6,6 +6,7 @@
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase, type PostgresServer, startPostgres } from '../../../../test-support/postgres.ts';
+import { endPool } from '../../src/db/pg/client.ts';
 import { migratePostgres } from '../../src/db/pg/migrate.ts';
 import { openPostgresStore, type PgStoreOptions, type PostgresStore } from '../../src/db/pg/store.ts';
 import { type PageWrite, UsernameTakenError } from '../../src/db/store.ts';
@@ -125,7 +126,7 @@ describe('postgres: several instances on one database', () => {
     const db = await freshDatabase(false);
     opened.push({ close: db.drop });
     const pools = [new pg.Pool({ connectionString: db.url, max: 1 }), new pg.Pool({ connectionString: db.url, max: 1 })];
-    for (const p of pools) opened.push({ close: () => p.end() });
+    for (const p of pools) opened.push({ close: () => endPool(p) });
     const applied = await Promise.all(pools.map((p) => migratePostgres(p)));
     expect(applied.map((v) => v.length).sort()).toEqual([0, 1]);
     const { rows } = await pools[0]!.query<{ n: string }>('SELECT count(*) AS n FROM schema_migrations');
@@ -144,6 +145,23 @@ describe('postgres: options and outages', () => {
     const err = await openPostgresStore(server.url, options as PgStoreOptions).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TypeError);
     expect((err as TypeError).message).toContain(option);
+  });
+
+  it('endPool resolves once every connection is closed, so dropping the database then cannot raise', async () => {
+    const db = await freshDatabase();
+    const pool = new pg.Pool({ connectionString: db.url, max: 3 });
+    const clients: pg.PoolClient[] = [];
+    pool.on('connect', (c) => clients.push(c));
+    try {
+      await Promise.all([1, 2, 3].map(() => pool.query('SELECT pg_sleep(0.05)')));
+      expect(clients).toHaveLength(3);
+      // pg-pool's end() alone resolves before these sockets close.
+      await endPool(pool);
+      const sockets = clients.map((c) => (c as unknown as { connection: { stream: { destroyed: boolean } } }).connection.stream);
+      expect(sockets.map((s) => s.destroyed)).toEqual([true, true, true]);
+    } finally {
+      await db.drop();
+    }
   });
 
   it('cancels a statement that runs past statementTimeoutMs', async () => {

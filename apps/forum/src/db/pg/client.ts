@@ -175,7 +175,47 @@ export class Db {
 
   /** Ends the pool: idle connections close now, checked-out ones when released. Idempotent. */
   close(): Promise<void> {
-    this.#closed ??= this.pool.end();
+    this.#closed ??= endPool(this.pool);
     return this.#closed;
+  }
+}
+
+// A server answers a connection's Terminate at once; longer means it is gone or unreachable.
+const END_TIMEOUT_MS = 5_000;
+
+/**
+ * Ends `pool` and resolves once its connections are closed, or after `timeoutMs`.
+ *
+ * pg-pool's own `end()` resolves when it has asked its clients to end, before their sockets
+ * close. A database dropped or a server stopped in that gap ends those connections with an
+ * error, which the pool emits as 'error' and which would end the process with no listener. So
+ * this listens for it (a closing pool has no use for it) and waits for every client's 'remove'.
+ *
+ * @example
+ * ```ts
+ * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL });
+ * await migratePostgres(pool);
+ * await endPool(pool); // its sockets are closed: safe to drop the database or stop the server
+ * ```
+ */
+export async function endPool(pool: pg.Pool, timeoutMs = END_TIMEOUT_MS): Promise<void> {
+  pool.on('error', () => {});
+  let left = pool.totalCount;
+  let timer: NodeJS.Timeout | undefined;
+  let onRemove: (() => void) | undefined;
+  const closed = new Promise<void>((resolve) => {
+    if (left === 0) return resolve();
+    onRemove = () => {
+      if (--left === 0) resolve();
+    };
+    pool.on('remove', onRemove);
+    timer = setTimeout(resolve, timeoutMs);
+  });
+  try {
+    await pool.end();
+    await closed;
+  } finally {
+    clearTimeout(timer);
+    if (onRemove) pool.off('remove', onRemove);
   }
 }
