@@ -164,6 +164,25 @@ describe('postgres: options and outages', () => {
     }
   });
 
+  it("plans search's ranking at each run (its best plan depends on the word) and prepares the rest", async () => {
+    const db = await freshDatabase();
+    const store = await openPostgresStore(db.url, { max: 1 });
+    try {
+      const none = { forumId: null, namespace: null, authorId: null, from: null, to: null };
+      await store.search.search({ words: ['anything'], prefix: false }, 'all', none, null, 10);
+      await store.users.byId(1);
+      // One connection (max 1), so this reads the statements prepared on the one the search ran on.
+      const { rows } = await store.pool.query<{ name: string }>('SELECT name FROM pg_prepared_statements ORDER BY name');
+      const names = rows.map((r) => r.name);
+      expect(names).toContain('users.byId');
+      expect(names).not.toContain('search.ranked');
+      expect(store.stats.top(100).map((s) => s.name)).toContain('search.ranked');
+    } finally {
+      await store.close();
+      await db.drop();
+    }
+  });
+
   it('cancels a statement that runs past statementTimeoutMs', async () => {
     const db = await freshDatabase();
     const store = await openPostgresStore(db.url, { statementTimeoutMs: 50 });

@@ -1,7 +1,8 @@
 /**
  * The PostgreSQL connection pool the store runs on, with its options, and the two ways every
  * query goes out: {@link Db.query} on any pooled connection, or inside {@link Db.transaction} on
- * one connection. Each query is a named prepared statement, timed into the dashboard's stats.
+ * one connection. Each query is a named prepared statement (unless it asks to be planned each
+ * time), timed into the dashboard's stats.
  */
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
@@ -60,6 +61,15 @@ const PING_TIMEOUT_MS = 1_000;
 // Planning one of our statements takes well under 10 ms; longer is a lock wait, not worth a dashboard row.
 const EXPLAIN_TIMEOUT_MS = 1_000;
 
+export interface QueryOptions {
+  /**
+   * false: plan the statement at each run, with its values, instead of preparing it once per
+   * connection. For a statement whose best plan depends on the values (a full-text word's
+   * frequency), where a cached generic plan guesses. Default true.
+   */
+  prepare?: boolean;
+}
+
 export class Db {
   readonly pool: pg.Pool;
   /** Timings of every statement, with generic plans explained lazily for the dashboard. */
@@ -86,8 +96,14 @@ export class Db {
   }
 
   /** Runs a named statement on `via` (a transaction's client; default: any pooled connection) and returns its rows. */
-  async query<R extends pg.QueryResultRow>(name: string, text: string, values: unknown[], via?: pg.PoolClient): Promise<R[]> {
-    return (await this.#timed<R>(name, text, values, via)).rows;
+  async query<R extends pg.QueryResultRow>(
+    name: string,
+    text: string,
+    values: unknown[],
+    via?: pg.PoolClient,
+    options?: QueryOptions,
+  ): Promise<R[]> {
+    return (await this.#timed<R>(name, text, values, via, options?.prepare ?? true)).rows;
   }
 
   /** Like {@link query}, for a statement that reports how many rows it changed. */
@@ -113,12 +129,14 @@ export class Db {
     text: string,
     values: unknown[],
     via: pg.PoolClient | undefined,
+    prepare = true,
   ): Promise<pg.QueryResult<R>> {
-    if (via === undefined) return this.#withClient((c) => this.#timed<R>(name, text, values, c));
+    if (via === undefined) return this.#withClient((c) => this.#timed<R>(name, text, values, c, prepare));
     const start = performance.now();
     try {
-      // A named statement is parsed and planned once per connection, then only bound.
-      return await via.query<R>({ name, text, values });
+      // A named statement is parsed and planned once per connection, then only bound. An
+      // unnamed one is planned at each run, with its values (it is still timed under `name`).
+      return await via.query<R>(prepare ? { name, text, values } : { text, values });
     } finally {
       this.stats.record(name, text, performance.now() - start);
     }

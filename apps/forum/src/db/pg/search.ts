@@ -5,9 +5,15 @@
  * better and a cursor `(rank, kind, id)` continues in ascending order; it is float8 so the value
  * a client sends back in its cursor compares equal to the one PostgreSQL computes again.
  *
- * The window takes ids only and joins back for the `window` tsvectors: sorting the matches with
- * their tsvectors spilled ~100 MB to disk for a common word on `large` (190k matching posts),
- * and ids alone sort in memory (EXPLAIN ANALYZE: 465 ms against 640-840 ms, the same hits).
+ * The window takes ids only, and each id's rank is read by primary key: sorting the matches
+ * with their tsvectors spilled ~100 MB to disk for a common word on `large` (190k matching
+ * posts), and a join back let the planner seq-scan all 500k posts for 20k of them.
+ *
+ * The ranking statement runs unprepared, so PostgreSQL plans it with the words' own frequency.
+ * Prepared (and with the tsquery in a CTE, as before), its estimate was the default 0.5% of the
+ * rows for any word: for a word in 38% of posts that planned a bitmap scan of all 190k matches
+ * and a sort, where a backward scan of the primary key stops after 20k matches (EXPLAIN
+ * ANALYZE on `large`: 500 ms a common word before, 230 ms now; planning costs ~1 ms a search).
  *
  * Unlike SQLite, filters apply before the window: a filtered search ranks the most recent
  * matches that pass the filter, not those among the most recent matches overall.
@@ -31,27 +37,25 @@ export function tsQuery(terms: SearchTerms): string {
 }
 
 // $1 query, $2 kind, $3 forum, $4 namespace, $5 author, $6 from, $7 to, $8 window,
-// $9/$10/$11 cursor (rank, kind, id), $12 limit
+// $9/$10/$11 cursor (rank, kind, id), $12 limit. Run unprepared (see the module comment).
 const RANKED = `
-WITH q AS (SELECT to_tsquery('simple', $1) AS q),
-post_ids AS (
-  SELECT p.id FROM posts p, q
-  WHERE $2 <> 'page' AND $4::text IS NULL AND p.body_tsv @@ q.q
+WITH post_ids AS (
+  SELECT p.id FROM posts p
+  WHERE $2 <> 'page' AND $4::text IS NULL AND p.body_tsv @@ to_tsquery('simple', $1)
     AND ($3::int IS NULL OR p.topic_id IN (SELECT id FROM topics WHERE forum_id = $3))
     AND ($5::int IS NULL OR p.author_id = $5) AND ($6::bigint IS NULL OR p.created_at >= $6) AND ($7::bigint IS NULL OR p.created_at < $7)
   ORDER BY p.id DESC LIMIT $8),
-post_matches AS (SELECT p.id, p.body_tsv FROM posts p JOIN post_ids USING (id)),
 page_ids AS (
-  SELECT pg.id FROM pages pg, q
-  WHERE $2 <> 'post' AND $3::int IS NULL AND pg.tsv @@ q.q
+  SELECT pg.id FROM pages pg
+  WHERE $2 <> 'post' AND $3::int IS NULL AND pg.tsv @@ to_tsquery('simple', $1)
     AND ($4::text IS NULL OR pg.namespace = $4)
     AND ($5::int IS NULL OR pg.author_id = $5) AND ($6::bigint IS NULL OR pg.updated_at >= $6) AND ($7::bigint IS NULL OR pg.updated_at < $7)
   ORDER BY pg.id DESC LIMIT $8),
-page_matches AS (SELECT pg.id, pg.tsv FROM pages pg JOIN page_ids USING (id)),
-ranked AS (
-  SELECT 'post'::text AS kind, m.id, (-ts_rank(m.body_tsv, q.q))::float8 AS rank FROM post_matches m, q
+ranked AS MATERIALIZED (
+  SELECT 'post'::text AS kind, i.id,
+    (SELECT -ts_rank(p.body_tsv, to_tsquery('simple', $1)) FROM posts p WHERE p.id = i.id)::float8 AS rank FROM post_ids i
   UNION ALL
-  SELECT 'page'::text, m.id, (-ts_rank(m.tsv, q.q))::float8 FROM page_matches m, q)
+  SELECT 'page'::text, i.id, (SELECT -ts_rank(pg.tsv, to_tsquery('simple', $1)) FROM pages pg WHERE pg.id = i.id)::float8 FROM page_ids i)
 SELECT kind, id, rank FROM ranked WHERE (rank, kind, id) > ($9::float8, $10::text, $11::int) ORDER BY rank, kind, id LIMIT $12`;
 
 const HEADLINE = `StartSel=${MARK_OPEN}, StopSel=${MARK_CLOSE}, MaxWords=16, MinWords=6, ShortWord=0, MaxFragments=1, FragmentDelimiter=" … "`;
@@ -90,7 +94,12 @@ export function searchQueries(db: Db, window = 20_000) {
         after?.id ?? 0,
         limit,
       ];
-      const rows = await db.query<{ kind: 'post' | 'page'; id: number; rank: number }>('search.ranked', RANKED, values);
+      const rows = await db.transaction(async (c) => {
+        // Parallel workers start in 7-25 ms on this VM: most of a rare word's search, and no help
+        // to a common word's ranking (230 ms either way). SET LOCAL ends with the transaction.
+        await c.query('SET LOCAL max_parallel_workers_per_gather = 0');
+        return db.query<{ kind: 'post' | 'page'; id: number; rank: number }>('search.ranked', RANKED, values, c, { prepare: false });
+      });
       const ids = (k: 'post' | 'page') => rows.filter((r) => r.kind === k).map((r) => r.id);
       const [posts, pages] = await Promise.all([
         ids('post').length ? db.query<Detail>('search.postDetail', POST_DETAIL, [q, ids('post'), HEADLINE]) : [],
