@@ -1,4 +1,5 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { performance } from 'node:perf_hooks';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Metrics, type MetricsOptions } from '../../src/observe/metrics.ts';
 import { FakeClock } from '../../src/testing/fake-clock.ts';
 
@@ -9,13 +10,20 @@ function metrics(options: MetricsOptions = {}): { m: Metrics; clock: FakeClock }
   open.push(m);
   return { m, clock };
 }
+// Durations come from performance.now(): frozen here, so a request marked `ago(120)` took 120 ms
+// exactly. On the real clock, a CI machine's 7 ms pause pushed one past the 0.127 s edge.
+const NOW = 1_000_000;
+beforeEach(() => {
+  vi.spyOn(performance, 'now').mockReturnValue(NOW);
+});
 afterEach(async () => {
+  vi.restoreAllMocks();
   await Promise.all(open.splice(0).map((m) => m.close()));
 });
 
-/** A start mark `ms` in the past, so `end()` records a request that took about that long. */
+/** A start mark `ms` before the frozen now, so `end()` records a request that took exactly that long. */
 function ago(ms: number): number {
-  return performance.now() - ms;
+  return NOW - ms;
 }
 
 function sample(body: string, line: string): number | undefined {
