@@ -8,6 +8,7 @@ import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { QueryStats } from '../query-stats.ts';
 import { PgExplainer } from './explain.ts';
+import { withPooledClient } from './pooled.ts';
 
 export interface PgStoreOptions {
   /** Connections this instance opens at most; more queries wait for one. Default 10. */
@@ -142,30 +143,9 @@ export class Db {
     }
   }
 
-  /**
-   * Runs `fn` on one pooled connection. Not pool.query: that destroys the connection after any
-   * error, a unique violation included (pg-pool releases with the error), which throws away
-   * its prepared statements and costs a reconnect. Here only a connection that broke (it
-   * emitted 'error': the socket closed, the server ended the session) is destroyed. The
-   * listener also keeps that 'error' from going unhandled, which would end the process: the
-   * pool listens only to its idle clients.
-   */
-  async #withClient<T>(fn: (client: pg.PoolClient, broke: (err: Error) => void) => Promise<T>, destroyOnError = false): Promise<T> {
-    const client = await this.pool.connect();
-    let broken: Error | undefined;
-    const onError = (err: Error) => {
-      broken ??= err;
-    };
-    client.on('error', onError);
-    try {
-      return await fn(client, onError);
-    } catch (err) {
-      if (destroyOnError) broken ??= err as Error;
-      throw err;
-    } finally {
-      client.off('error', onError);
-      client.release(broken);
-    }
+  /** Runs `fn` on one pooled connection; see {@link withPooledClient}. */
+  #withClient<T>(fn: (client: pg.PoolClient, broke: (err: Error) => void) => Promise<T>, destroyOnError = false): Promise<T> {
+    return withPooledClient(this.pool, fn, destroyOnError);
   }
 
   /**

@@ -11,6 +11,7 @@
  * rolled back, and each explain has its own short statement_timeout (a lock wait included).
  */
 import pg from 'pg';
+import { withPooledClient } from './pooled.ts';
 
 export interface PgExplainerOptions {
   /** The server cancels an explain (its PREPARE, a lock wait included) running longer than this, ms. */
@@ -61,46 +62,40 @@ export class PgExplainer {
     return run;
   }
 
-  async #explain(sql: string): Promise<string[]> {
+  #explain(sql: string): Promise<string[]> {
     const name = `${NAME_PREFIX}${++this.#seq}`;
-    const client = await this.#pool.connect();
-    let broken: Error | undefined;
-    const onError = (err: Error) => {
-      broken ??= err;
-    };
-    client.on('error', onError);
-    let prepared = false;
-    try {
-      await client.query('BEGIN READ ONLY');
-      await client.query(`SET LOCAL statement_timeout = ${this.#timeoutMs}`);
-      await client.query('SET LOCAL plan_cache_mode = force_generic_plan');
-      await client.query(one(`PREPARE ${name} AS ${sql}`));
-      prepared = true;
-      // The server's own count of the parameters it inferred; counting `$n` in the text would
-      // also count one inside a string literal or comment.
-      const { rows } = await client.query<{ n: number }>(
-        'SELECT coalesce(array_length(parameter_types, 1), 0) AS n FROM pg_prepared_statements WHERE name = $1',
-        [name],
-      );
-      const n = rows[0]?.n ?? 0;
-      const args = n > 0 ? `(${Array.from({ length: n }, () => 'NULL').join(', ')})` : '';
-      const plan = await client.query<{ 'QUERY PLAN': string }>(one(`EXPLAIN EXECUTE ${name}${args}`));
-      return plan.rows.map((r) => r['QUERY PLAN']);
-    } catch (err) {
-      // A server error leaves the connection usable; anything else (a socket error) may not.
-      if (!(err instanceof pg.DatabaseError)) broken ??= err as Error;
-      throw err;
-    } finally {
+    return withPooledClient(this.#pool, async (client, broke) => {
+      let prepared = false;
       try {
-        await client.query('ROLLBACK');
-        // PREPARE is not transactional: the rollback keeps it, and the connection goes back to the pool.
-        if (prepared) await client.query(`DEALLOCATE ${name}`);
+        await client.query('BEGIN READ ONLY');
+        await client.query(`SET LOCAL statement_timeout = ${this.#timeoutMs}`);
+        await client.query('SET LOCAL plan_cache_mode = force_generic_plan');
+        await client.query(one(`PREPARE ${name} AS ${sql}`));
+        prepared = true;
+        // The server's own count of the parameters it inferred; counting `$n` in the text would
+        // also count one inside a string literal or comment.
+        const { rows } = await client.query<{ n: number }>(
+          'SELECT coalesce(array_length(parameter_types, 1), 0) AS n FROM pg_prepared_statements WHERE name = $1',
+          [name],
+        );
+        const n = rows[0]?.n ?? 0;
+        const args = n > 0 ? `(${Array.from({ length: n }, () => 'NULL').join(', ')})` : '';
+        const plan = await client.query<{ 'QUERY PLAN': string }>(one(`EXPLAIN EXECUTE ${name}${args}`));
+        return plan.rows.map((r) => r['QUERY PLAN']);
       } catch (err) {
-        // A connection that cannot clean up is destroyed, so no half-done explain reaches a request.
-        broken ??= err as Error;
+        // A server error leaves the connection usable; anything else (a socket error) may not.
+        if (!(err instanceof pg.DatabaseError)) broke(err as Error);
+        throw err;
+      } finally {
+        try {
+          await client.query('ROLLBACK');
+          // PREPARE is not transactional: the rollback keeps it, and the connection goes back to the pool.
+          if (prepared) await client.query(`DEALLOCATE ${name}`);
+        } catch (err) {
+          // A connection that cannot clean up is destroyed, so no half-done explain reaches a request.
+          broke(err as Error);
+        }
       }
-      client.off('error', onError);
-      client.release(broken);
-    }
+    });
   }
 }

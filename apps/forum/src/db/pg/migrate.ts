@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type pg from 'pg';
 import { SRC_DIR } from '../../paths.ts';
 import { loadMigrations, type Migration } from '../migrate.ts';
+import { withPooledClient } from './pooled.ts';
 
 const MIGRATIONS_DIR = join(SRC_DIR, 'db', 'pg', 'migrations');
 
@@ -26,15 +27,8 @@ export function loadPgMigrations(dir = MIGRATIONS_DIR): Migration[] {
  * ```
  */
 export async function migratePostgres(pool: pg.Pool, migrations = loadPgMigrations()): Promise<number[]> {
-  const client = await pool.connect();
-  // A checked-out client's 'error' (the server went away mid-migration) has no other listener:
-  // unhandled, it would end the process. It also marks the connection for destruction.
-  let broken: Error | undefined;
-  const onError = (err: Error) => {
-    broken ??= err;
-  };
-  client.on('error', onError);
-  try {
+  // A connection that errors mid-migration (the server went away) is destroyed, not pooled.
+  return withPooledClient(pool, async (client, broke) => {
     await client.query('BEGIN');
     try {
       // Held to the end of the transaction: an instance that starts meanwhile waits here, then
@@ -59,11 +53,8 @@ export async function migratePostgres(pool: pg.Pool, migrations = loadPgMigratio
       await client.query('COMMIT');
       return done;
     } catch (err) {
-      await client.query('ROLLBACK').catch(onError);
+      await client.query('ROLLBACK').catch(broke);
       throw err;
     }
-  } finally {
-    client.off('error', onError);
-    client.release(broken);
-  }
+  });
 }
