@@ -56,8 +56,8 @@ export interface SearchServiceHooks {
  * Search. Queries are validated and snippets rendered here. On SQLite, ranking runs in worker
  * threads on their own read-only connections (piscina), so a slow query never blocks the event
  * loop. On PostgreSQL it runs in the database server, `workers` at a time: ranking a common word
- * there reads ~50k heap pages (~0.5 s on `large`), and eight such searches at once held 8 of the
- * pool's 10 connections, so every other query waited and ran past its statement timeout (the
+ * there took ~0.5 s on `large` (~0.2 s since db/pg/search.ts plans it per run), and eight such
+ * searches at once held 8 of the pool's 10 connections, so every other query waited and ran past its statement timeout (the
  * forum bench's mix fell from ~2,300 to 119-264 req/s with 503s). Waiting searches are bounded
  * by `maxQueue` and `timeoutMs`, past which they get 503.
  */
