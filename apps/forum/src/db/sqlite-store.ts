@@ -63,14 +63,17 @@ export function createSqliteStore(repos: Repositories): ForumStore {
         return { topicId, postId };
       });
     },
-    createPost({ topicId, parent, authorId, body, urls, at }) {
+    createPost({ topicId, parent, author, body, urls, at }) {
       return repos.transaction(() => {
-        const id = repos.posts.insert(topicId, parent, authorId, body, at);
+        // The topic's bump goes first: it says whether the topic exists, and its forum, with no
+        // read of its own (a reply read the topic and then its own post back: 3 statements of 6).
+        const forumId = repos.topics.touch(topicId, at);
+        if (forumId === undefined) return undefined;
+        const post = repos.posts.create(topicId, parent, author, body, at);
         // Queued in the post's own transaction: saving never waits on the upstream, and a
         // preview can't be lost between the post and its queue entry.
-        repos.previews.enqueue(id, urls, at);
-        repos.topics.touch(topicId, at);
-        return id;
+        repos.previews.enqueue(post.id, urls, at);
+        return { post, forumId };
       });
     },
     editPost({ id, body, urls, at }) {

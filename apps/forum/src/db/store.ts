@@ -133,15 +133,19 @@ export interface ForumStore {
     topicId: number;
     postId: number;
   }>;
-  /** A post (bumping its parent's reply count and its topic), with its previews queued, in one transaction. */
+  /**
+   * A post (bumping its parent's reply count and its topic), with its previews queued, in one
+   * transaction. Returns the post as stored (by `author`, read back from nothing) and its topic's
+   * forum; undefined, with nothing written, when the topic does not exist.
+   */
   createPost(p: {
     topicId: number;
     parent: { id: number; depth: number } | null;
-    authorId: number;
+    author: { id: number; username: string };
     body: string;
     urls: readonly string[];
     at: number;
-  }): Awaitable<number>;
+  }): Awaitable<{ post: Post; forumId: number } | undefined>;
   /** Sets a live post's body; drops previews of links it no longer has and queues new ones. False when the post is gone (deleted meanwhile). */
   editPost(e: { id: number; body: string; urls: readonly string[]; at: number }): Awaitable<boolean>;
   /** Tombstones a post and drops all its previews. */

@@ -62,8 +62,9 @@ export function topicRoutes(services: Services): FastifyPluginAsync {
       },
       async (request, reply) => {
         const user = await services.auth.requireUser(request.token);
-        const post = await services.forum.createPost(request.params.id, user, request.body.body, request.body.parentId ?? null);
-        return reply.code(201).send({ ...post, previews: await services.store.previews.ofPost(post.id) });
+        return reply
+          .code(201)
+          .send(await services.forum.createPost(request.params.id, user, request.body.body, request.body.parentId ?? null));
       },
     );
   };

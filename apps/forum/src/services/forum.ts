@@ -1,4 +1,5 @@
 import type { Post, ThreadPost } from '../db/repositories/posts.ts';
+import type { LinkPreview } from '../db/repositories/previews.ts';
 import type { Topic } from '../db/repositories/topics.ts';
 import type { PublicUser } from '../db/repositories/users.ts';
 import type { ForumStore, TimeKey } from '../db/store.ts';
@@ -75,24 +76,38 @@ export function createForumService(
       events.emit('post.created', { topicId: ids.topicId, forumId, post: result.post });
       return result;
     },
-    async createPost(topicId: number, user: PublicUser, body: string, parentId: number | null): Promise<Post> {
-      const topic = await topicOrThrow(topicId);
+    /** A reply in `topicId` (under `parentId`), with its link previews as queued. */
+    async createPost(
+      topicId: number,
+      user: PublicUser,
+      body: string,
+      parentId: number | null,
+    ): Promise<Post & { previews: LinkPreview[] }> {
       let parent: Post | undefined;
       if (parentId !== null) {
         parent = await store.posts.byId(parentId);
-        if (!parent || parent.topicId !== topicId) throw badRequest('parentId', 'parentId must be a post in this topic');
+        if (!parent || parent.topicId !== topicId) {
+          // A missing topic is a 404 before a bad parent is a 400.
+          await topicOrThrow(topicId);
+          throw badRequest('parentId', 'parentId must be a post in this topic');
+        }
       }
-      const postId = await store.createPost({
+      const urls = extractUrls(body);
+      // The store says whether the topic exists and returns the post as written, so a reply
+      // reads neither its topic nor itself back.
+      const created = await store.createPost({
         topicId,
         parent: parent ? { id: parent.id, depth: parent.depth } : null,
-        authorId: user.id,
+        author: { id: user.id, username: user.username },
         body,
-        urls: extractUrls(body),
+        urls,
         at: now(),
       });
-      const post = (await store.posts.byId(postId)) as Post;
-      events.emit('post.created', { topicId, forumId: topic.forumId, post });
-      return post;
+      if (!created) throw notFound('topic');
+      const { post, forumId } = created;
+      events.emit('post.created', { topicId, forumId, post });
+      // A post without links queued no previews: nothing to read.
+      return { ...post, previews: urls.length === 0 ? [] : await store.previews.ofPost(post.id) };
     },
     async editPost(id: number, user: PublicUser, body: string): Promise<Post> {
       const post = await ownPost(id, user);

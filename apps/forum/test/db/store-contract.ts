@@ -49,16 +49,22 @@ export function storeContract(name: string, open: () => Promise<StoreHarness>): 
 
     const topic = (title: string, body: string, at: number, urls: string[] = [], forum = forumId, author = alice) =>
       store.createTopic({ forumId: forum, authorId: author, title, body, urls, at });
-    const reply = async (topicId: number, parentId: number | null, body: string, at: number, urls: string[] = [], author = alice) => {
+    const createReply = async (topicId: number, parentId: number | null, body: string, at: number, urls: string[] = [], author = alice) => {
       const parent = parentId === null ? null : await store.posts.byId(parentId);
       return store.createPost({
         topicId,
         parent: parent ? { id: parent.id, depth: parent.depth } : null,
-        authorId: author,
+        author: { id: author, username: author === alice ? 'alice' : `user ${author}` },
         body,
         urls,
         at,
       });
+    };
+    /** A reply's id (its topic must exist). */
+    const reply = async (...args: Parameters<typeof createReply>): Promise<number> => {
+      const created = await createReply(...args);
+      if (!created) throw new Error(`no topic ${args[0]}`);
+      return created.post.id;
     };
 
     describe('forums', () => {
@@ -137,6 +143,21 @@ export function storeContract(name: string, open: () => Promise<StoreHarness>): 
         expect(await store.posts.byId(grandchild)).toMatchObject({ parentId: child, depth: 2, author: { id: alice, username: 'alice' } });
         expect((await store.posts.byId(postId))?.replyCount).toBe(1);
         expect((await store.posts.byId(child))?.replyCount).toBe(1);
+      });
+
+      it('createPost returns the post as byId reads it back, and its topic’s forum, and bumps the topic', async () => {
+        const { topicId, postId } = await topic('t', 'root', T0);
+        const created = await createReply(topicId, postId, 'a reply', T0 + 5);
+        expect(created?.forumId).toBe(forumId);
+        expect(created?.post).toEqual(await store.posts.byId(created?.post.id ?? 0));
+        expect(created?.post).toMatchObject({ topicId, parentId: postId, body: 'a reply', depth: 1, deleted: false, edited: false });
+        expect(await store.topics.byId(topicId)).toMatchObject({ postCount: 2, updatedAt: T0 + 5 });
+      });
+
+      it('createPost in a topic that does not exist returns undefined and writes nothing', async () => {
+        expect(await createReply(4242, null, 'into the void https://example.com/', T0, ['https://example.com/'])).toBeUndefined();
+        expect(await store.posts.byAuthor(alice, T0 + 1, 10)).toEqual([]);
+        expect(await store.previews.pendingCount()).toBe(0);
       });
 
       it('byAuthor lists an author’s posts before a time, newest first', async () => {

@@ -47,6 +47,24 @@ describe('post routes', () => {
     expectBadRequest(await reply(bob, 'x', 1), 'parentId');
   });
 
+  it('answers 404 for a topic that does not exist, with or without a parent, and writes nothing', async () => {
+    const before = (await t.app.inject({ url: `/api/v1/topics/${topicId}` })).json() as { topic: { postCount: number } };
+    for (const parent of [undefined, rootId]) {
+      const res = await reply(bob, 'into the void', parent, 987654);
+      expect(res.statusCode).toBe(404);
+      expect(res.json()).toMatchObject({ error: 'not_found', message: 'topic not found' });
+    }
+    const after = (await t.app.inject({ url: `/api/v1/topics/${topicId}` })).json() as { topic: { postCount: number } };
+    expect(after.topic.postCount).toBe(before.topic.postCount);
+  });
+
+  it("returns a reply's links as pending previews, and none for a reply without links", async () => {
+    const linked = await reply(bob, 'see https://example.com/a and https://example.com/a again', rootId);
+    expect(linked.statusCode).toBe(201);
+    expect(linked.json()).toMatchObject({ previews: [{ url: 'https://example.com/a', status: 'pending' }] });
+    expect((await reply(bob, 'no links here')).json()).toMatchObject({ previews: [] });
+  });
+
   it('lets the author edit a post and marks it edited; others get 403', async () => {
     const id = ((await reply(alice, 'draft')).json() as { id: number }).id;
     const other = await t.app.inject({ method: 'PATCH', url: `/api/v1/posts/${id}`, headers: bearer(bob), payload: { body: 'hijack' } });

@@ -1,13 +1,22 @@
 /** Forums, topics and threaded posts on PostgreSQL: the same rows and orders as repositories/{forums,topics,posts}.ts. */
 import type pg from 'pg';
 import { type Forum, type ForumRow, toForum } from '../repositories/forums.ts';
-import { COLUMNS as POST_COLUMNS_SQLITE, type Post, type PostRow, type ThreadPost, toPost, toThread } from '../repositories/posts.ts';
+import {
+  INSERTED_COLUMNS as INSERTED_COLUMNS_SQLITE,
+  COLUMNS as POST_COLUMNS_SQLITE,
+  type Post,
+  type PostRow,
+  type ThreadPost,
+  toPost,
+  toThread,
+} from '../repositories/posts.ts';
 import { COLUMNS as TOPIC_COLUMNS, type Topic, type TopicRow, toTopic } from '../repositories/topics.ts';
 import type { TimeKey } from '../store.ts';
 import type { Db } from './client.ts';
 
 // The SQLite column list, with `deleted` as 0/1 as toPost expects.
 const POST_COLUMNS = POST_COLUMNS_SQLITE.replace('p.deleted', 'p.deleted::int AS deleted');
+const INSERTED_COLUMNS = INSERTED_COLUMNS_SQLITE.replace('deleted', 'deleted::int AS deleted');
 
 // The thread walk of repositories/posts.ts. PostgreSQL allows no LIMIT in a recursive term, so
 // each parent's replies come from a LATERAL subquery in (created_at, id) order, and the row bound
@@ -38,7 +47,7 @@ const SQL = {
   topicsById: `SELECT ${TOPIC_COLUMNS} FROM topics t JOIN users u ON u.id = t.author_id WHERE t.id = $1`,
   topicInsert:
     'INSERT INTO topics (forum_id, author_id, title, created_at, updated_at, post_count) VALUES ($1, $2, $3, $4, $4, 0) RETURNING id',
-  topicTouch: 'UPDATE topics SET updated_at = $1, post_count = post_count + 1 WHERE id = $2',
+  topicTouch: 'UPDATE topics SET updated_at = $1, post_count = post_count + 1 WHERE id = $2 RETURNING forum_id',
   forumBump: 'UPDATE forums SET topic_count = topic_count + 1 WHERE id = $1',
   // $1 topic, $2/$3 cursor, $4 roots, $5 maxDepth, $6 maxRows
   topicThread: `WITH RECURSIVE thread(id, depth, path) AS (
@@ -58,8 +67,7 @@ const SQL = {
   postById: `SELECT ${POST_COLUMNS} FROM posts p JOIN users u ON u.id = p.author_id WHERE p.id = $1`,
   postsByAuthor: `SELECT ${POST_COLUMNS} FROM posts p JOIN users u ON u.id = p.author_id
     WHERE p.author_id = $1 AND p.created_at < $2 ORDER BY p.created_at DESC LIMIT $3`,
-  postInsert:
-    'INSERT INTO posts (topic_id, parent_id, author_id, body, depth, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id',
+  postInsert: `INSERT INTO posts (topic_id, parent_id, author_id, body, depth, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING ${INSERTED_COLUMNS}`,
   postBumpReplies: 'UPDATE posts SET reply_count = reply_count + 1 WHERE id = $1',
   postUpdate: 'UPDATE posts SET body = $1, updated_at = $2 WHERE id = $3 AND NOT deleted',
   postSoftDelete: "UPDATE posts SET body = '', deleted = true, updated_at = $1 WHERE id = $2 AND NOT deleted",
@@ -120,9 +128,12 @@ export function forumWrites(db: Db) {
       await db.changes('forums.bumpTopicCount', SQL.forumBump, [forumId], c);
       return (row as { id: number }).id;
     },
-    async touchTopic(c: pg.PoolClient, topicId: number, at: number): Promise<void> {
-      await db.changes('topics.touch', SQL.topicTouch, [at, topicId], c);
+    /** Bumps a topic for a new post; returns its forum, or undefined when there is no such topic. */
+    async touchTopic(c: pg.PoolClient, topicId: number, at: number): Promise<number | undefined> {
+      const [row] = await db.query<{ forum_id: number }>('topics.touch', SQL.topicTouch, [at, topicId], c);
+      return row?.forum_id;
     },
+    /** Inserts a post (and bumps its parent); returns its row as stored (no author join). */
     async insertPost(
       c: pg.PoolClient,
       topicId: number,
@@ -130,11 +141,11 @@ export function forumWrites(db: Db) {
       authorId: number,
       body: string,
       at: number,
-    ): Promise<number> {
+    ): Promise<Omit<PostRow, 'username'>> {
       const values = [topicId, parent?.id ?? null, authorId, body, parent ? parent.depth + 1 : 0, at];
-      const [row] = await db.query<{ id: number }>('posts.insert', SQL.postInsert, values, c);
+      const [row] = await db.query<Omit<PostRow, 'username'>>('posts.insert', SQL.postInsert, values, c);
       if (parent) await db.changes('posts.bumpReplies', SQL.postBumpReplies, [parent.id], c);
-      return (row as { id: number }).id;
+      return row as Omit<PostRow, 'username'>;
     },
     async updatePost(c: pg.PoolClient, id: number, body: string, at: number): Promise<boolean> {
       return (await db.changes('posts.update', SQL.postUpdate, [body, at, id], c)) > 0;

@@ -4,6 +4,7 @@
  * write is one transaction on one pooled connection.
  */
 import type pg from 'pg';
+import { toPost } from '../repositories/posts.ts';
 import { type PublicUser, toPublicUser, type UserRow } from '../repositories/users.ts';
 import { type ForumStore, UsernameTakenError } from '../store.ts';
 import { Db, type PgStoreOptions, resolvePgOptions } from './client.ts';
@@ -109,19 +110,21 @@ export async function openPostgresStore(url: string, options: PgStoreOptions = {
     createTopic({ forumId, authorId, title, body, urls, at }) {
       return db.transaction(async (c) => {
         const topicId = await writes.insertTopic(c, forumId, authorId, title, at);
-        const postId = await writes.insertPost(c, topicId, null, authorId, body, at);
+        const { id: postId } = await writes.insertPost(c, topicId, null, authorId, body, at);
         await previews.writes.enqueue(c, postId, urls, at);
         await writes.touchTopic(c, topicId, at);
         return { topicId, postId };
       });
     },
-    createPost({ topicId, parent, authorId, body, urls, at }) {
+    createPost({ topicId, parent, author, body, urls, at }) {
       return db.transaction(async (c) => {
-        const id = await writes.insertPost(c, topicId, parent, authorId, body, at);
+        // The bump first: it says whether the topic exists, and its forum, in the same round trip.
+        const forumId = await writes.touchTopic(c, topicId, at);
+        if (forumId === undefined) return undefined;
+        const post = toPost({ ...(await writes.insertPost(c, topicId, parent, author.id, body, at)), username: author.username });
         // In the post's own transaction: a preview can't be lost between the post and its queue entry.
-        await previews.writes.enqueue(c, id, urls, at);
-        await writes.touchTopic(c, topicId, at);
-        return id;
+        await previews.writes.enqueue(c, post.id, urls, at);
+        return { post, forumId };
       });
     },
     editPost({ id, body, urls, at }) {

@@ -54,6 +54,8 @@ export const toPost = (r: PostRow): Post => ({
 
 export const COLUMNS =
   'p.id, p.topic_id, p.parent_id, p.author_id, u.username, p.body, p.depth, p.reply_count, p.deleted, p.created_at, p.updated_at';
+/** A post's own columns, as `INSERT … RETURNING` gives them back (no join: the caller knows its author). */
+export const INSERTED_COLUMNS = 'id, topic_id, parent_id, author_id, body, depth, reply_count, deleted, created_at, updated_at';
 
 // The recursive part walks replies breadth-first from the seed rows. Depth and the total row
 // count are both bounded (a hostile thread of 100k replies costs at most `maxRows` rows), and
@@ -120,8 +122,16 @@ export function createPostsRepository(st: Statements) {
   const byId = st.prepare('posts.byId', `SELECT ${COLUMNS} FROM posts p JOIN users u ON u.id = p.author_id WHERE p.id = ?`);
   const insert = st.prepare(
     'posts.insert',
-    'INSERT INTO posts (topic_id, parent_id, author_id, body, depth, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id',
+    `INSERT INTO posts (topic_id, parent_id, author_id, body, depth, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING ${INSERTED_COLUMNS}`,
   );
+  const insertRow = (topicId: number, parent: { id: number; depth: number } | null, authorId: number, body: string, now: number) => {
+    const row = insert.get(topicId, parent?.id ?? null, authorId, body, parent ? parent.depth + 1 : 0, now, now) as Omit<
+      PostRow,
+      'username'
+    >;
+    if (parent) bumpReplies.run(parent.id);
+    return row;
+  };
   const bumpReplies = st.prepare('posts.bumpReplies', 'UPDATE posts SET reply_count = reply_count + 1 WHERE id = ?');
   const update = st.prepare('posts.update', 'UPDATE posts SET body = ?, updated_at = ? WHERE id = ? AND deleted = 0');
   const softDelete = st.prepare('posts.softDelete', "UPDATE posts SET body = '', deleted = 1, updated_at = ? WHERE id = ? AND deleted = 0");
@@ -166,11 +176,13 @@ export function createPostsRepository(st: Statements) {
     byAuthor(authorId: number, before: number, limit: number): Post[] {
       return (byAuthor.all(authorId, before, limit) as PostRow[]).map(toPost);
     },
-    /** Inserts a post; call inside the caller's transaction (it also bumps the parent). */
+    /** Inserts a post and returns its id; call inside the caller's transaction (it also bumps the parent). */
     insert(topicId: number, parent: { id: number; depth: number } | null, authorId: number, body: string, now: number): number {
-      const { id } = insert.get(topicId, parent?.id ?? null, authorId, body, parent ? parent.depth + 1 : 0, now, now) as { id: number };
-      if (parent) bumpReplies.run(parent.id);
-      return id;
+      return insertRow(topicId, parent, authorId, body, now).id;
+    },
+    /** {@link insert}, returning the post as the database stored it, by `author` (no read back). */
+    create(topicId: number, parent: { id: number; depth: number } | null, author: Post['author'], body: string, now: number): Post {
+      return toPost({ ...insertRow(topicId, parent, author.id, body, now), username: author.username });
     },
     update(id: number, body: string, now: number): boolean {
       return update.run(body, now, id).changes > 0;

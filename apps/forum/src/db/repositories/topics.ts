@@ -50,7 +50,9 @@ export function createTopicsRepository(st: Statements) {
     'topics.insert',
     'INSERT INTO topics (forum_id, author_id, title, created_at, updated_at, post_count) VALUES (?, ?, ?, ?, ?, 0) RETURNING id',
   );
-  const touch = st.prepare('topics.touch', 'UPDATE topics SET updated_at = ?, post_count = post_count + 1 WHERE id = ?');
+  const touch = st
+    .prepare('topics.touch', 'UPDATE topics SET updated_at = ?, post_count = post_count + 1 WHERE id = ? RETURNING forum_id')
+    .pluck();
   const bumpForum = st.prepare('forums.bumpTopicCount', 'UPDATE forums SET topic_count = topic_count + 1 WHERE id = ?');
   return {
     list(forumId: number, after: { updatedAt: number; id: number } | null, limit: number): Topic[] {
@@ -68,8 +70,9 @@ export function createTopicsRepository(st: Statements) {
       return id;
     },
     /** Records a new post in the topic: bumps updated_at and post_count. */
-    touch(topicId: number, now: number): void {
-      touch.run(now, topicId);
+    /** Bumps a topic for a new post; returns its forum, or undefined when there is no such topic (nothing changed). */
+    touch(topicId: number, now: number): number | undefined {
+      return touch.get(now, topicId) as number | undefined;
     },
   };
 }
