@@ -389,6 +389,21 @@ export function storeContract(name: string, open: () => Promise<StoreHarness>): 
         expect((await store.previews.due(T0 + 1, 10)).map((p) => p.traceparent)).toEqual([TRACEPARENT, null]);
       });
 
+      it('queues a reply’s distinct links in order, with the queuing request’s trace context', async () => {
+        const { topicId } = await topic('t', 'x', T0);
+        store.previews.traceFrom(() => TRACEPARENT);
+        const id = await reply(topicId, null, 'links', T0 + 1, [B, A, B]);
+        store.previews.traceFrom(undefined);
+        expect(await store.previews.ofPost(id)).toEqual([
+          { url: B, status: 'pending', title: null },
+          { url: A, status: 'pending', title: null },
+        ]);
+        expect((await store.previews.due(T0 + 1, 10)).map((p) => [p.url, p.traceparent])).toEqual([
+          [B, TRACEPARENT],
+          [A, TRACEPARENT],
+        ]);
+      });
+
       it('markReady stores the title and takes the preview off the queue', async () => {
         const { postId } = await topic('t', 'x', T0, [A]);
         const [p] = await store.previews.due(T0, 10);

@@ -13,6 +13,7 @@ import {
 import { COLUMNS as TOPIC_COLUMNS, type Topic, type TopicRow, toTopic } from '../repositories/topics.ts';
 import type { TimeKey } from '../store.ts';
 import type { Db } from './client.ts';
+import { enqueueSql } from './previews.ts';
 
 // The SQLite column list, with `deleted` as 0/1 as toPost expects.
 const POST_COLUMNS = POST_COLUMNS_SQLITE.replace('p.deleted', 'p.deleted::int AS deleted');
@@ -69,6 +70,22 @@ const SQL = {
     WHERE p.author_id = $1 AND p.created_at < $2 ORDER BY p.created_at DESC LIMIT $3`,
   postInsert: `INSERT INTO posts (topic_id, parent_id, author_id, body, depth, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING ${INSERTED_COLUMNS}`,
   postBumpReplies: 'UPDATE posts SET reply_count = reply_count + 1 WHERE id = $1',
+  // A reply as one statement: one round trip, atomic with no transaction around it (a reply in a
+  // transaction took four: BEGIN, the topic's bump, the insert, COMMIT). $1 topic, $2 parent or
+  // NULL, $3 author, $4 body, $5 depth, $6 at, $7 links, $8 their traceparent. The topic's bump
+  // says whether it exists: without one, nothing is inserted and no row comes back. (Casts: an
+  // INSERT … SELECT does not type its parameters by the columns, as VALUES does.)
+  postCreate: `WITH t AS (
+      UPDATE topics SET updated_at = $6::bigint, post_count = post_count + 1 WHERE id = $1::int RETURNING forum_id
+    ), p AS (
+      INSERT INTO posts (topic_id, parent_id, author_id, body, depth, created_at, updated_at)
+      SELECT $1::int, $2::int, $3::int, $4::text, $5::int, $6::bigint, $6::bigint FROM t RETURNING ${INSERTED_COLUMNS}
+    ), b AS (
+      UPDATE posts SET reply_count = reply_count + 1 WHERE id = $2::int AND EXISTS (SELECT FROM p)
+    ), l AS (
+      ${enqueueSql('p.id', 'p, ', '$7', '$8::text', '$6::bigint')}
+    )
+    SELECT p.*, t.forum_id FROM p CROSS JOIN t`,
   postUpdate: 'UPDATE posts SET body = $1, updated_at = $2 WHERE id = $3 AND NOT deleted',
   postSoftDelete: "UPDATE posts SET body = '', deleted = true, updated_at = $1 WHERE id = $2 AND NOT deleted",
 } as const;
@@ -132,6 +149,23 @@ export function forumWrites(db: Db) {
     async touchTopic(c: pg.PoolClient, topicId: number, at: number): Promise<number | undefined> {
       const [row] = await db.query<{ forum_id: number }>('topics.touch', SQL.topicTouch, [at, topicId], c);
       return row?.forum_id;
+    },
+    /**
+     * A reply, its parent's and its topic's bumps and its links' previews, in one statement on
+     * any pooled connection (see SQL.postCreate); undefined when the topic does not exist.
+     */
+    async createPost(
+      topicId: number,
+      parent: { id: number; depth: number } | null,
+      authorId: number,
+      body: string,
+      urls: readonly string[],
+      traceparent: string | null,
+      at: number,
+    ): Promise<(Omit<PostRow, 'username'> & { forum_id: number }) | undefined> {
+      const values = [topicId, parent?.id ?? null, authorId, body, parent ? parent.depth + 1 : 0, at, urls, traceparent];
+      const [row] = await db.query<Omit<PostRow, 'username'> & { forum_id: number }>('posts.create', SQL.postCreate, values);
+      return row;
     },
     /** Inserts a post (and bumps its parent); returns its row as stored (no author join). */
     async insertPost(

@@ -9,12 +9,19 @@ import type pg from 'pg';
 import { type DuePreview, type LinkPreview, storableTraceparent } from '../repositories/previews.ts';
 import type { Db } from './client.ts';
 
+/**
+ * Queues a post's links in one statement, ids given in the links' order (ofPost sorts by id); a
+ * link already queued for the post, or twice in the list, keeps its first row. Each argument is
+ * SQL: `postId` is a parameter, or a column of `from` (a CTE of the statement that creates the
+ * post, written with its trailing comma).
+ */
+export const enqueueSql = (postId: string, from: string, urls: string, traceparent: string, now: string) =>
+  `INSERT INTO link_previews (post_id, url, status, traceparent, next_attempt_at, updated_at)
+    SELECT ${postId}, u.url, 'pending', ${traceparent}, ${now}, ${now} FROM ${from}unnest(${urls}::text[]) WITH ORDINALITY AS u(url, n) ORDER BY u.n
+    ON CONFLICT (post_id, url) DO NOTHING`;
+
 const SQL = {
-  // One round trip for all of a post's links, ids given in the links' order (ofPost sorts by
-  // id); a link already queued for the post, or twice in the list, keeps its first row.
-  enqueue: `INSERT INTO link_previews (post_id, url, status, traceparent, next_attempt_at, updated_at)
-    SELECT $1, u.url, 'pending', $3, $4, $4 FROM unnest($2::text[]) WITH ORDINALITY AS u(url, n) ORDER BY u.n
-    ON CONFLICT (post_id, url) DO NOTHING`,
+  enqueue: enqueueSql('$1', '', '$2', '$3', '$4'),
   // $1 now, $2 limit, $3 lease end
   due: `UPDATE link_previews SET leased_until = $3 WHERE id IN (
       SELECT id FROM link_previews
@@ -36,6 +43,7 @@ const SQL = {
 
 export function previewQueries(db: Db, leaseMs: number) {
   let traceSource: (() => string | undefined) | undefined;
+  const traceparent = (): string | null => (traceSource ? storableTraceparent(traceSource()) : null);
   return {
     queries: {
       traceFrom(source: (() => string | undefined) | undefined): void {
@@ -68,11 +76,12 @@ export function previewQueries(db: Db, leaseMs: number) {
       },
     },
     writes: {
+      /** The current request's trace context as the queue stores it (null: none, or not recording). */
+      traceparent,
       /** Queues previews for a post's URLs with the current request's trace context, on the post's transaction. */
       async enqueue(c: pg.PoolClient, postId: number, urls: readonly string[], now: number): Promise<void> {
         if (urls.length === 0) return;
-        const traceparent = traceSource ? storableTraceparent(traceSource()) : null;
-        await db.changes('previews.enqueue', SQL.enqueue, [postId, urls, traceparent, now], c);
+        await db.changes('previews.enqueue', SQL.enqueue, [postId, urls, traceparent(), now], c);
       },
       async keepOnly(c: pg.PoolClient, postId: number, urls: readonly string[]): Promise<void> {
         await db.changes('previews.keepOnly', SQL.keepOnly, [postId, urls], c);

@@ -116,16 +116,13 @@ export async function openPostgresStore(url: string, options: PgStoreOptions = {
         return { topicId, postId };
       });
     },
-    createPost({ topicId, parent, author, body, urls, at }) {
-      return db.transaction(async (c) => {
-        // The bump first: it says whether the topic exists, and its forum, in the same round trip.
-        const forumId = await writes.touchTopic(c, topicId, at);
-        if (forumId === undefined) return undefined;
-        const post = toPost({ ...(await writes.insertPost(c, topicId, parent, author.id, body, at)), username: author.username });
-        // In the post's own transaction: a preview can't be lost between the post and its queue entry.
-        await previews.writes.enqueue(c, post.id, urls, at);
-        return { post, forumId };
-      });
+    async createPost({ topicId, parent, author, body, urls, at }) {
+      // One statement: the post and its previews' queue entries commit together, so a preview
+      // can't be lost between them.
+      const row = await writes.createPost(topicId, parent, author.id, body, urls, previews.writes.traceparent(), at);
+      if (!row) return undefined;
+      const { forum_id: forumId, ...post } = row;
+      return { post: toPost({ ...post, username: author.username }), forumId };
     },
     editPost({ id, body, urls, at }) {
       return db.transaction(async (c) => {
