@@ -66,7 +66,7 @@ export function createSqliteStore(repos: Repositories): ForumStore {
     createPost({ topicId, parent, author, body, urls, at }) {
       return repos.transaction(() => {
         // The topic's bump goes first: it says whether the topic exists, and its forum, with no
-        // read of its own (a reply read the topic and then its own post back: 3 statements of 6).
+        // read of its own (a reply used to read the topic first, and its own post back after).
         const forumId = repos.topics.touch(topicId, at);
         if (forumId === undefined) return undefined;
         const post = repos.posts.create(topicId, parent, author, body, at);

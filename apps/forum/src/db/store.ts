@@ -134,8 +134,8 @@ export interface ForumStore {
     postId: number;
   }>;
   /**
-   * A post (bumping its parent's reply count and its topic), with its previews queued, in one
-   * transaction. Returns the post as stored (by `author`, read back from nothing) and its topic's
+   * A post (bumping its parent's reply count and its topic), with its previews queued, atomically.
+   * Returns the post as written (labelled with `author`; nothing is read back) and its topic's
    * forum; undefined, with nothing written, when the topic does not exist.
    */
   createPost(p: {

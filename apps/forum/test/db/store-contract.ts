@@ -49,12 +49,19 @@ export function storeContract(name: string, open: () => Promise<StoreHarness>): 
 
     const topic = (title: string, body: string, at: number, urls: string[] = [], forum = forumId, author = alice) =>
       store.createTopic({ forumId: forum, authorId: author, title, body, urls, at });
-    const createReply = async (topicId: number, parentId: number | null, body: string, at: number, urls: string[] = [], author = alice) => {
+    const createReply = async (
+      topicId: number,
+      parentId: number | null,
+      body: string,
+      at: number,
+      urls: string[] = [],
+      author = { id: alice, username: 'alice' },
+    ) => {
       const parent = parentId === null ? null : await store.posts.byId(parentId);
       return store.createPost({
         topicId,
         parent: parent ? { id: parent.id, depth: parent.depth } : null,
-        author: { id: author, username: author === alice ? 'alice' : `user ${author}` },
+        author,
         body,
         urls,
         at,
@@ -640,7 +647,7 @@ export function storeContract(name: string, open: () => Promise<StoreHarness>): 
       it('filters by author and by a [from, to) time range', async () => {
         const bob = (await store.users.insert('bob', 'h', T0)).id;
         const { topicId } = await topic('t', 'kiwi one', T0);
-        const two = await reply(topicId, null, 'kiwi two', T0 + 10, [], bob);
+        const two = await reply(topicId, null, 'kiwi two', T0 + 10, [], { id: bob, username: 'bob' });
         const three = await reply(topicId, null, 'kiwi three', T0 + 20);
         expect((await find(words('kiwi'), 'all', { ...NO_FILTERS, authorId: bob })).map((x) => x.id)).toEqual([two]);
         const ranged = await find(words('kiwi'), 'all', { ...NO_FILTERS, from: T0 + 10, to: T0 + 21 });

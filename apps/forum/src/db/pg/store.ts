@@ -1,7 +1,7 @@
 /**
  * The {@link ForumStore} on PostgreSQL: what lets several forum instances, on several machines,
  * share one database. The same rows, orders and bounds as the SQLite repositories; each atomic
- * write is one transaction on one pooled connection.
+ * write is one transaction on one pooled connection, or one statement (a reply).
  */
 import type pg from 'pg';
 import { toPost } from '../repositories/posts.ts';

@@ -69,7 +69,6 @@ export function createTopicsRepository(st: Statements) {
       bumpForum.run(forumId);
       return id;
     },
-    /** Records a new post in the topic: bumps updated_at and post_count. */
     /** Bumps a topic for a new post; returns its forum, or undefined when there is no such topic (nothing changed). */
     touch(topicId: number, now: number): number | undefined {
       return touch.get(now, topicId) as number | undefined;
